@@ -1,0 +1,1 @@
+//! `exceptions` (to be implemented).

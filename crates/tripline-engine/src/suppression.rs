@@ -1,0 +1,1 @@
+//! `suppression` (to be implemented).

@@ -1,0 +1,1 @@
+//! EQL parser, compiler to IR, sequences and samples, as Elasticsearch defines them

@@ -1,0 +1,1 @@
+//! ES|QL parser and evaluator for the esql rule type and ad-hoc queries

@@ -1,0 +1,1 @@
+//! Reads CloudTrail in every delivery format into raw records (to be implemented).
