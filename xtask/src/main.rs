@@ -5,6 +5,7 @@
 mod rules_suite;
 mod suite;
 // Suites and tasks owned by their areas (one line each):
+mod gen_field_types;
 
 use std::path::{Path, PathBuf};
 
@@ -75,6 +76,10 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(|s| s.as_str()) {
         Some("conformance") => conformance(&args[1..]),
+        Some("gen-field-types") => gen_field_types::run(
+            &args.get(1).map(PathBuf::from).unwrap_or_else(|| workspace_root().join("../shared/corpus")),
+            &args.get(2).map(PathBuf::from).unwrap_or_else(|| workspace_root().join("crates/tripline-doc/data/field-types.tsv")),
+        ),
         _ => {
             eprintln!("usage: cargo xtask conformance [CORPUS] [--check-floors] [--suite=NAME]");
             std::process::exit(2);
