@@ -71,7 +71,7 @@ pub enum Predicate {
     Term { field: FieldRef, value: Literal, case_insensitive: bool },
     /// `match` / `match_phrase` query: on text fields the value is analyzed (standard
     /// analyzer: lowercase word tokens) and matched as tokens (`phrase`: in order and
-    /// adjacent, else every token — KQL's behaviour); on other types it is a `term`.
+    /// adjacent, else any token — `match`'s default operator is OR); on other types it is a `term`.
     Match { field: FieldRef, value: Literal, phrase: bool },
     /// Any of several terms (`terms` query); same per-type semantics as `Term`.
     Terms { field: FieldRef, values: Vec<Literal>, case_insensitive: bool },
