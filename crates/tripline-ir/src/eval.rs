@@ -27,7 +27,7 @@ pub fn matches(p: &Predicate, doc: &Document) -> bool {
         Predicate::And(ps) => ps.iter().all(|p| matches(p, doc)),
         Predicate::Or(ps) => ps.iter().any(|p| matches(p, doc)),
         Predicate::Not(p) => !matches(p, doc),
-        Predicate::Exists(f) => any_value(f, doc, |v| indexed(v)),
+        Predicate::Exists(f) => any_value(f, doc, indexed),
         Predicate::Term { field, value, case_insensitive } => {
             any_value(field, doc, |v| term_eq(field.ty, v, value, *case_insensitive))
         }

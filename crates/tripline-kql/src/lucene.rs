@@ -194,7 +194,14 @@ impl<'a> LParser<'a> {
                 _ => return Err(self.err("expected ']' or '}'")),
             };
             self.pos += 1;
-            let b = |t: Term, inc| (t.text != "*" || !t.wildcard).then(|| Bound { value: Literal::Str(t.text), inclusive: inc });
+            // `*` is an open end.
+            let b = |t: Term, inc| {
+                if t.wildcard && t.text == "*" {
+                    None
+                } else {
+                    Some(Bound { value: Literal::Str(t.text), inclusive: inc })
+                }
+            };
             return Ok(Predicate::Range { field: f.clone(), lower: b(lo, lo_inc), upper: b(hi, hi_inc) });
         }
         for (op, lower, inc) in [(">=", true, true), ("<=", false, true), (">", true, false), ("<", false, false)] {
@@ -206,9 +213,9 @@ impl<'a> LParser<'a> {
                 return Ok(Predicate::Range { field: f.clone(), lower: lo, upper: hi });
             }
         }
-        if r.starts_with('/') {
-            let end = r[1..].find('/').ok_or_else(|| self.err("unterminated regular expression"))?;
-            let body = &r[1..1 + end];
+        if let Some(after) = r.strip_prefix('/') {
+            let end = after.find('/').ok_or_else(|| self.err("unterminated regular expression"))?;
+            let body = &after[..end];
             self.pos += end + 2;
             let re = regex::Regex::new(&format!("^(?:{body})$")).map_err(|e| self.err(&format!("bad regex: {e}")))?;
             return Ok(Predicate::Regex { field: f.clone(), regex: Arc::new(re) });

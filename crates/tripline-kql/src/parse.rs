@@ -469,8 +469,7 @@ impl<'a> Parser<'a> {
             Some(Part::Text(t)) => t.push_str(s),
             _ => parts.push(Part::Text(s.to_string())),
         };
-        loop {
-            let Some(c) = self.peek() else { break };
+        while let Some(c) = self.peek() {
             if c == '\\' {
                 match self.escape_unquoted() {
                     Some((s, len)) => {

@@ -202,6 +202,7 @@ fn corpus_rules_compile() {
     let files = tripline_rules::collect_rule_files(&root).expect("rule files");
     let mut per_dir: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     let mut failures = Vec::new();
+    let mut unknown = std::collections::BTreeSet::new();
     for f in files {
         let Ok(rule) = tripline_rules::Rule::load(&f) else { continue };
         let kql = rule.language.as_deref().is_none_or(|l| l == "kuery");
@@ -212,7 +213,18 @@ fn corpus_rules_compile() {
         let dir = f.strip_prefix(&root).ok().and_then(|p| p.iter().next()).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let e = per_dir.entry(dir.clone()).or_default();
         match compile(query, FieldTypes::builtin()) {
-            Ok(_) => e.0 += 1,
+            Ok(p) => {
+                e.0 += 1;
+                // A bare value in a rule would mean a mis-read field:value.
+                if p.fields().iter().any(|f| &**f == ALL_FIELDS) {
+                    failures.push(format!("{}: compiled to an all-fields query", f.display()));
+                }
+                for name in p.fields() {
+                    if FieldTypes::builtin().get(&name).is_none() && !tripline_ir::eval::is_field_pattern(&name) {
+                        unknown.insert(format!("{dir}: {name}"));
+                    }
+                }
+            }
             Err(err) => {
                 e.1 += 1;
                 failures.push(format!("{}: {err}", f.display()));
@@ -221,6 +233,10 @@ fn corpus_rules_compile() {
     }
     for (dir, (ok, bad)) in &per_dir {
         eprintln!("{dir}: {ok} compiled, {bad} failed");
+    }
+    eprintln!("fields not in the type table (queried as dynamic keywords): {}", unknown.len());
+    for u in &unknown {
+        eprintln!("  {u}");
     }
     for f in &failures {
         eprintln!("FAIL {f}");
