@@ -246,3 +246,40 @@ fn corpus_rules_compile() {
     assert_eq!(aws.1, 0, "every AWS KQL rule must compile");
     assert!(failures.is_empty(), "{} KQL rules failed to compile", failures.len());
 }
+
+/// Elastic's "IAM group creation" rule against the CloudTrail integration's own expected ECS
+/// documents: it must fire on the CreateGroup document and on no other (skipped without corpus).
+#[test]
+fn corpus_rule_fires_on_integration_documents() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let rule_path = corpus.join("detection-rules/rules/integrations/aws/persistence_iam_group_creation.toml");
+    let docs_dir = corpus.join("elastic-cloudtrail-pipeline");
+    if !rule_path.is_file() || !docs_dir.is_dir() {
+        eprintln!("corpus not found; skipping");
+        return;
+    }
+    let rule = tripline_rules::Rule::load(&rule_path).expect("rule loads");
+    let p = compile(rule.query.as_deref().expect("query"), FieldTypes::builtin()).expect("compiles");
+    let mut fired = Vec::new();
+    let mut total = 0;
+    for e in std::fs::read_dir(&docs_dir).expect("dir") {
+        let path = e.expect("entry").path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !name.ends_with("-expected.json") {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        for d in v["expected"].as_array().into_iter().flatten() {
+            let mut d = doc(d.clone());
+            // The data stream supplies these constant_keyword fields, not the pipeline.
+            d.set("event.dataset", json!("aws.cloudtrail"));
+            d.set("data_stream.dataset", json!("aws.cloudtrail"));
+            total += 1;
+            if p.matches(&d) {
+                fired.push(name.clone());
+            }
+        }
+    }
+    assert!(total > 10, "expected documents found: {total}");
+    assert_eq!(fired, vec!["test-create-group-json.log-expected.json".to_string()]);
+}
