@@ -24,8 +24,16 @@ struct Entry {
 
 /// Index patterns of `non-ecs-schema.json` whose extra fields we take: the cloud providers' and
 /// the SaaS audit sources Elastic's cloud rules query.
-const CLOUD_INDEX_MARKERS: &[&str] =
-    &["aws", "azure", "gcp", "o365", "okta", "google_workspace", "github", "kubernetes"];
+const CLOUD_INDEX_MARKERS: &[&str] = &[
+    "aws",
+    "azure",
+    "gcp",
+    "o365",
+    "okta",
+    "google_workspace",
+    "github",
+    "kubernetes",
+];
 
 /// Types the table format accepts (anything else from a source is reported and skipped).
 fn known_type(t: &str) -> bool {
@@ -39,34 +47,53 @@ pub fn run(corpus: &Path, out: &Path) -> Result<()> {
     // 1. ECS.
     let ecs_path = newest_ecs_flat(corpus)?;
     let mut gz = flate2::read::GzDecoder::new(
-        std::fs::File::open(&ecs_path).with_context(|| format!("opening {}", ecs_path.display()))?,
+        std::fs::File::open(&ecs_path)
+            .with_context(|| format!("opening {}", ecs_path.display()))?,
     );
     let mut text = String::new();
-    gz.read_to_string(&mut text).with_context(|| format!("decompressing {}", ecs_path.display()))?;
+    gz.read_to_string(&mut text)
+        .with_context(|| format!("decompressing {}", ecs_path.display()))?;
     let ecs: serde_json::Map<String, Value> =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", ecs_path.display()))?;
     let ecs_count = ecs.len();
     for (name, def) in &ecs {
-        let Some(ty) = def.get("type").and_then(Value::as_str) else { continue };
+        let Some(ty) = def.get("type").and_then(Value::as_str) else {
+            continue;
+        };
         if !known_type(ty) {
             skipped.push(format!("ecs {name}: {ty}"));
             continue;
         }
         let mut multi = BTreeMap::new();
-        for mf in def.get("multi_fields").and_then(Value::as_array).into_iter().flatten() {
-            if let (Some(n), Some(t)) = (mf.get("name").and_then(Value::as_str), mf.get("type").and_then(Value::as_str)) {
+        for mf in def
+            .get("multi_fields")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(n), Some(t)) = (
+                mf.get("name").and_then(Value::as_str),
+                mf.get("type").and_then(Value::as_str),
+            ) {
                 if known_type(t) {
                     multi.insert(n.to_string(), t.to_string());
                 }
             }
         }
-        table.insert(name.clone(), Entry { ty: ty.to_string(), multi });
+        table.insert(
+            name.clone(),
+            Entry {
+                ty: ty.to_string(),
+                multi,
+            },
+        );
     }
 
     // 2. Per-index extras for the cloud indices; ECS keeps its own definitions.
     let non_ecs_path = corpus.join("detection-rules/detection_rules/etc/non-ecs-schema.json");
     let non_ecs: serde_json::Map<String, Value> = serde_json::from_str(
-        &std::fs::read_to_string(&non_ecs_path).with_context(|| format!("reading {}", non_ecs_path.display()))?,
+        &std::fs::read_to_string(&non_ecs_path)
+            .with_context(|| format!("reading {}", non_ecs_path.display()))?,
     )
     .with_context(|| format!("parsing {}", non_ecs_path.display()))?;
     let mut non_ecs_count = 0;
@@ -85,7 +112,13 @@ pub fn run(corpus: &Path, out: &Path) -> Result<()> {
                 continue;
             }
             if !table.contains_key(&name) {
-                table.insert(name, Entry { ty, multi: BTreeMap::new() });
+                table.insert(
+                    name,
+                    Entry {
+                        ty,
+                        multi: BTreeMap::new(),
+                    },
+                );
                 non_ecs_count += 1;
             }
         }
@@ -101,7 +134,8 @@ pub fn run(corpus: &Path, out: &Path) -> Result<()> {
     files.sort();
     let mut integration_count = 0;
     for f in files {
-        let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
         let defs: serde_yaml::Value =
             serde_yaml::from_str(&text).with_context(|| format!("parsing {}", f.display()))?;
         let mut flat = Vec::new();
@@ -121,8 +155,11 @@ pub fn run(corpus: &Path, out: &Path) -> Result<()> {
 
     // Leaves under a flattened field are keywords in Elasticsearch whatever a per-index list
     // says; their own rows would only contradict the flattened parent.
-    let flattened: Vec<String> =
-        table.iter().filter(|(_, e)| e.ty == "flattened").map(|(n, _)| format!("{n}.")).collect();
+    let flattened: Vec<String> = table
+        .iter()
+        .filter(|(_, e)| e.ty == "flattened")
+        .map(|(n, _)| format!("{n}."))
+        .collect();
     let before = table.len();
     table.retain(|name, _| !flattened.iter().any(|p| name.starts_with(p.as_str())));
     let under_flattened = before - table.len();
@@ -130,8 +167,16 @@ pub fn run(corpus: &Path, out: &Path) -> Result<()> {
     let mut outtext = String::new();
     outtext.push_str("# Tripline field-type table: name<TAB>type[<TAB>multi-field=type,...]\n");
     outtext.push_str("# Generated by `cargo xtask gen-field-types` from ECS (");
-    outtext.push_str(&ecs_path.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-    outtext.push_str("), detection-rules' non-ECS cloud fields and the AWS CloudTrail integration's fields.\n");
+    outtext.push_str(
+        &ecs_path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    outtext.push_str(
+        "), detection-rules' non-ECS cloud fields and the AWS CloudTrail integration's fields.\n",
+    );
     outtext.push_str("# Data, not code: regenerate instead of editing by hand.\n");
     for (name, e) in &table {
         outtext.push_str(name);
@@ -189,7 +234,11 @@ fn flatten_non_ecs(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
         }
         Value::Object(m) => {
             for (k, child) in m {
-                let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten_non_ecs(&name, child, out);
             }
         }
@@ -203,8 +252,14 @@ fn flatten_non_ecs(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
 fn flatten_yaml_fields(prefix: &str, v: &serde_yaml::Value, out: &mut Vec<(String, Entry)>) {
     let Some(items) = v.as_sequence() else { return };
     for item in items {
-        let Some(name) = item.get("name").and_then(|n| n.as_str()) else { continue };
-        let full = if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
+        let Some(name) = item.get("name").and_then(|n| n.as_str()) else {
+            continue;
+        };
+        let full = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        };
         let ty = item.get("type").and_then(|t| t.as_str());
         if let Some(children) = item.get("fields") {
             flatten_yaml_fields(&full, children, out);
@@ -213,16 +268,28 @@ fn flatten_yaml_fields(prefix: &str, v: &serde_yaml::Value, out: &mut Vec<(Strin
             None | Some("group") => continue,
             Some(t) => {
                 let mut multi = BTreeMap::new();
-                for mf in item.get("multi_fields").and_then(|m| m.as_sequence()).into_iter().flatten() {
-                    if let (Some(n), Some(t)) =
-                        (mf.get("name").and_then(|x| x.as_str()), mf.get("type").and_then(|x| x.as_str()))
-                    {
+                for mf in item
+                    .get("multi_fields")
+                    .and_then(|m| m.as_sequence())
+                    .into_iter()
+                    .flatten()
+                {
+                    if let (Some(n), Some(t)) = (
+                        mf.get("name").and_then(|x| x.as_str()),
+                        mf.get("type").and_then(|x| x.as_str()),
+                    ) {
                         if known_type(t) {
                             multi.insert(n.to_string(), t.to_string());
                         }
                     }
                 }
-                out.push((full, Entry { ty: t.to_string(), multi }));
+                out.push((
+                    full,
+                    Entry {
+                        ty: t.to_string(),
+                        multi,
+                    },
+                ));
             }
         }
     }
@@ -249,7 +316,8 @@ mod tests {
 
     #[test]
     fn non_ecs_nested_objects_flatten() {
-        let v: Value = serde_json::json!({"x.y": "keyword", "e": {"m": {"type": "keyword"}, "n": "long"}});
+        let v: Value =
+            serde_json::json!({"x.y": "keyword", "e": {"m": {"type": "keyword"}, "n": "long"}});
         let mut out = Vec::new();
         flatten_non_ecs("", &v, &mut out);
         out.sort();

@@ -28,27 +28,49 @@ pub fn matches(p: &Predicate, doc: &Document) -> bool {
         Predicate::Or(ps) => ps.iter().any(|p| matches(p, doc)),
         Predicate::Not(p) => !matches(p, doc),
         Predicate::Exists(f) => any_value(f, doc, indexed),
-        Predicate::Term { field, value, case_insensitive } => {
-            any_value(field, doc, |v| term_eq(field.ty, v, value, *case_insensitive))
-        }
-        Predicate::Terms { field, values, case_insensitive } => {
-            any_value(field, doc, |v| values.iter().any(|lit| term_eq(field.ty, v, lit, *case_insensitive)))
-        }
-        Predicate::Match { field, value, phrase } => any_value(field, doc, |v| match_eq(field.ty, v, value, *phrase)),
+        Predicate::Term {
+            field,
+            value,
+            case_insensitive,
+        } => any_value(field, doc, |v| {
+            term_eq(field.ty, v, value, *case_insensitive)
+        }),
+        Predicate::Terms {
+            field,
+            values,
+            case_insensitive,
+        } => any_value(field, doc, |v| {
+            values
+                .iter()
+                .any(|lit| term_eq(field.ty, v, lit, *case_insensitive))
+        }),
+        Predicate::Match {
+            field,
+            value,
+            phrase,
+        } => any_value(field, doc, |v| match_eq(field.ty, v, value, *phrase)),
         Predicate::Wildcard { field, pattern } => {
             if field.ty.is_some_and(|t| t.is_text()) {
                 // query_string wildcard on an analyzed field: tested against each token.
-                any_value(field, doc, |v| value_as_string(v).is_some_and(|s| Tokens::new(&s).any(|t| pattern.matches(t))))
+                any_value(field, doc, |v| {
+                    value_as_string(v).is_some_and(|s| Tokens::new(&s).any(|t| pattern.matches(t)))
+                })
             } else {
-                any_value(field, doc, |v| value_as_string(v).is_some_and(|s| pattern.matches(&s)))
+                any_value(field, doc, |v| {
+                    value_as_string(v).is_some_and(|s| pattern.matches(&s))
+                })
             }
         }
-        Predicate::Regex { field, regex } => {
-            any_value(field, doc, |v| value_as_string(v).is_some_and(|s| regex.is_match(&s)))
-        }
-        Predicate::Range { field, lower, upper } => {
-            any_value(field, doc, |v| in_range(field.ty, v, lower.as_ref(), upper.as_ref()))
-        }
+        Predicate::Regex { field, regex } => any_value(field, doc, |v| {
+            value_as_string(v).is_some_and(|s| regex.is_match(&s))
+        }),
+        Predicate::Range {
+            field,
+            lower,
+            upper,
+        } => any_value(field, doc, |v| {
+            in_range(field.ty, v, lower.as_ref(), upper.as_ref())
+        }),
         Predicate::Cidr { field, nets } => any_value(field, doc, |v| {
             value_ip(v).is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
         }),
@@ -94,7 +116,12 @@ fn any_leaf(v: &Value, f: &mut impl FnMut(&Value) -> bool) -> bool {
 
 /// Depth-first walk over leaf paths, testing values whose path matches `pattern`.
 /// `path` is a reused buffer.
-fn walk_paths(map: &Map<String, Value>, path: &mut String, pattern: &str, f: &mut impl FnMut(&Value) -> bool) -> bool {
+fn walk_paths(
+    map: &Map<String, Value>,
+    path: &mut String,
+    pattern: &str,
+    f: &mut impl FnMut(&Value) -> bool,
+) -> bool {
     for (k, v) in map {
         let len = path.len();
         if !path.is_empty() {
@@ -110,7 +137,12 @@ fn walk_paths(map: &Map<String, Value>, path: &mut String, pattern: &str, f: &mu
     false
 }
 
-fn walk_value(v: &Value, path: &mut String, pattern: &str, f: &mut impl FnMut(&Value) -> bool) -> bool {
+fn walk_value(
+    v: &Value,
+    path: &mut String,
+    pattern: &str,
+    f: &mut impl FnMut(&Value) -> bool,
+) -> bool {
     match v {
         Value::Null => false,
         Value::Object(m) => walk_paths(m, path, pattern, f),
@@ -133,7 +165,11 @@ pub fn glob_match(pattern: &str, s: &str) -> bool {
             continue;
         }
         if pi < p.len() {
-            let (pc, plen) = if p[pi] == b'\\' && pi + 1 < p.len() { (p[pi + 1], 2) } else { (p[pi], 1) };
+            let (pc, plen) = if p[pi] == b'\\' && pi + 1 < p.len() {
+                (p[pi + 1], 2)
+            } else {
+                (p[pi], 1)
+            };
             if pc == t[ti] {
                 pi += plen;
                 ti += 1;
@@ -172,7 +208,11 @@ pub fn value_as_string(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
     match v {
         Value::String(s) => Some(std::borrow::Cow::Borrowed(s)),
         Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b {
+            "true"
+        } else {
+            "false"
+        })),
         _ => None,
     }
 }
@@ -182,7 +222,11 @@ fn lit_as_string(l: &Literal) -> Option<std::borrow::Cow<'_, str>> {
         Literal::Str(s) => Some(std::borrow::Cow::Borrowed(s)),
         Literal::Int(i) => Some(std::borrow::Cow::Owned(i.to_string())),
         Literal::Float(f) => Some(std::borrow::Cow::Owned(f.to_string())),
-        Literal::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b { "true" } else { "false" })),
+        Literal::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b {
+            "true"
+        } else {
+            "false"
+        })),
         Literal::Null => None,
     }
 }
@@ -231,7 +275,9 @@ fn value_num(v: &Value) -> Option<Num> {
 }
 
 fn value_ip(v: &Value) -> Option<IpAddr> {
-    v.as_str().and_then(|s| s.trim().parse::<IpAddr>().ok()).map(canonical_ip)
+    v.as_str()
+        .and_then(|s| s.trim().parse::<IpAddr>().ok())
+        .map(canonical_ip)
 }
 
 /// IPv4-mapped IPv6 addresses are the IPv4 address (Elasticsearch stores both as 16 bytes).
@@ -284,20 +330,31 @@ fn term_eq(ty: Option<FieldType>, v: &Value, lit: &Literal, ci: bool) -> bool {
             _ => false,
         },
         Some(FieldType::Ip) => {
-            let Some(s) = lit_as_string(lit) else { return false };
+            let Some(s) = lit_as_string(lit) else {
+                return false;
+            };
             let Some(ip) = value_ip(v) else { return false };
             if s.contains('/') {
-                s.trim().parse::<ipnet::IpNet>().is_ok_and(|net| net.contains(&ip) || net.contains(&unmap(ip)))
+                s.trim()
+                    .parse::<ipnet::IpNet>()
+                    .is_ok_and(|net| net.contains(&ip) || net.contains(&unmap(ip)))
             } else {
-                s.trim().parse::<IpAddr>().is_ok_and(|l| canonical_ip(l) == ip)
+                s.trim()
+                    .parse::<IpAddr>()
+                    .is_ok_and(|l| canonical_ip(l) == ip)
             }
         }
         Some(t) if t.is_date() => {
             // A date term covers the literal's whole precision (`2024-01-02` is that day), as
             // Elasticsearch's date term query does via a rounded range.
-            let Some(s) = lit_as_string(lit) else { return false };
-            let (Some(x), Some(lo), Some(hi)) = (time::value_to_millis(v), date_bound(&s, false), date_bound(&s, true))
-            else {
+            let Some(s) = lit_as_string(lit) else {
+                return false;
+            };
+            let (Some(x), Some(lo), Some(hi)) = (
+                time::value_to_millis(v),
+                date_bound(&s, false),
+                date_bound(&s, true),
+            ) else {
                 return false;
             };
             lo <= x && x <= hi
@@ -311,7 +368,9 @@ fn term_eq(ty: Option<FieldType>, v: &Value, lit: &Literal, ci: bool) -> bool {
             };
             match v {
                 Value::Bool(b) => *b == want,
-                Value::String(s) => (s == "true" && want) || ((s == "false" || s.is_empty()) && !want),
+                Value::String(s) => {
+                    (s == "true" && want) || ((s == "false" || s.is_empty()) && !want)
+                }
                 _ => false,
             }
         }
@@ -409,7 +468,9 @@ fn match_eq(ty: Option<FieldType>, v: &Value, lit: &Literal, phrase: bool) -> bo
     if !ty.is_some_and(|t| t.is_text()) {
         return term_eq(ty, v, lit, false);
     }
-    let (Some(text), Some(q)) = (value_as_string(v), lit_as_string(lit)) else { return false };
+    let (Some(text), Some(q)) = (value_as_string(v), lit_as_string(lit)) else {
+        return false;
+    };
     if phrase {
         // Tokens of the query must appear consecutively and in order.
         if Tokens::new(&q).next().is_none() {
@@ -472,7 +533,11 @@ fn partial_date(s: &str, round_up: bool) -> Option<i64> {
     };
     let year = num(0..4)?;
     let (mut month, mut day) = (1, 1);
-    let (mut h, mut mi, mut sec, mut ms) = if round_up { (23, 59, 59, 999) } else { (0, 0, 0, 0) };
+    let (mut h, mut mi, mut sec, mut ms) = if round_up {
+        (23, 59, 59, 999)
+    } else {
+        (0, 0, 0, 0)
+    };
     match b.len() {
         4 => {}
         7 if b[4] == b'-' => month = num(5..7)?,
@@ -503,7 +568,12 @@ fn partial_date(s: &str, round_up: bool) -> Option<i64> {
         }
         _ => return None,
     }
-    if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) || h > 23 || mi > 59 || sec > 59 {
+    if !(1..=12).contains(&month)
+        || !(1..=days_in_month(year, month)).contains(&day)
+        || h > 23
+        || mi > 59
+        || sec > 59
+    {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -557,20 +627,25 @@ fn in_range(ty: Option<FieldType>, v: &Value, lo: Option<&Bound>, hi: Option<&Bo
     }
     match ty {
         Some(t) if t.is_date() => {
-            let Some(x) = time::value_to_millis(v) else { return false };
+            let Some(x) = time::value_to_millis(v) else {
+                return false;
+            };
             // gte/lt round down, gt/lte round up.
             let lo = match lo {
-                Some(b) => match lit_as_string(&b.value).and_then(|s| date_bound(&s, !b.inclusive)) {
+                Some(b) => match lit_as_string(&b.value).and_then(|s| date_bound(&s, !b.inclusive))
+                {
                     Some(m) => Some((m, b.inclusive)),
                     None => return false,
                 },
                 None => None,
             };
             let hi = match hi {
-                Some(b) => match lit_as_string(&b.value).and_then(|s| date_bound(&s, b.inclusive)) {
-                    Some(m) => Some((m, b.inclusive)),
-                    None => return false,
-                },
+                Some(b) => {
+                    match lit_as_string(&b.value).and_then(|s| date_bound(&s, b.inclusive)) {
+                        Some(m) => Some((m, b.inclusive)),
+                        None => return false,
+                    }
+                }
                 None => None,
             };
             check(x, lo, hi)
@@ -578,7 +653,9 @@ fn in_range(ty: Option<FieldType>, v: &Value, lo: Option<&Bound>, hi: Option<&Bo
         Some(FieldType::Ip) => {
             let Some(x) = value_ip(v) else { return false };
             let conv = |b: &Bound| {
-                lit_as_string(&b.value).and_then(|s| s.trim().parse::<IpAddr>().ok()).map(|m| (canonical_ip(m), b.inclusive))
+                lit_as_string(&b.value)
+                    .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                    .map(|m| (canonical_ip(m), b.inclusive))
             };
             let (lo, hi) = (lo.map(conv), hi.map(conv));
             if matches!(lo, Some(None)) || matches!(hi, Some(None)) {
@@ -586,8 +663,12 @@ fn in_range(ty: Option<FieldType>, v: &Value, lo: Option<&Bound>, hi: Option<&Bo
             }
             // Mixed families never compare (v4 addresses are below v6 in ES's byte order).
             let fam = |ip: &IpAddr| ip.is_ipv4();
-            let ok_lo = lo.flatten().is_none_or(|(b, _)| fam(&b) == fam(&x) || fam(&b));
-            let ok_hi = hi.flatten().is_none_or(|(b, _)| fam(&b) == fam(&x) || !fam(&b));
+            let ok_lo = lo
+                .flatten()
+                .is_none_or(|(b, _)| fam(&b) == fam(&x) || fam(&b));
+            let ok_hi = hi
+                .flatten()
+                .is_none_or(|(b, _)| fam(&b) == fam(&x) || !fam(&b));
             if !(ok_lo && ok_hi) {
                 return false;
             }
@@ -595,12 +676,18 @@ fn in_range(ty: Option<FieldType>, v: &Value, lo: Option<&Bound>, hi: Option<&Bo
                 IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
                 IpAddr::V6(a) => a.octets(),
             };
-            check(key(x), lo.flatten().map(|(b, i)| (key(b), i)), hi.flatten().map(|(b, i)| (key(b), i)))
+            check(
+                key(x),
+                lo.flatten().map(|(b, i)| (key(b), i)),
+                hi.flatten().map(|(b, i)| (key(b), i)),
+            )
         }
         Some(t) if t.is_numeric() => {
             let Some(x) = value_num(v) else { return false };
             let test = |b: &Bound, want_greater: bool| -> bool {
-                let Some(n) = lit_num(&b.value) else { return false };
+                let Some(n) = lit_num(&b.value) else {
+                    return false;
+                };
                 match x.cmp(n) {
                     Some(Ordering::Equal) => b.inclusive,
                     Some(Ordering::Greater) => want_greater,
@@ -612,9 +699,13 @@ fn in_range(ty: Option<FieldType>, v: &Value, lo: Option<&Bound>, hi: Option<&Bo
         }
         _ => {
             // Keyword ranges compare strings by their UTF-8 bytes, like Lucene's term order.
-            let Some(x) = value_as_string(v) else { return false };
+            let Some(x) = value_as_string(v) else {
+                return false;
+            };
             let test = |b: &Bound, want_greater: bool| -> bool {
-                let Some(s) = lit_as_string(&b.value) else { return false };
+                let Some(s) = lit_as_string(&b.value) else {
+                    return false;
+                };
                 match x.as_bytes().cmp(s.as_bytes()) {
                     Ordering::Equal => b.inclusive,
                     Ordering::Greater => want_greater,
@@ -629,15 +720,38 @@ fn in_range(ty: Option<FieldType>, v: &Value, lo: Option<&Bound>, hi: Option<&Bo
 /// For rule indexing: the values `field` must have (exact, case-sensitive) for `p` to match,
 /// or `None` when `p` does not constrain it that way.
 pub fn required_values(p: &Predicate, field: &str) -> Option<Vec<String>> {
-    let keyword = |f: &FieldRef| &*f.source == field && &*f.name == field && f.ty.is_none_or(|t| t.is_keyword_like() && t != FieldType::Flattened);
+    let keyword = |f: &FieldRef| {
+        &*f.source == field
+            && &*f.name == field
+            && f.ty
+                .is_none_or(|t| t.is_keyword_like() && t != FieldType::Flattened)
+    };
     match p {
-        Predicate::Term { field: f, value: Literal::Str(s), case_insensitive: false } if keyword(f) => {
-            Some(vec![s.clone()])
-        }
-        Predicate::Match { field: f, value: Literal::Str(s), .. } if keyword(f) => Some(vec![s.clone()]),
-        Predicate::Terms { field: f, values, case_insensitive: false } if keyword(f) => {
-            let mut out: Vec<String> =
-                values.iter().map(|v| if let Literal::Str(s) = v { Some(s.clone()) } else { None }).collect::<Option<_>>()?;
+        Predicate::Term {
+            field: f,
+            value: Literal::Str(s),
+            case_insensitive: false,
+        } if keyword(f) => Some(vec![s.clone()]),
+        Predicate::Match {
+            field: f,
+            value: Literal::Str(s),
+            ..
+        } if keyword(f) => Some(vec![s.clone()]),
+        Predicate::Terms {
+            field: f,
+            values,
+            case_insensitive: false,
+        } if keyword(f) => {
+            let mut out: Vec<String> = values
+                .iter()
+                .map(|v| {
+                    if let Literal::Str(s) = v {
+                        Some(s.clone())
+                    } else {
+                        None
+                    }
+                })
+                .collect::<Option<_>>()?;
             out.sort();
             out.dedup();
             Some(out)
@@ -647,7 +761,9 @@ pub fn required_values(p: &Predicate, field: &str) -> Option<Vec<String>> {
         }
         Predicate::And(ps) => {
             // Any constrained child constrains the conjunction; take the smallest set.
-            ps.iter().filter_map(|c| required_values(c, field)).min_by_key(|v| v.len())
+            ps.iter()
+                .filter_map(|c| required_values(c, field))
+                .min_by_key(|v| v.len())
         }
         Predicate::Or(ps) => {
             let mut all = Vec::new();
@@ -704,7 +820,11 @@ mod tests {
     }
 
     fn typed(name: &str, ty: Option<FieldType>) -> FieldRef {
-        FieldRef { name: name.into(), source: name.into(), ty }
+        FieldRef {
+            name: name.into(),
+            source: name.into(),
+            ty,
+        }
     }
 
     fn s(v: &str) -> Literal {
@@ -713,8 +833,13 @@ mod tests {
 
     #[test]
     fn keyword_term_is_case_sensitive_and_multivalued() {
-        let d = doc(json!({"event": {"category": ["iam", "configuration"], "action": "CreateUser"}}));
-        let term = |fld: &str, v: &str, ci| Predicate::Term { field: f(fld), value: s(v), case_insensitive: ci };
+        let d =
+            doc(json!({"event": {"category": ["iam", "configuration"], "action": "CreateUser"}}));
+        let term = |fld: &str, v: &str, ci| Predicate::Term {
+            field: f(fld),
+            value: s(v),
+            case_insensitive: ci,
+        };
         assert!(term("event.category", "iam", false).matches(&d));
         assert!(term("event.category", "configuration", false).matches(&d));
         assert!(!term("event.action", "createuser", false).matches(&d));
@@ -724,8 +849,13 @@ mod tests {
 
     #[test]
     fn ip_cidr_and_required_values() {
-        let d = doc(json!({"source": {"ip": "10.1.2.3"}, "event": {"provider": "iam.amazonaws.com"}}));
-        let p = Predicate::Term { field: f("source.ip"), value: s("10.0.0.0/8"), case_insensitive: false };
+        let d =
+            doc(json!({"source": {"ip": "10.1.2.3"}, "event": {"provider": "iam.amazonaws.com"}}));
+        let p = Predicate::Term {
+            field: f("source.ip"),
+            value: s("10.0.0.0/8"),
+            case_insensitive: false,
+        };
         assert!(p.matches(&d));
         let q = Predicate::And(vec![
             Predicate::Terms {
@@ -740,13 +870,20 @@ mod tests {
         assert_eq!(q.required_values("event.action"), None);
         let or = Predicate::Or(vec![q.clone(), Predicate::Exists(f("event.action"))]);
         assert_eq!(or.required_values("event.provider"), None);
-        assert_eq!(Predicate::Not(Box::new(q)).required_values("event.provider"), None);
+        assert_eq!(
+            Predicate::Not(Box::new(q)).required_values("event.provider"),
+            None
+        );
     }
 
     #[test]
     fn ip_terms_ranges_and_mapped_addresses() {
         let d = doc(json!({"source": {"ip": ["::ffff:192.168.1.5", "2001:db8::1"]}}));
-        let t = |v: &str| Predicate::Term { field: f("source.ip"), value: s(v), case_insensitive: false };
+        let t = |v: &str| Predicate::Term {
+            field: f("source.ip"),
+            value: s(v),
+            case_insensitive: false,
+        };
         assert!(t("192.168.1.5").matches(&d));
         assert!(t("192.168.0.0/16").matches(&d));
         assert!(t("2001:db8::/32").matches(&d));
@@ -754,8 +891,14 @@ mod tests {
         assert!(!t("not-an-ip").matches(&d));
         let r = |lo: &str, hi: &str| Predicate::Range {
             field: f("source.ip"),
-            lower: Some(Bound { value: s(lo), inclusive: true }),
-            upper: Some(Bound { value: s(hi), inclusive: false }),
+            lower: Some(Bound {
+                value: s(lo),
+                inclusive: true,
+            }),
+            upper: Some(Bound {
+                value: s(hi),
+                inclusive: false,
+            }),
         };
         assert!(r("192.168.1.0", "192.168.1.6").matches(&d));
         assert!(!r("192.168.1.6", "192.168.1.9").matches(&d));
@@ -765,7 +908,11 @@ mod tests {
     fn text_match_is_or_of_tokens_and_phrase_is_ordered() {
         let fld = typed("message", Some(FieldType::MatchOnlyText));
         let d = doc(json!({"message": "Mozilla/5.0 (Windows NT 10.0) aws-cli/2.13.5 Python/3.11"}));
-        let m = |v: &str, phrase| Predicate::Match { field: fld.clone(), value: s(v), phrase };
+        let m = |v: &str, phrase| Predicate::Match {
+            field: fld.clone(),
+            value: s(v),
+            phrase,
+        };
         assert!(m("windows", false).matches(&d));
         assert!(m("nothing python", false).matches(&d), "match is OR");
         assert!(!m("nothing else", false).matches(&d));
@@ -783,8 +930,14 @@ mod tests {
             Tokens::new(x).collect()
         }
         assert_eq!(toks("Hello, World!"), vec!["Hello", "World"]);
-        assert_eq!(toks("aws-cli/2.13.5 Python/3.11.4"), vec!["aws", "cli", "2.13.5", "Python", "3.11.4"]);
-        assert_eq!(toks("user.name foo_bar don't 1,000"), vec!["user.name", "foo_bar", "don't", "1,000"]);
+        assert_eq!(
+            toks("aws-cli/2.13.5 Python/3.11.4"),
+            vec!["aws", "cli", "2.13.5", "Python", "3.11.4"]
+        );
+        assert_eq!(
+            toks("user.name foo_bar don't 1,000"),
+            vec!["user.name", "foo_bar", "don't", "1,000"]
+        );
         assert_eq!(toks("a. b"), vec!["a", "b"]);
         assert_eq!(toks(""), Vec::<&str>::new());
         assert_eq!(tokenize("ÉCOLE x"), vec!["école", "x"]);
@@ -793,10 +946,12 @@ mod tests {
     #[test]
     fn numeric_boolean_and_keyword_ranges() {
         let d = doc(json!({"n": 100, "s": "100", "b": false, "k": "beta"}));
-        let r = |fld: FieldRef, lo: Option<(Literal, bool)>, hi: Option<(Literal, bool)>| Predicate::Range {
-            field: fld,
-            lower: lo.map(|(value, inclusive)| Bound { value, inclusive }),
-            upper: hi.map(|(value, inclusive)| Bound { value, inclusive }),
+        let r = |fld: FieldRef, lo: Option<(Literal, bool)>, hi: Option<(Literal, bool)>| {
+            Predicate::Range {
+                field: fld,
+                lower: lo.map(|(value, inclusive)| Bound { value, inclusive }),
+                upper: hi.map(|(value, inclusive)| Bound { value, inclusive }),
+            }
         };
         let long = |n: &str| typed(n, Some(FieldType::Long));
         assert!(r(long("n"), Some((Literal::Int(100), true)), None).matches(&d));
@@ -804,20 +959,49 @@ mod tests {
         assert!(r(long("s"), Some((s("99.5"), false)), None).matches(&d));
         // Unmapped = keyword: byte order, so "100" < "99".
         assert!(r(typed("s", None), None, Some((s("99"), false))).matches(&d));
-        assert!(r(typed("k", None), Some((s("alpha"), true)), Some((s("gamma"), true))).matches(&d));
+        assert!(r(
+            typed("k", None),
+            Some((s("alpha"), true)),
+            Some((s("gamma"), true))
+        )
+        .matches(&d));
         let b = typed("b", Some(FieldType::Boolean));
-        assert!(Predicate::Term { field: b.clone(), value: Literal::Bool(false), case_insensitive: false }.matches(&d));
-        assert!(!Predicate::Term { field: b, value: s("true"), case_insensitive: false }.matches(&d));
-        assert!(Predicate::Term { field: long("n"), value: s("100.0"), case_insensitive: false }.matches(&d));
+        assert!(Predicate::Term {
+            field: b.clone(),
+            value: Literal::Bool(false),
+            case_insensitive: false
+        }
+        .matches(&d));
+        assert!(!Predicate::Term {
+            field: b,
+            value: s("true"),
+            case_insensitive: false
+        }
+        .matches(&d));
+        assert!(Predicate::Term {
+            field: long("n"),
+            value: s("100.0"),
+            case_insensitive: false
+        }
+        .matches(&d));
         // A keyword field compares the rendered number.
-        assert!(Predicate::Term { field: typed("n", None), value: s("100"), case_insensitive: false }.matches(&d));
+        assert!(Predicate::Term {
+            field: typed("n", None),
+            value: s("100"),
+            case_insensitive: false
+        }
+        .matches(&d));
     }
 
     #[test]
     fn dates_round_by_precision() {
         let d = doc(json!({"@timestamp": "2024-03-05T10:20:30.400Z"}));
         let ts = f("@timestamp");
-        let term = |v: &str| Predicate::Term { field: ts.clone(), value: s(v), case_insensitive: false };
+        let term = |v: &str| Predicate::Term {
+            field: ts.clone(),
+            value: s(v),
+            case_insensitive: false,
+        };
         assert!(term("2024-03-05").matches(&d));
         assert!(term("2024-03-05T10").matches(&d));
         assert!(term("2024-03-05T10:20").matches(&d));
@@ -826,16 +1010,37 @@ mod tests {
         assert!(!term("2024-03-05T10:20:31").matches(&d));
         let range = |lo: Option<(&str, bool)>, hi: Option<(&str, bool)>| Predicate::Range {
             field: ts.clone(),
-            lower: lo.map(|(v, inclusive)| Bound { value: s(v), inclusive }),
-            upper: hi.map(|(v, inclusive)| Bound { value: s(v), inclusive }),
+            lower: lo.map(|(v, inclusive)| Bound {
+                value: s(v),
+                inclusive,
+            }),
+            upper: hi.map(|(v, inclusive)| Bound {
+                value: s(v),
+                inclusive,
+            }),
         };
-        assert!(range(None, Some(("2024-03-05", true))).matches(&d), "lte rounds up to the end of the day");
-        assert!(!range(None, Some(("2024-03-05", false))).matches(&d), "lt rounds down");
-        assert!(!range(Some(("2024-03-05", false)), None).matches(&d), "gt rounds up");
+        assert!(
+            range(None, Some(("2024-03-05", true))).matches(&d),
+            "lte rounds up to the end of the day"
+        );
+        assert!(
+            !range(None, Some(("2024-03-05", false))).matches(&d),
+            "lt rounds down"
+        );
+        assert!(
+            !range(Some(("2024-03-05", false)), None).matches(&d),
+            "gt rounds up"
+        );
         assert!(range(Some(("2024-03-05", true)), None).matches(&d));
         assert!(range(Some(("2024-03-05T11:00:00+02:00", true)), None).matches(&d));
-        assert!(range(Some(("1709633000000", true)), None).matches(&d), "epoch millis");
-        assert_eq!(date_bound("2024-03", true), date_bound("2024-03-01T23:59:59.999Z", false));
+        assert!(
+            range(Some(("1709633000000", true)), None).matches(&d),
+            "epoch millis"
+        );
+        assert_eq!(
+            date_bound("2024-03", true),
+            date_bound("2024-03-01T23:59:59.999Z", false)
+        );
     }
 
     #[test]
@@ -848,14 +1053,37 @@ mod tests {
         }));
         let root = f("aws.cloudtrail.flattened.request_parameters");
         assert_eq!(root.ty, Some(FieldType::Flattened));
-        assert!(Predicate::Term { field: root.clone(), value: s("y"), case_insensitive: false }.matches(&d));
-        assert!(Predicate::Term { field: f("aws.cloudtrail.flattened.request_parameters.acl.grant"), value: s("x"), case_insensitive: false }.matches(&d));
+        assert!(Predicate::Term {
+            field: root.clone(),
+            value: s("y"),
+            case_insensitive: false
+        }
+        .matches(&d));
+        assert!(Predicate::Term {
+            field: f("aws.cloudtrail.flattened.request_parameters.acl.grant"),
+            value: s("x"),
+            case_insensitive: false
+        }
+        .matches(&d));
         assert!(Predicate::Exists(root).matches(&d));
         assert!(!Predicate::Exists(typed("empty", None)).matches(&d));
         assert!(!Predicate::Exists(typed("nul", None)).matches(&d));
-        let pat = typed("azure.auditlogs.properties.target_resources.*.modified_properties.*.new_value", None);
-        assert!(Predicate::Term { field: pat.clone(), value: s("\"Global Administrator\""), case_insensitive: false }.matches(&d));
-        assert!(!Predicate::Term { field: pat, value: s("Global Administrator"), case_insensitive: false }.matches(&d));
+        let pat = typed(
+            "azure.auditlogs.properties.target_resources.*.modified_properties.*.new_value",
+            None,
+        );
+        assert!(Predicate::Term {
+            field: pat.clone(),
+            value: s("\"Global Administrator\""),
+            case_insensitive: false
+        }
+        .matches(&d));
+        assert!(!Predicate::Term {
+            field: pat,
+            value: s("Global Administrator"),
+            case_insensitive: false
+        }
+        .matches(&d));
         assert!(glob_match("a.*.c", "a.b.x.c"));
         assert!(!glob_match("a.*.c", "a.c"));
         assert!(glob_match("*", "anything.at.all"));
@@ -866,10 +1094,19 @@ mod tests {
     fn wildcard_on_text_tests_tokens() {
         let fld = typed("message", Some(FieldType::Text));
         let d = doc(json!({"message": "Started Netcat listener"}));
-        let w = |p: &str| Predicate::Wildcard { field: fld.clone(), pattern: crate::pattern::Wildcard::new(p, true) };
+        let w = |p: &str| Predicate::Wildcard {
+            field: fld.clone(),
+            pattern: crate::pattern::Wildcard::new(p, true),
+        };
         assert!(w("net*").matches(&d));
-        assert!(!w("*netcat listener*").matches(&d), "a token never contains a space");
-        let kw = Predicate::Wildcard { field: typed("message", None), pattern: crate::pattern::Wildcard::new("*Netcat listener*", false) };
+        assert!(
+            !w("*netcat listener*").matches(&d),
+            "a token never contains a space"
+        );
+        let kw = Predicate::Wildcard {
+            field: typed("message", None),
+            pattern: crate::pattern::Wildcard::new("*Netcat listener*", false),
+        };
         assert!(kw.matches(&d));
     }
 }

@@ -145,7 +145,8 @@ impl Wildcard {
             }
             first = false;
         }
-        let ends_with_star = segments.len() > 1 && segments.last().is_some_and(|s| s.toks.is_empty());
+        let ends_with_star =
+            segments.len() > 1 && segments.last().is_some_and(|s| s.toks.is_empty());
         if ends_with_star {
             segments.pop();
         }
@@ -167,7 +168,10 @@ impl Wildcard {
         self.anchored_start
             && self.anchored_end
             && self.segments.len() <= 1
-            && self.segments.iter().all(|s| s.toks.iter().all(|t| matches!(t, SegTok::Lit(_))))
+            && self
+                .segments
+                .iter()
+                .all(|s| s.toks.iter().all(|t| matches!(t, SegTok::Lit(_))))
     }
 
     /// The exact value a literal pattern matches (escapes removed), for turning a wildcard
@@ -281,7 +285,10 @@ mod tests {
         assert!(Wildcard::new("*é*", false).matches("café!"));
         assert!(Wildcard::new("*É*", true).matches("café!"));
         assert!(Wildcard::new("abc", false).is_literal());
-        assert_eq!(Wildcard::new("a\\*c", false).literal_value().as_deref(), Some("a*c"));
+        assert_eq!(
+            Wildcard::new("a\\*c", false).literal_value().as_deref(),
+            Some("a*c")
+        );
         assert!(!Wildcard::new("a*c", false).is_literal());
         assert!(Wildcard::new("*", false).matches_everything());
         assert!(Wildcard::new("", false).matches(""));
@@ -304,7 +311,10 @@ mod tests {
             let mut out = vec![String::new()];
             let mut layer = vec![String::new()];
             for _ in 0..max {
-                layer = layer.iter().flat_map(|p| alpha.iter().map(move |c| format!("{p}{c}"))).collect();
+                layer = layer
+                    .iter()
+                    .flat_map(|p| alpha.iter().map(move |c| format!("{p}{c}")))
+                    .collect();
                 out.extend(layer.iter().cloned());
             }
             out
@@ -317,7 +327,11 @@ mod tests {
                 let pc: Vec<char> = p.chars().collect();
                 for s in &strings {
                     let sc: Vec<char> = s.chars().collect();
-                    assert_eq!(w.matches(s), naive(&pc, &sc, ci), "pattern {p:?} ci={ci} on {s:?}");
+                    assert_eq!(
+                        w.matches(s),
+                        naive(&pc, &sc, ci),
+                        "pattern {p:?} ci={ci} on {s:?}"
+                    );
                 }
             }
         }

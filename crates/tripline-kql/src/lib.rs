@@ -68,7 +68,10 @@ impl Compiler<'_> {
                 p => Predicate::Not(Box::new(p)),
             },
             Node::Is { field: None, value } => self.all_fields(value),
-            Node::Is { field: Some(f), value } => {
+            Node::Is {
+                field: Some(f),
+                value,
+            } => {
                 if f.is_lone_wildcard() && prefix.is_empty() {
                     return self.all_fields(value);
                 }
@@ -93,10 +96,17 @@ impl Compiler<'_> {
             return vec![FieldRef::resolve(&name, self.types)];
         }
         let pattern = format!("{}{}", escape_glob(prefix), f.wildcard_pattern());
-        let mut names: Vec<&str> = self.types.names().filter(|n| glob_match(&pattern, n)).collect();
+        let mut names: Vec<&str> = self
+            .types
+            .names()
+            .filter(|n| glob_match(&pattern, n))
+            .collect();
         names.sort_unstable();
         names.dedup();
-        let mut out: Vec<FieldRef> = names.into_iter().map(|n| FieldRef::resolve(n, self.types)).collect();
+        let mut out: Vec<FieldRef> = names
+            .into_iter()
+            .map(|n| FieldRef::resolve(n, self.types))
+            .collect();
         // Paths only the document knows (dynamic mappings, flattened leaves).
         out.push(pattern_field(&pattern));
         out
@@ -110,7 +120,10 @@ impl Compiler<'_> {
         let ty = field.ty;
         if value.is_wildcard() {
             if is_keyword_field(ty) {
-                return Predicate::Wildcard { field: field.clone(), pattern: Wildcard::new(&value.wildcard_pattern(), false) };
+                return Predicate::Wildcard {
+                    field: field.clone(),
+                    pattern: Wildcard::new(&value.wildcard_pattern(), false),
+                };
             }
             return query_string_wildcard(field, value);
         }
@@ -121,13 +134,28 @@ impl Compiler<'_> {
             KqlLiteral::Null => return Predicate::Const(false),
         };
         if ty.is_some_and(|t| t.is_date()) {
-            let b = Bound { value: lit, inclusive: true };
-            return Predicate::Range { field: field.clone(), lower: Some(b.clone()), upper: Some(b) };
+            let b = Bound {
+                value: lit,
+                inclusive: true,
+            };
+            return Predicate::Range {
+                field: field.clone(),
+                lower: Some(b.clone()),
+                upper: Some(b),
+            };
         }
         if is_keyword_field(ty) {
-            return Predicate::Term { field: field.clone(), value: lit, case_insensitive: false };
+            return Predicate::Term {
+                field: field.clone(),
+                value: lit,
+                case_insensitive: false,
+            };
         }
-        Predicate::Match { field: field.clone(), value: lit, phrase: value.quoted }
+        Predicate::Match {
+            field: field.clone(),
+            value: lit,
+            phrase: value.quoted,
+        }
     }
 
     /// A value with no field (or field `*`): `multi_match` / `query_string` over every field.
@@ -136,15 +164,21 @@ impl Compiler<'_> {
             return Predicate::Const(true);
         }
         let any = pattern_field(ALL_FIELDS);
-        let mut text_fields: Vec<&str> =
-            self.types.names().filter(|n| self.types.get(n).is_some_and(|t| t.is_text())).collect();
+        let mut text_fields: Vec<&str> = self
+            .types
+            .names()
+            .filter(|n| self.types.get(n).is_some_and(|t| t.is_text()))
+            .collect();
         text_fields.sort_unstable();
         text_fields.dedup();
         let mut alts = Vec::new();
         if value.is_wildcard() {
             alts.push(query_string_wildcard(&any, value));
             for t in text_fields {
-                alts.push(query_string_wildcard(&FieldRef::resolve(t, self.types), value));
+                alts.push(query_string_wildcard(
+                    &FieldRef::resolve(t, self.types),
+                    value,
+                ));
             }
         } else {
             let lit = match value.literal() {
@@ -152,9 +186,17 @@ impl Compiler<'_> {
                 KqlLiteral::Bool(b) => Literal::Bool(b),
                 KqlLiteral::Null => return Predicate::Const(false),
             };
-            alts.push(Predicate::Term { field: any, value: lit.clone(), case_insensitive: false });
+            alts.push(Predicate::Term {
+                field: any,
+                value: lit.clone(),
+                case_insensitive: false,
+            });
             for t in text_fields {
-                alts.push(Predicate::Match { field: FieldRef::resolve(t, self.types), value: lit.clone(), phrase: value.quoted });
+                alts.push(Predicate::Match {
+                    field: FieldRef::resolve(t, self.types),
+                    value: lit.clone(),
+                    phrase: value.quoted,
+                });
             }
         }
         or(alts)
@@ -167,7 +209,11 @@ fn is_keyword_field(ty: Option<FieldType>) -> bool {
 }
 
 fn pattern_field(pattern: &str) -> FieldRef {
-    FieldRef { name: Arc::from(pattern), source: Arc::from(pattern), ty: None }
+    FieldRef {
+        name: Arc::from(pattern),
+        source: Arc::from(pattern),
+        ty: None,
+    }
 }
 
 fn escape_glob(s: &str) -> String {
@@ -197,28 +243,48 @@ fn query_string_wildcard(field: &FieldRef, value: &Value) -> Predicate {
         let w = Wildcard::new(piece, text);
         if let Some(lit) = w.literal_value() {
             alts.push(if text {
-                Predicate::Match { field: field.clone(), value: Literal::Str(lit), phrase: false }
+                Predicate::Match {
+                    field: field.clone(),
+                    value: Literal::Str(lit),
+                    phrase: false,
+                }
             } else {
-                Predicate::Term { field: field.clone(), value: Literal::Str(lit), case_insensitive: false }
+                Predicate::Term {
+                    field: field.clone(),
+                    value: Literal::Str(lit),
+                    case_insensitive: false,
+                }
             });
         } else if w.matches_everything() {
             alts.push(Predicate::Exists(field.clone()));
         } else {
-            alts.push(Predicate::Wildcard { field: field.clone(), pattern: w });
+            alts.push(Predicate::Wildcard {
+                field: field.clone(),
+                pattern: w,
+            });
         }
     }
     or(alts)
 }
 
 fn range(field: FieldRef, op: RangeOp, value: &Value) -> Predicate {
-    let b = |inclusive| Some(Bound { value: Literal::Str(value.text()), inclusive });
+    let b = |inclusive| {
+        Some(Bound {
+            value: Literal::Str(value.text()),
+            inclusive,
+        })
+    };
     let (lower, upper) = match op {
         RangeOp::Gt => (b(false), None),
         RangeOp::Gte => (b(true), None),
         RangeOp::Lt => (None, b(false)),
         RangeOp::Lte => (None, b(true)),
     };
-    Predicate::Range { field, lower, upper }
+    Predicate::Range {
+        field,
+        lower,
+        upper,
+    }
 }
 
 /// Disjunction with flattening, constant folding, and exact terms on one field merged into
@@ -236,15 +302,27 @@ fn or(items: Vec<Predicate>) -> Predicate {
     let mut out: Vec<Predicate> = Vec::new();
     for p in flat {
         let (field, values) = match p {
-            Predicate::Term { field, value, case_insensitive: false } => (field, vec![value]),
-            Predicate::Terms { field, values, case_insensitive: false } => (field, values),
+            Predicate::Term {
+                field,
+                value,
+                case_insensitive: false,
+            } => (field, vec![value]),
+            Predicate::Terms {
+                field,
+                values,
+                case_insensitive: false,
+            } => (field, values),
             other => {
                 out.push(other);
                 continue;
             }
         };
         let existing = out.iter_mut().find_map(|q| match q {
-            Predicate::Terms { field: f, values: v, case_insensitive: false } if *f == field => Some(v),
+            Predicate::Terms {
+                field: f,
+                values: v,
+                case_insensitive: false,
+            } if *f == field => Some(v),
             _ => None,
         });
         match existing {
@@ -255,16 +333,26 @@ fn or(items: Vec<Predicate>) -> Predicate {
                     }
                 }
             }
-            None => out.push(Predicate::Terms { field, values, case_insensitive: false }),
+            None => out.push(Predicate::Terms {
+                field,
+                values,
+                case_insensitive: false,
+            }),
         }
     }
     // Single-value `terms` read better as `term`.
     let out: Vec<Predicate> = out
         .into_iter()
         .map(|p| match p {
-            Predicate::Terms { field, mut values, case_insensitive } if values.len() == 1 => {
-                Predicate::Term { field, value: values.pop().expect("one"), case_insensitive }
-            }
+            Predicate::Terms {
+                field,
+                mut values,
+                case_insensitive,
+            } if values.len() == 1 => Predicate::Term {
+                field,
+                value: values.pop().expect("one"),
+                case_insensitive,
+            },
             p => p,
         })
         .collect();

