@@ -1,1 +1,642 @@
-//! ES|QL parser and evaluator for the esql rule type and ad-hoc queries
+//! ES|QL parser and in-memory evaluator, for the `esql` rule type and ad-hoc queries.
+//!
+//! ```text
+//! let q = Query::parse("FROM logs-aws.cloudtrail-* | STATS c = COUNT(*) BY user.name")?;
+//! let table = q.execute(&events, &ExecContext::at(now_ms))?;
+//! ```
+//!
+//! Semantics follow Elasticsearch's ES|QL:
+//! - `FROM` selects the dataset by index pattern: Tripline serves the normalized CloudTrail
+//!   documents as the data stream `logs-aws.cloudtrail-default`; a pattern that selects nothing
+//!   Tripline has (e.g. `.alerts-security.*`) is a compile error ([`ErrorKind::UnknownIndex`]).
+//!   Its columns are the documents' fields (typed by the field-type table; `keyword` and `text`
+//!   both read the field's string value), plus the requested `METADATA` (`_id` = the event's
+//!   `event.id`, else `file#record`; `_index`; `_version` = 1; `_source`). The data stream's
+//!   constant fields (`data_stream.*`, `event.dataset`, `event.module`) are filled in when a
+//!   document lacks them, as their `constant_keyword` mapping would.
+//! - Multi-valued fields stay multi-valued; single-valued functions and operators (comparisons,
+//!   LIKE, IN, arithmetic) yield null on them, so `WHERE` drops such rows (ES|QL warns and does
+//!   the same). Null propagates; `WHERE` keeps only rows whose condition is `true`.
+//! - `COUNT_DISTINCT` is exact (Elasticsearch approximates it with HyperLogLog++ above the
+//!   precision threshold, 3000 by default); `VALUES` is sorted for determinism.
+//! - Without a `LIMIT`, results are capped at [`ExecContext::default_limit`] (1000, as ES|QL).
+
+pub mod ast;
+mod exec;
+pub mod functions;
+pub mod grok;
+pub mod lexer;
+pub mod parser;
+pub mod value;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tripline_doc::{Event, FieldTypes, SharedEvent};
+
+pub use ast::{Command, Expr, Metadata, Source};
+pub use exec::event_doc_id;
+pub use value::{DataType, Value};
+
+use ast::{NamePattern, Span};
+
+/// What went wrong, for callers that report or count failures by cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The text does not parse.
+    Syntax,
+    /// It parses but is invalid (unknown column, wrong arity, nested aggregates).
+    Verification,
+    /// Valid ES|QL that needs a capability Tripline lacks (ENRICH, LOOKUP JOIN, a function).
+    Unsupported,
+    /// The FROM pattern selects no data Tripline serves.
+    UnknownIndex,
+    /// The query inside `KQL("...")` failed to compile.
+    Kql,
+}
+
+/// An error with its 1-based position in the query text.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{line}:{col}: {message}")]
+pub struct EsqlError {
+    pub kind: ErrorKind,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl EsqlError {
+    pub(crate) fn at(kind: ErrorKind, src: &str, offset: usize, message: String) -> EsqlError {
+        let (line, col) = lexer::line_col(src, offset);
+        EsqlError { kind, line, col, message }
+    }
+
+    pub(crate) fn syntax(src: &str, offset: usize, message: String) -> EsqlError {
+        EsqlError::at(ErrorKind::Syntax, src, offset, message)
+    }
+}
+
+/// A dataset Tripline can serve to `FROM`.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// The data stream name index patterns are matched against.
+    pub index: &'static str,
+    /// `constant_keyword` fields of the data stream and their values.
+    pub constants: &'static [(&'static str, &'static str)],
+}
+
+/// The normalized CloudTrail events.
+pub const CLOUDTRAIL: Dataset = Dataset {
+    index: "logs-aws.cloudtrail-default",
+    constants: &[
+        ("data_stream.dataset", "aws.cloudtrail"),
+        ("data_stream.namespace", "default"),
+        ("data_stream.type", "logs"),
+        ("event.dataset", "aws.cloudtrail"),
+        ("event.module", "aws"),
+    ],
+};
+
+/// Options for [`Query::parse_with`].
+#[derive(Clone)]
+pub struct ParseOptions<'a> {
+    /// Field types (for column types and for `KQL()`).
+    pub types: &'a FieldTypes,
+    /// Accept FROM patterns that select no Tripline dataset (the events given to
+    /// [`Query::execute`] are then read as if they matched); for syntax checks.
+    pub allow_any_index: bool,
+}
+
+impl Default for ParseOptions<'static> {
+    fn default() -> Self {
+        ParseOptions { types: FieldTypes::builtin(), allow_any_index: false }
+    }
+}
+
+/// Execution parameters.
+#[derive(Debug, Clone)]
+pub struct ExecContext {
+    /// What `NOW()` returns (epoch ms): the scheduled run's time for rules.
+    pub now_ms: i64,
+    /// Implicit `LIMIT` when the query has none (ES|QL's default is 1000); `None` = no cap.
+    pub default_limit: Option<usize>,
+}
+
+impl ExecContext {
+    pub fn at(now_ms: i64) -> ExecContext {
+        ExecContext { now_ms, default_limit: Some(1000) }
+    }
+}
+
+/// One output column.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: DataType,
+}
+
+/// A query result: ordered, typed columns and rows of values.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<Value>>,
+    /// For each row, the index (into the `events` given to `execute`) of the event it comes
+    /// from, when the row is one event's (no STATS on the way); `None` for aggregated rows.
+    pub row_events: Vec<Option<usize>>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    pub fn get(&self, row: usize, name: &str) -> Option<&Value> {
+        self.rows.get(row)?.get(self.column(name)?)
+    }
+
+    /// One row as a JSON object (column → value; nulls omitted, multi-values as arrays,
+    /// dates as ES renders them): the shape of an NDJSON result line and of alert fields.
+    pub fn row_object(&self, row: usize) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        if let Some(r) = self.rows.get(row) {
+            for (c, v) in self.columns.iter().zip(r) {
+                if !v.is_null() {
+                    m.insert(c.name.clone(), v.to_json());
+                }
+            }
+        }
+        m
+    }
+
+    /// NDJSON: one object per row.
+    pub fn to_ndjson(&self) -> String {
+        let mut out = String::new();
+        for i in 0..self.rows.len() {
+            out.push_str(&serde_json::Value::Object(self.row_object(i)).to_string());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Elasticsearch's `_query` response body: `{"columns": [{name, type}], "values": [[...]]}`.
+    pub fn to_es_response(&self) -> serde_json::Value {
+        serde_json::json!({
+            "columns": self.columns,
+            "values": self.rows.iter().map(|r| r.iter().map(|v| v.to_json()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// A parsed, verified query.
+#[derive(Debug, Clone)]
+pub struct Query {
+    text: String,
+    source: Source,
+    commands: Vec<Command>,
+    /// Source fields the query can read; `None` = every field (wildcard KEEP, open output).
+    needed: Option<HashSet<String>>,
+    types: Arc<FieldTypes>,
+    dataset: Dataset,
+}
+
+impl Query {
+    /// Parses and verifies a query against Tripline's built-in field types.
+    pub fn parse(text: &str) -> Result<Query, EsqlError> {
+        Query::parse_with(text, &ParseOptions::default())
+    }
+
+    pub fn parse_with(text: &str, opts: &ParseOptions) -> Result<Query, EsqlError> {
+        let (source, commands) = parser::parse(text, opts.types)?;
+        if let Source::From { patterns, span, .. } = &source {
+            if !opts.allow_any_index && !selects(patterns, CLOUDTRAIL.index) {
+                return Err(EsqlError::at(
+                    ErrorKind::UnknownIndex,
+                    text,
+                    span.start,
+                    format!(
+                        "index pattern [{}] selects no data Tripline has: only the normalized CloudTrail events \
+                         ({}, e.g. FROM logs-aws.cloudtrail-*) are queryable",
+                        patterns.join(","),
+                        CLOUDTRAIL.index
+                    ),
+                ));
+            }
+        }
+        let needed = verify(text, &source, &commands)?;
+        Ok(Query { text: text.to_string(), source, commands, needed, types: Arc::new(opts.types.clone()), dataset: CLOUDTRAIL })
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    pub fn commands(&self) -> &[Command] {
+        &self.commands
+    }
+
+    /// True when a STATS runs (rows are groups, not events).
+    pub fn is_aggregating(&self) -> bool {
+        self.commands.iter().any(|c| matches!(c, Command::Stats { .. }))
+    }
+
+    /// The BY column names of the last STATS (the identity of an aggregated row).
+    pub fn group_columns(&self) -> Vec<String> {
+        self.commands
+            .iter()
+            .rev()
+            .find_map(|c| match c {
+                Command::Stats { by, .. } => Some(by.iter().map(|(n, _)| n.clone()).collect()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the query calls `NOW()` anywhere.
+    pub fn uses_now(&self) -> bool {
+        let mut found = false;
+        self.walk_exprs(&mut |e| found |= e.uses_now());
+        found
+    }
+
+    /// Source fields the query reads (`None` = it may read or output any field).
+    pub fn fields(&self) -> Option<Vec<String>> {
+        self.needed.as_ref().map(|s| {
+            let mut v: Vec<String> = s.iter().cloned().collect();
+            v.sort();
+            v
+        })
+    }
+
+    fn walk_exprs(&self, f: &mut dyn FnMut(&Expr)) {
+        if let Source::Row(fields) = &self.source {
+            fields.iter().for_each(|(_, e)| f(e));
+        }
+        for c in &self.commands {
+            match c {
+                Command::Where(e) => f(e),
+                Command::Eval(a) => a.iter().for_each(|(_, e)| f(e)),
+                Command::Stats { aggs, outputs, by } => {
+                    for a in aggs {
+                        a.args.iter().for_each(&mut *f);
+                        if let Some(x) = &a.filter {
+                            f(x);
+                        }
+                    }
+                    outputs.iter().for_each(|(_, e)| f(e));
+                    by.iter().for_each(|(_, e)| f(e));
+                }
+                Command::Sort(keys) => keys.iter().for_each(|k| f(&k.expr)),
+                Command::Dissect { input, .. } | Command::Grok { input, .. } => f(input),
+                _ => {}
+            }
+        }
+    }
+
+    fn metadata(&self) -> &[Metadata] {
+        match &self.source {
+            Source::From { metadata, .. } => metadata,
+            Source::Row(_) => &[],
+        }
+    }
+
+    /// Runs the query over `events` (all of them are the FROM's documents).
+    pub fn execute(&self, events: &[SharedEvent], ctx: &ExecContext) -> Result<Table, EsqlError> {
+        let evs = exec::deref_events(events);
+        self.execute_refs(&evs, ctx)
+    }
+
+    /// Like [`Query::execute`], over borrowed events.
+    pub fn execute_refs(&self, events: &[&Event], ctx: &ExecContext) -> Result<Table, EsqlError> {
+        let exec = exec::Exec { events, now: ctx.now_ms, src_text: &self.text };
+        let frame = match &self.source {
+            Source::From { metadata, .. } => {
+                let offsets: Vec<u32> = (0..events.len() as u32).collect();
+                exec::load(events, &offsets, metadata, self.needed.as_ref(), &self.types, &self.dataset)
+            }
+            Source::Row(fields) => {
+                let mut names = Vec::new();
+                let mut vals = Vec::new();
+                let idx = std::collections::HashMap::new();
+                for (n, e) in fields {
+                    let v = exec::eval(e, &exec::Env { index: &idx, row: &[], aggs: &[], event: None, now: ctx.now_ms });
+                    names.push(n.clone());
+                    vals.push(v);
+                }
+                exec::new_frame_row(names, vals)
+            }
+        };
+        let _ = exec.src_text;
+        let f = exec::run_all(&exec, frame, &self.commands, ctx)?;
+        Ok(exec::into_table(f))
+    }
+
+    /// The row-local commands the query starts with (WHERE, EVAL, GROK, …, before any STATS,
+    /// SORT or LIMIT): they decide per event whether it can contribute to any result.
+    fn row_local_prefix(&self) -> &[Command] {
+        let n = self.commands.iter().take_while(|c| c.is_row_local()).count();
+        &self.commands[..n]
+    }
+
+    /// Whether `ev` can contribute to a result: runs the query's row-local prefix on the event
+    /// alone. Conditions that depend on `NOW()` are not applied (they depend on the run), so
+    /// a `true` may still be filtered later; a `false` is definitive. Used by the rule engine
+    /// to buffer only useful events.
+    pub fn prefilter(&self, ev: &Event) -> bool {
+        if !matches!(self.source, Source::From { .. }) {
+            return true;
+        }
+        let prefix = self.row_local_prefix();
+        if !prefix.iter().any(|c| matches!(c, Command::Where(_))) {
+            return true;
+        }
+        // Columns computed from NOW() taint the WHEREs that read them.
+        let mut tainted: HashSet<String> = HashSet::new();
+        let mut cmds = Vec::new();
+        for c in prefix {
+            match c {
+                Command::Eval(a) => {
+                    for (n, e) in a {
+                        if e.uses_now() || e.columns().iter().any(|c| tainted.contains(c)) {
+                            tainted.insert(n.clone());
+                        }
+                    }
+                    cmds.push(c.clone());
+                }
+                Command::Where(e) => {
+                    if let Some(kept) = without_now(e, &tainted) {
+                        cmds.push(Command::Where(kept));
+                    }
+                }
+                other => cmds.push(other.clone()),
+            }
+        }
+        let events = [ev];
+        let exec = exec::Exec { events: &events, now: ev.timestamp, src_text: &self.text };
+        let frame = exec::load(&events, &[0], self.metadata(), self.needed.as_ref(), &self.types, &self.dataset);
+        let ctx = ExecContext { now_ms: ev.timestamp, default_limit: None };
+        match exec::run_all(&exec, frame, &cmds, &ctx) {
+            Ok(f) => !f.rows.is_empty(),
+            Err(_) => true,
+        }
+    }
+
+    /// For rule indexing: when every row the query can produce comes from an event whose
+    /// `field` is one of the returned values (from the leading WHERE clauses), returns them.
+    pub fn required_values(&self, field: &str) -> Option<Vec<String>> {
+        let mut best: Option<Vec<String>> = None;
+        for c in self.row_local_prefix() {
+            match c {
+                Command::Where(e) => {
+                    if let Some(v) = required_in(e, field) {
+                        if best.as_ref().is_none_or(|b| v.len() < b.len()) {
+                            best = Some(v);
+                        }
+                    }
+                }
+                // Once the column could be rewritten, later WHEREs no longer speak for the source.
+                Command::Eval(a) if a.iter().any(|(n, _)| n == field) => break,
+                Command::Rename(_) | Command::Dissect { .. } | Command::Grok { .. } | Command::MvExpand(..) => break,
+                _ => {}
+            }
+        }
+        best
+    }
+}
+
+/// The conjuncts of `e` that depend neither on NOW() nor on a tainted column.
+fn without_now(e: &Expr, tainted: &HashSet<String>) -> Option<Expr> {
+    match e {
+        Expr::And(l, r) => match (without_now(l, tainted), without_now(r, tainted)) {
+            (Some(a), Some(b)) => Some(Expr::And(Box::new(a), Box::new(b))),
+            (a, b) => a.or(b),
+        },
+        other if other.uses_now() || other.columns().iter().any(|c| tainted.contains(c)) => None,
+        other => Some(other.clone()),
+    }
+}
+
+fn required_in(e: &Expr, field: &str) -> Option<Vec<String>> {
+    match e {
+        Expr::Bin { op: ast::BinOp::Eq, l, r } => match (&**l, &**r) {
+            (Expr::Col { name, .. }, Expr::Lit(Value::Str(s))) | (Expr::Lit(Value::Str(s)), Expr::Col { name, .. })
+                if name == field =>
+            {
+                Some(vec![s.clone()])
+            }
+            _ => None,
+        },
+        Expr::In { expr, list, negated: false } => match &**expr {
+            Expr::Col { name, .. } if name == field => list
+                .iter()
+                .map(|x| match x {
+                    Expr::Lit(Value::Str(s)) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        },
+        Expr::And(l, r) => match (required_in(l, field), required_in(r, field)) {
+            (Some(a), Some(b)) => Some(if a.len() <= b.len() { a } else { b }),
+            (a, b) => a.or(b),
+        },
+        Expr::Or(l, r) => {
+            let mut a = required_in(l, field)?;
+            a.extend(required_in(r, field)?);
+            a.sort();
+            a.dedup();
+            Some(a)
+        }
+        _ => None,
+    }
+}
+
+/// Whether any of the FROM patterns selects `index` (wildcards; `-pattern` excludes;
+/// `cluster:pattern` is treated as local).
+fn selects(patterns: &[String], index: &str) -> bool {
+    let mut any = false;
+    for p in patterns {
+        let p = p.rsplit(':').next().unwrap_or(p);
+        if let Some(ex) = p.strip_prefix('-') {
+            if tripline_ir::pattern::Wildcard::new(ex, false).matches(index) {
+                return false;
+            }
+        } else if tripline_ir::pattern::Wildcard::new(p, false).matches(index) {
+            any = true;
+        }
+    }
+    any
+}
+
+/// Static column checking: every column read must exist at that point (source fields are
+/// unknown until a KEEP or STATS fixes the columns). Returns the source fields needed.
+fn verify(src: &str, source: &Source, cmds: &[Command]) -> Result<Option<HashSet<String>>, EsqlError> {
+    enum Open {
+        All,
+        Patterns(Vec<NamePattern>),
+        Closed,
+    }
+    let mut known: HashSet<String> = HashSet::new();
+    let mut open = Open::Closed;
+    let mut dropped: Vec<NamePattern> = Vec::new();
+    let mut needed: HashSet<String> = HashSet::new();
+    let mut need_all = false;
+    match source {
+        Source::From { metadata, .. } => {
+            open = Open::All;
+            known.extend(metadata.iter().map(|m| m.name().to_string()));
+        }
+        Source::Row(fields) => {
+            for (n, e) in fields {
+                if let Some((name, span)) = first_col(e) {
+                    return Err(exec::unknown_column(src, &name, span));
+                }
+                known.insert(n.clone());
+            }
+        }
+    }
+    let source_ok = |name: &str, open: &Open, dropped: &[NamePattern]| {
+        let allowed = match open {
+            Open::All => true,
+            Open::Patterns(ps) => ps.iter().any(|p| p.matches(name)),
+            Open::Closed => false,
+        };
+        allowed && !dropped.iter().any(|d| d.matches(name))
+    };
+    macro_rules! check {
+        ($e:expr) => {{
+            let mut err = None;
+            $e.walk(&mut |x| {
+                if let Expr::Col { name, span } = x {
+                    if known.contains(name) {
+                        return;
+                    }
+                    if source_ok(name, &open, &dropped) {
+                        needed.insert(name.clone());
+                    } else if err.is_none() {
+                        err = Some(exec::unknown_column(src, name, *span));
+                    }
+                }
+            });
+            if let Some(e) = err {
+                return Err(e);
+            }
+        }};
+    }
+    for c in cmds {
+        match c {
+            Command::Where(e) => check!(e),
+            Command::Eval(a) => {
+                for (n, e) in a {
+                    check!(e);
+                    known.insert(n.clone());
+                }
+            }
+            Command::Stats { aggs, outputs, by } => {
+                for a in aggs {
+                    for x in &a.args {
+                        check!(x);
+                    }
+                    if let Some(x) = &a.filter {
+                        check!(x);
+                    }
+                }
+                for (_, e) in by {
+                    check!(e);
+                }
+                known = outputs.iter().chain(by).map(|(n, _)| n.clone()).collect();
+                open = Open::Closed;
+                dropped.clear();
+            }
+            Command::Keep(ps) => {
+                let mut next: HashSet<String> = known.iter().filter(|k| ps.iter().any(|p| p.matches(k))).cloned().collect();
+                for p in ps.iter().filter(|p| !p.is_wildcard()) {
+                    if known.contains(&p.text) {
+                        continue;
+                    }
+                    if source_ok(&p.text, &open, &dropped) {
+                        needed.insert(p.text.clone());
+                        next.insert(p.text.clone());
+                    } else {
+                        return Err(exec::unknown_column(src, &p.text, p.span));
+                    }
+                }
+                let wild: Vec<NamePattern> = ps.iter().filter(|p| p.is_wildcard()).cloned().collect();
+                open = match open {
+                    Open::Closed => Open::Closed,
+                    _ if wild.is_empty() => Open::Closed,
+                    _ => {
+                        need_all = true;
+                        Open::Patterns(wild)
+                    }
+                };
+                known = next;
+            }
+            Command::Drop(ps) => {
+                known.retain(|k| !ps.iter().any(|p| p.matches(k)));
+                dropped.extend(ps.iter().cloned());
+            }
+            Command::Rename(pairs) => {
+                for (old, new) in pairs {
+                    if !known.remove(&old.text) {
+                        if source_ok(&old.text, &open, &dropped) {
+                            needed.insert(old.text.clone());
+                        } else {
+                            return Err(exec::unknown_column(src, &old.text, old.span));
+                        }
+                    }
+                    dropped.push(old.clone());
+                    known.insert(new.clone());
+                }
+            }
+            Command::Sort(keys) => {
+                for k in keys {
+                    check!(&k.expr);
+                }
+            }
+            Command::Limit(_) => {}
+            Command::MvExpand(name, span) => {
+                if !known.contains(name) {
+                    if source_ok(name, &open, &dropped) {
+                        needed.insert(name.clone());
+                    } else {
+                        return Err(exec::unknown_column(src, name, *span));
+                    }
+                }
+            }
+            Command::Dissect { input, pattern, .. } => {
+                check!(input);
+                known.extend(pattern.columns.iter().cloned());
+            }
+            Command::Grok { input, grok } => {
+                check!(input);
+                known.extend(grok.columns.iter().map(|c| c.name.clone()));
+            }
+        }
+    }
+    // An output still open to source fields shows all of them.
+    if !matches!(open, Open::Closed) {
+        need_all = true;
+    }
+    Ok(if need_all { None } else { Some(needed) })
+}
+
+fn first_col(e: &Expr) -> Option<(String, Span)> {
+    let mut found = None;
+    e.walk(&mut |x| {
+        if let Expr::Col { name, span } = x {
+            if found.is_none() {
+                found = Some((name.clone(), *span));
+            }
+        }
+    });
+    found
+}
+
+#[cfg(test)]
+mod tests;
