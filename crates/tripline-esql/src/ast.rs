@@ -20,6 +20,7 @@ pub enum BinOp {
     Div,
     Mod,
     Eq,
+    CiEq,
     Neq,
     Lt,
     Le,

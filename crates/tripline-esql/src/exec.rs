@@ -159,6 +159,10 @@ fn binop(op: BinOp, l: &Value, r: &Value) -> Value {
     let cmp = |f: fn(std::cmp::Ordering) -> bool| compare(l, r).map(|o| Bool(f(o))).unwrap_or(Null);
     match op {
         BinOp::Eq => cmp(|o| o.is_eq()),
+        BinOp::CiEq => match (l, r) {
+            (Str(a), Str(b)) => Bool(a.to_lowercase() == b.to_lowercase()),
+            _ => Null,
+        },
         BinOp::Neq => cmp(|o| o.is_ne()),
         BinOp::Lt => cmp(|o| o.is_lt()),
         BinOp::Le => cmp(|o| o.is_le()),

@@ -21,6 +21,8 @@ pub enum Tok {
     RBracket,
     Assign,
     Eq,
+    /// `=~`: case-insensitive string equality.
+    CiEq,
     Neq,
     Lt,
     Le,
@@ -121,43 +123,17 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, EsqlError> {
                     Tok::Str(s)
                 }
             }
-            b'`' => {
-                let mut s = String::new();
-                let mut j = i + 1;
-                loop {
-                    match src[j..].find('`') {
-                        None => return Err(err(start, "unterminated quoted name".into())),
-                        Some(k) => {
-                            s.push_str(&src[j..j + k]);
-                            if src[j + k + 1..].starts_with('`') {
-                                s.push('`');
-                                j += k + 2;
-                            } else {
-                                j += k + 1;
-                                break;
-                            }
-                        }
-                    }
-                }
-                i = j;
-                Tok::Quoted(s)
-            }
+            b'`' => lex_name(src, &mut i).map_err(|m| err(start, m))?,
             b'0'..=b'9' => lex_number(src, &mut i).ok_or_else(|| err(start, "invalid number".into()))?,
             b'.' if bytes.get(i + 1).is_some_and(|b| b.is_ascii_digit()) => {
                 lex_number(src, &mut i).ok_or_else(|| err(start, "invalid number".into()))?
             }
-            c if c.is_ascii_alphabetic() || c == b'_' || c == b'@' => {
-                let mut j = i;
-                while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || matches!(bytes[j], b'_' | b'@' | b'.')) {
-                    j += 1;
-                }
-                i = j;
-                Tok::Ident(src[start..j].to_string())
-            }
+            c if c.is_ascii_alphabetic() || c == b'_' || c == b'@' => lex_name(src, &mut i).map_err(|m| err(start, m))?,
             _ => {
                 let two = src.get(i..i + 2).unwrap_or("");
                 let (t, n) = match two {
                     "==" => (Tok::Eq, 2),
+                    "=~" => (Tok::CiEq, 2),
                     "!=" => (Tok::Neq, 2),
                     "<=" => (Tok::Le, 2),
                     ">=" => (Tok::Ge, 2),
@@ -192,6 +168,63 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, EsqlError> {
     }
     out.push(Token { tok: Tok::Eof, start: src.len(), end: src.len() });
     Ok(out)
+}
+
+/// A (qualified) name: parts of `[A-Za-z0-9_@]` or backtick-quoted text, joined by `.`
+/// (`source.`as`.organization.name`). A trailing `.` before `*` stays in the name so
+/// column patterns like `Esql.*` lex as name + `*`. Any quoted part makes it [`Tok::Quoted`]
+/// (never a keyword).
+fn lex_name(src: &str, i: &mut usize) -> Result<Tok, String> {
+    let bytes = src.as_bytes();
+    let mut out = String::new();
+    let mut quoted = false;
+    loop {
+        if bytes.get(*i) == Some(&b'`') {
+            quoted = true;
+            let mut j = *i + 1;
+            loop {
+                match src[j..].find('`') {
+                    None => return Err("unterminated quoted name".into()),
+                    Some(k) => {
+                        out.push_str(&src[j..j + k]);
+                        if src[j + k + 1..].starts_with('`') {
+                            out.push('`');
+                            j += k + 2;
+                        } else {
+                            j += k + 1;
+                            break;
+                        }
+                    }
+                }
+            }
+            *i = j;
+        } else {
+            let st = *i;
+            while *i < bytes.len() && (bytes[*i].is_ascii_alphanumeric() || matches!(bytes[*i], b'_' | b'@')) {
+                *i += 1;
+            }
+            if *i == st {
+                return Err("expected a name".into());
+            }
+            out.push_str(&src[st..*i]);
+        }
+        if bytes.get(*i) == Some(&b'.') {
+            match bytes.get(*i + 1) {
+                Some(c) if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'@' | b'`') => {
+                    out.push('.');
+                    *i += 1;
+                    continue;
+                }
+                Some(b'*') => {
+                    out.push('.');
+                    *i += 1;
+                }
+                _ => {}
+            }
+        }
+        break;
+    }
+    Ok(if quoted { Tok::Quoted(out) } else { Tok::Ident(out) })
 }
 
 fn lex_number(src: &str, i: &mut usize) -> Option<Tok> {
@@ -260,6 +293,9 @@ mod tests {
             ]
         );
         assert_eq!(toks(r#""""a\.b""""#), vec![Tok::Str(r"a\.b".into()), Tok::Eof]);
+        assert_eq!(toks("source.`as`.org.name"), vec![Tok::Quoted("source.as.org.name".into()), Tok::Eof]);
+        assert_eq!(toks("Esql.*"), vec![Tok::Ident("Esql.".into()), Tok::Star, Tok::Eof]);
+        assert_eq!(toks("`a``b`"), vec![Tok::Quoted("a`b".into()), Tok::Eof]);
         assert_eq!(toks("x::STRING /* c */ 10"), vec![Tok::Ident("x".into()), Tok::Cast, Tok::Ident("STRING".into()), Tok::Int(10), Tok::Eof]);
     }
 

@@ -533,6 +533,7 @@ impl<'a> Parser<'a> {
         let l = self.additive()?;
         let op = match self.peek() {
             Tok::Eq => BinOp::Eq,
+            Tok::CiEq => BinOp::CiEq,
             Tok::Neq => BinOp::Neq,
             Tok::Lt => BinOp::Lt,
             Tok::Le => BinOp::Le,
