@@ -1,12 +1,424 @@
-//! `esql_rule` detector (to be implemented).
+//! `esql` rules: the rule's ES|QL query runs over consecutive event-time windows.
+//!
+//! Elastic runs an ES|QL rule every `interval` over the look-back `[now - from, now)`; Tripline
+//! replays that schedule in event time with [`crate::window::Schedule`]: run `k` happens at
+//! `k * interval` (NOW() = that time) over the events with `k*interval - lookback <= t <
+//! k*interval`. Events arrive in event-time order; a run executes as soon as an event at or
+//! after its time arrives (or at the end of input). Only events that pass the query's leading
+//! row-local commands (WHERE/EVAL/GROK/…, NOW() conditions excepted) are buffered, and only
+//! while a future run can still see them, so memory is bounded by the matching events of one
+//! look-back. Runs whose window holds no buffered event are skipped (an empty window cannot
+//! produce a row, except `STATS` without `BY` over nothing, which no detection rule wants);
+//! so is a run whose window holds exactly the events of the previous run when the query does
+//! not use NOW() (it would produce the same rows).
+//!
+//! Each output row becomes one alert whose `fields` are the row's columns (nulls omitted).
+//! Deduplication across overlapping windows:
+//! - non-aggregating queries: by the row's `_id` (the event's `event.id`, else `file#record`;
+//!   repeated `_id`s within one run, e.g. after MV_EXPAND, are numbered), once per event,
+//!   as Elastic does for ES|QL rules with `METADATA _id`; the alert's source event is the row's
+//!   event and its uuid key is the `_id`;
+//! - aggregating queries (STATS): by the row's group-by values — a group that alerted in a run
+//!   whose window overlaps the current one does not alert again; the key is the group values
+//!   plus the run time. The alert's source events are the events named by an `_id` column
+//!   (`_id`, or a STATS output that is `VALUES(_id)`), if any.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use serde_json::{Map, Value};
+use tripline_doc::SharedEvent;
+use tripline_esql::{ErrorKind, ExecContext, ParseOptions, Query};
 use tripline_rules::Rule;
 
 use crate::compile::{CompileContext, CompileError};
-use crate::detector::Detector;
+use crate::detector::{AlertDraft, Detector, DetectorStats};
+use crate::window::Schedule;
 
-pub fn compile(rule: &Arc<Rule>, _ctx: &CompileContext) -> Result<Box<dyn Detector>, CompileError> {
-    Err(CompileError::UnsupportedType(rule.rule_type.to_string(), "not implemented yet".into()))
+pub struct EsqlDetector {
+    rule: Arc<Rule>,
+    query: Query,
+    schedule: Schedule,
+    aggregating: bool,
+    group_columns: Vec<String>,
+    id_columns: Vec<String>,
+    uses_now: bool,
+    timestamp_field: Option<String>,
+    /// Buffered (prefiltered) events with their window time, sorted by time.
+    buf: VecDeque<(i64, SharedEvent)>,
+    /// The next run not yet executed.
+    next_run: i64,
+    /// (count, first seq, last seq) of the last executed run's window.
+    last_content: Option<(usize, u64, u64)>,
+    /// Non-aggregating: emitted row ids → event time (pruned once no run can see the event).
+    emitted_ids: HashMap<String, i64>,
+    /// Aggregating: group identity → run index of its last alert.
+    emitted_groups: HashMap<String, i64>,
+    warnings: Vec<String>,
+    runs: u64,
+    rows: u64,
+    duplicates: u64,
+    errors: u64,
+    peak_buffered: u64,
+    last_error: Option<String>,
+}
+
+fn map_error(e: tripline_esql::EsqlError) -> CompileError {
+    match e.kind {
+        ErrorKind::Syntax => CompileError::Syntax { language: "esql".into(), message: e.to_string() },
+        ErrorKind::Verification => CompileError::Invalid(format!("ES|QL: {e}")),
+        ErrorKind::Unsupported | ErrorKind::UnknownIndex | ErrorKind::Kql => CompileError::Unsupported(format!("ES|QL: {e}")),
+    }
+}
+
+pub fn compile(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<Box<dyn Detector>, CompileError> {
+    Ok(Box::new(EsqlDetector::new(rule, ctx)?))
+}
+
+impl EsqlDetector {
+    pub fn new(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<EsqlDetector, CompileError> {
+        if let Some(lang) = rule.language.as_deref() {
+            if lang != "esql" {
+                return Err(CompileError::Unsupported(format!("query language {lang:?} for rule type esql")));
+            }
+        }
+        let text = rule.query.as_deref().unwrap_or("").trim();
+        if text.is_empty() {
+            return Err(CompileError::Invalid("esql rule without a query".into()));
+        }
+        let query = Query::parse_with(text, &ParseOptions { types: &ctx.types, allow_any_index: false }).map_err(map_error)?;
+        let mut warnings = Vec::new();
+        if !ctx.known_fields.is_empty() {
+            if let Some(fields) = query.fields() {
+                for f in fields {
+                    if !ctx.known_fields.contains(&f) && !f.starts_with('_') {
+                        warnings.push(format!("field {f} is never produced by Tripline's CloudTrail normalizer"));
+                    }
+                }
+            }
+        }
+        Ok(EsqlDetector {
+            rule: rule.clone(),
+            schedule: Schedule::from_rule(rule),
+            aggregating: query.is_aggregating(),
+            group_columns: query.group_columns(),
+            id_columns: query.id_columns(),
+            uses_now: query.uses_now(),
+            timestamp_field: rule.timestamp_override.clone(),
+            query,
+            buf: VecDeque::new(),
+            next_run: i64::MIN,
+            last_content: None,
+            emitted_ids: HashMap::new(),
+            emitted_groups: HashMap::new(),
+            warnings,
+            runs: 0,
+            rows: 0,
+            duplicates: 0,
+            errors: 0,
+            peak_buffered: 0,
+            last_error: None,
+        })
+    }
+
+    /// Executes every run up to and including `last` that can see a buffered event.
+    fn run_until(&mut self, last: i64, out: &mut Vec<AlertDraft>) {
+        loop {
+            let Some(&(front_t, _)) = self.buf.front() else {
+                self.next_run = self.next_run.max(last.saturating_add(1));
+                return;
+            };
+            let k = self.next_run.max(self.schedule.first_run_seeing(front_t));
+            if k > last {
+                return;
+            }
+            self.execute_run(k, out);
+            self.next_run = k + 1;
+            while let Some(&(t, _)) = self.buf.front() {
+                if self.schedule.last_run_seeing(t) <= k {
+                    self.buf.pop_front();
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn execute_run(&mut self, k: i64, out: &mut Vec<AlertDraft>) {
+        let (start, end) = self.schedule.window(k);
+        let window: Vec<SharedEvent> =
+            self.buf.iter().filter(|(t, _)| *t >= start && *t < end).map(|(_, e)| e.clone()).collect();
+        if window.is_empty() {
+            return;
+        }
+        let content = (window.len(), window[0].seq, window[window.len() - 1].seq);
+        if !self.uses_now && self.last_content == Some(content) {
+            return;
+        }
+        self.last_content = Some(content);
+        self.runs += 1;
+        let ctx = ExecContext { now_ms: end, default_limit: None };
+        let table = match self.query.execute(&window, &ctx) {
+            Ok(t) => t,
+            Err(e) => {
+                self.errors += 1;
+                self.last_error = Some(e.to_string());
+                return;
+            }
+        };
+        // Prune ids no later run can produce again.
+        let lookback = self.schedule.lookback_ms;
+        self.emitted_ids.retain(|_, t| t.saturating_add(lookback) >= start);
+        let interval = self.schedule.interval_ms;
+        self.emitted_groups.retain(|_, kk| kk.saturating_mul(interval) > start);
+
+        let id_cols: Vec<usize> = self.id_columns.iter().filter_map(|c| table.column(c)).collect();
+        let mut by_id: Option<HashMap<String, SharedEvent>> = None;
+        let mut seen_in_run: HashMap<String, usize> = HashMap::new();
+        for i in 0..table.rows.len() {
+            self.rows += 1;
+            let fields = table.row_object(i);
+            let row_event = table.row_events[i].and_then(|j| window.get(j)).cloned();
+            let ids: Vec<String> = id_cols
+                .iter()
+                .flat_map(|&c| table.rows[i][c].items().iter().filter_map(|v| v.as_str().map(str::to_string)))
+                .collect();
+            let (key, timestamp, events) = if !self.aggregating {
+                let base = match (ids.first(), &row_event) {
+                    (Some(id), _) => id.clone(),
+                    (None, Some(ev)) => tripline_esql::event_doc_id(ev),
+                    (None, None) => Value::Object(fields.clone()).to_string(),
+                };
+                let n = seen_in_run.entry(base.clone()).or_insert(0);
+                let identity = if *n == 0 { base } else { format!("{base}#{n}") };
+                *n += 1;
+                if self.emitted_ids.contains_key(&identity) {
+                    self.duplicates += 1;
+                    continue;
+                }
+                let ts = row_event.as_ref().map(|e| e.timestamp).unwrap_or(end);
+                self.emitted_ids.insert(identity.clone(), ts);
+                let events = match row_event {
+                    Some(e) => vec![e],
+                    None => self.events_by_id(&window, &ids, &mut by_id),
+                };
+                (identity, ts, events)
+            } else {
+                let identity = self.group_identity(&table, i);
+                if let Some(prev) = self.emitted_groups.get(&identity) {
+                    // The previous alert's window [prev*I - L, prev*I) overlaps this one.
+                    if prev.saturating_mul(interval) > start {
+                        self.duplicates += 1;
+                        continue;
+                    }
+                }
+                self.emitted_groups.insert(identity.clone(), k);
+                let events = self.events_by_id(&window, &ids, &mut by_id);
+                (format!("{identity}@{end}"), end, events)
+            };
+            out.push(AlertDraft {
+                rule: self.rule.clone(),
+                events,
+                fields: Some(fields),
+                timestamp,
+                reason: None,
+                extra: Map::new(),
+                key: Some(key),
+                building_block: self.rule.building_block_type.is_some(),
+            });
+        }
+    }
+
+    fn events_by_id(
+        &self,
+        window: &[SharedEvent],
+        ids: &[String],
+        cache: &mut Option<HashMap<String, SharedEvent>>,
+    ) -> Vec<SharedEvent> {
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let map = cache.get_or_insert_with(|| window.iter().map(|e| (tripline_esql::event_doc_id(e), e.clone())).collect());
+        let mut evs: Vec<SharedEvent> = ids.iter().filter_map(|id| map.get(id).cloned()).collect();
+        evs.sort_by_key(|e| (e.timestamp, e.seq));
+        evs
+    }
+
+    /// The identity of an aggregated row: its group-by values (the whole row when no group
+    /// column was kept).
+    fn group_identity(&self, table: &tripline_esql::Table, row: usize) -> String {
+        let cols: Vec<usize> = self.group_columns.iter().filter_map(|c| table.column(c)).collect();
+        let vals: Vec<Value> = if cols.is_empty() {
+            table.rows[row].iter().map(|v| v.to_json()).collect()
+        } else {
+            cols.iter().map(|&c| table.rows[row][c].to_json()).collect()
+        };
+        Value::Array(vals).to_string()
+    }
+}
+
+impl Detector for EsqlDetector {
+    fn rule(&self) -> &Arc<Rule> {
+        &self.rule
+    }
+
+    fn fields(&self) -> Option<Vec<String>> {
+        self.query.fields()
+    }
+
+    fn required(&self, field: &str) -> Option<Vec<String>> {
+        self.query.required_values(field)
+    }
+
+    fn on_event(&mut self, ev: &SharedEvent, out: &mut Vec<AlertDraft>) {
+        let (t, _) = ev.time_of(self.timestamp_field.as_deref());
+        // Runs at or before this event's time are complete (input is in time order).
+        if self.next_run != i64::MIN {
+            self.run_until(t.div_euclid(self.schedule.interval_ms), out);
+        }
+        if !self.query.prefilter(ev) {
+            return;
+        }
+        if self.next_run == i64::MIN {
+            self.next_run = self.schedule.first_run_seeing(t);
+        }
+        // Late events (behind an executed run) still join the windows of later runs.
+        let pos = self.buf.partition_point(|(bt, _)| *bt <= t);
+        self.buf.insert(pos, (t, ev.clone()));
+        self.peak_buffered = self.peak_buffered.max(self.buf.len() as u64);
+    }
+
+    fn finish(&mut self, out: &mut Vec<AlertDraft>) {
+        if let Some(&(t, _)) = self.buf.back() {
+            let last = self.schedule.last_run_seeing(t);
+            self.run_until(last, out);
+        }
+        self.buf.clear();
+    }
+
+    fn stats(&self) -> DetectorStats {
+        vec![
+            ("esql runs".into(), self.runs),
+            ("esql rows".into(), self.rows),
+            ("esql duplicate rows".into(), self.duplicates),
+            ("esql errors".into(), self.errors),
+            ("esql peak buffered events".into(), self.peak_buffered),
+        ]
+    }
+
+    fn is_stateful(&self) -> bool {
+        true
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut w = self.warnings.clone();
+        if let Some(e) = &self.last_error {
+            w.push(format!("ES|QL execution error: {e}"));
+        }
+        w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tripline_doc::{time, Document, Event, Origin};
+
+    fn rule(query: &str, from: &str, interval: &str) -> Arc<Rule> {
+        let text = format!(
+            "[metadata]\ncreation_date = \"2024/01/01\"\n[rule]\nname = \"t\"\nrule_id = \"r1\"\ndescription = \"d\"\nrisk_score = 21\nseverity = \"low\"\ntype = \"esql\"\nlanguage = \"esql\"\nfrom = \"{from}\"\ninterval = \"{interval}\"\nquery = '''\n{query}\n'''\n"
+        );
+        Arc::new(Rule::parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn ev(seq: u64, at: &str, doc: serde_json::Value) -> SharedEvent {
+        let mut d = Document(doc.as_object().cloned().unwrap_or_default());
+        d.set("@timestamp", json!(at));
+        Arc::new(Event {
+            timestamp: time::parse_millis(at).unwrap(),
+            doc: d,
+            origin: Origin { file: "f".into(), record: seq + 1, line: None },
+            seq,
+        })
+    }
+
+    fn run(rule: &Arc<Rule>, events: &[SharedEvent]) -> Vec<AlertDraft> {
+        let mut det = compile(rule, &CompileContext::default()).unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        for e in events {
+            det.on_event(e, &mut out);
+        }
+        det.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn non_aggregating_rows_alert_once_per_event() {
+        let r = rule("FROM logs-aws.cloudtrail-* METADATA _id | WHERE event.action == \"CreateUser\" | KEEP _id, user.name", "now-9m", "5m");
+        let events = vec![
+            ev(0, "2024-05-01T10:00:00Z", json!({"event": {"action": "CreateUser", "id": "a"}, "user": {"name": "x"}})),
+            ev(1, "2024-05-01T10:03:00Z", json!({"event": {"action": "GetUser", "id": "b"}})),
+            ev(2, "2024-05-01T10:07:00Z", json!({"event": {"action": "CreateUser", "id": "c"}, "user": {"name": "y"}})),
+            ev(3, "2024-05-01T11:00:00Z", json!({"event": {"action": "GetUser", "id": "d"}})),
+        ];
+        let alerts = run(&r, &events);
+        // Each CreateUser is seen by two overlapping runs but alerts once.
+        assert_eq!(alerts.len(), 2);
+        assert_eq!(alerts[0].key.as_deref(), Some("a"));
+        assert_eq!(alerts[0].events[0].seq, 0);
+        assert_eq!(alerts[0].fields.as_ref().unwrap()["user.name"], json!("x"));
+        assert_eq!(alerts[1].key.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn aggregating_rows_dedup_within_overlap_and_use_run_time() {
+        let r = rule(
+            "FROM logs-aws.cloudtrail-* METADATA _id | WHERE event.action == \"GetObject\" | STATS c = COUNT(*), ids = VALUES(_id) BY user.name | WHERE c >= 2",
+            "now-10m",
+            "5m",
+        );
+        let mut events = vec![
+            ev(0, "2024-05-01T10:01:00Z", json!({"event": {"action": "GetObject", "id": "a"}, "user": {"name": "u"}})),
+            ev(1, "2024-05-01T10:02:00Z", json!({"event": {"action": "GetObject", "id": "b"}, "user": {"name": "u"}})),
+            ev(2, "2024-05-01T10:06:00Z", json!({"event": {"action": "GetObject", "id": "c"}, "user": {"name": "u"}})),
+        ];
+        let alerts = run(&r, &events);
+        assert_eq!(alerts.len(), 1, "the 10:10 run sees the same group within the overlap");
+        assert_eq!(alerts[0].fields.as_ref().unwrap()["c"], json!(2));
+        assert_eq!(alerts[0].timestamp, time::parse_millis("2024-05-01T10:05:00Z").unwrap());
+        assert_eq!(alerts[0].events.len(), 2);
+        // A group recurring after the look-back alerts again.
+        events.push(ev(3, "2024-05-01T12:00:00Z", json!({"event": {"action": "GetObject", "id": "d"}, "user": {"name": "u"}})));
+        events.push(ev(4, "2024-05-01T12:01:00Z", json!({"event": {"action": "GetObject", "id": "e"}, "user": {"name": "u"}})));
+        assert_eq!(run(&r, &events).len(), 2);
+    }
+
+    #[test]
+    fn buffer_is_bounded_by_lookback_and_prefilter() {
+        let r = rule("FROM logs-aws.cloudtrail-* | WHERE event.action == \"X\" | STATS c = COUNT(*) BY user.name | WHERE c > 100", "now-6m", "5m");
+        let mut det = EsqlDetector::new(&r, &CompileContext::default()).unwrap();
+        let mut out = Vec::new();
+        let base = time::parse_millis("2024-05-01T00:00:00Z").unwrap();
+        for i in 0..2000u64 {
+            let at = time::format_millis(base + i as i64 * 10_000);
+            let action = if i % 2 == 0 { "X" } else { "Y" };
+            det.on_event(&ev(i, &at, json!({"event": {"action": action}, "user": {"name": "u"}})), &mut out);
+        }
+        det.finish(&mut out);
+        assert!(out.is_empty());
+        // 6 minutes of look-back at one matching event per 20 s, plus one interval of slack.
+        assert!(det.peak_buffered <= 40, "peak {}", det.peak_buffered);
+        assert!(det.runs >= 60, "runs {}", det.runs);
+    }
+
+    #[test]
+    fn compile_errors_name_the_capability() {
+        let r = rule("from .alerts-security.* | where kibana.alert.risk_score > 1", "now-6m", "5m");
+        let e = compile(&r, &CompileContext::default()).err().unwrap();
+        assert!(matches!(e, CompileError::Unsupported(_)), "{e}");
+        assert!(e.to_string().contains(".alerts-security.*"), "{e}");
+        let r = rule("from logs-aws.cloudtrail-* | wher x", "now-6m", "5m");
+        assert!(matches!(compile(&r, &CompileContext::default()).err().unwrap(), CompileError::Syntax { .. }));
+    }
 }

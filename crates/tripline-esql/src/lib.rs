@@ -257,6 +257,26 @@ impl Query {
             .unwrap_or_default()
     }
 
+    /// Output columns that hold source `_id`s: `_id` itself and STATS outputs that are
+    /// exactly `VALUES(_id)` (or FIRST/LAST/TOP of `_id`); they name an aggregated row's events.
+    pub fn id_columns(&self) -> Vec<String> {
+        let mut out = vec!["_id".to_string()];
+        for c in &self.commands {
+            if let Command::Stats { aggs, outputs, .. } = c {
+                for (name, e) in outputs {
+                    if let Expr::AggRef(i) = e {
+                        let a = &aggs[*i];
+                        let of_id = matches!(a.args.first(), Some(Expr::Col { name, .. }) if name == "_id");
+                        if of_id && matches!(a.func.as_str(), "values" | "first" | "last" | "top" | "min" | "max") {
+                            out.push(name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Whether the query calls `NOW()` anywhere.
     pub fn uses_now(&self) -> bool {
         let mut found = false;
