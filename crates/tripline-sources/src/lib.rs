@@ -282,6 +282,73 @@ pub struct FileStats {
 /// Reads one input, calling `sink` for every record and error in file order. Never panics on
 /// bad input; an unreadable file gives one [`ErrorKind::Io`] error.
 pub fn read_input(input: &Input, opts: &ReadOptions, sink: &mut dyn FnMut(Item)) -> FileStats {
+    read_input_to(input, opts, &mut ItemSink(sink))
+}
+
+/// Like [`read_input`], but each element of an S3 `{"Records":[...]}` list (the bulk of any
+/// real trail) is handed over as its raw JSON bytes, unparsed, so a caller can use a faster
+/// parser or extract only the fields it needs. Those bytes are one complete JSON value as
+/// delimited by the scanner, but not validated: the caller's parser must reject malformed
+/// JSON or invalid UTF-8 (and should report it with the origin given). They are CloudTrail
+/// records unless `opts.input` is [`InputMode::Json`] (then everything comes parsed). Every
+/// other record (arrays, NDJSON, envelopes, single objects) comes parsed, as
+/// [`RawItem::Parsed`].
+pub fn read_input_raw(input: &Input, opts: &ReadOptions, sink: &mut dyn FnMut(RawItem<'_>)) -> FileStats {
+    read_input_to(input, opts, &mut RawSink(sink))
+}
+
+/// [`read_bytes`] with raw records (see [`read_input_raw`]).
+pub fn read_bytes_raw(name: &str, data: &[u8], opts: &ReadOptions, sink: &mut dyn FnMut(RawItem<'_>)) -> FileStats {
+    let mut r = data;
+    read_named(Arc::from(name), &mut r, opts, &mut RawSink(sink))
+}
+
+/// What [`read_input_raw`] hands to its sink.
+#[derive(Debug)]
+pub enum RawItem<'a> {
+    /// An element of an S3 `Records` list, unparsed (valid only during the call).
+    Bytes {
+        bytes: &'a [u8],
+        origin: Origin,
+    },
+    /// Any other record, parsed.
+    Parsed(RawRecord),
+    Error(SourceError),
+}
+
+/// Where the driver sends records and errors.
+trait Sink {
+    fn item(&mut self, it: Item);
+    /// Offered each element of an S3 `Records` list before it is parsed; true = taken.
+    fn raw(&mut self, _bytes: &[u8], _origin: &Origin) -> bool {
+        false
+    }
+}
+
+struct ItemSink<'a>(&'a mut dyn FnMut(Item));
+
+impl Sink for ItemSink<'_> {
+    fn item(&mut self, it: Item) {
+        (self.0)(it)
+    }
+}
+
+struct RawSink<'a>(&'a mut dyn for<'x> FnMut(RawItem<'x>));
+
+impl Sink for RawSink<'_> {
+    fn item(&mut self, it: Item) {
+        match it {
+            Item::Record(r) => (self.0)(RawItem::Parsed(r)),
+            Item::Error(e) => (self.0)(RawItem::Error(e)),
+        }
+    }
+    fn raw(&mut self, bytes: &[u8], origin: &Origin) -> bool {
+        (self.0)(RawItem::Bytes { bytes, origin: origin.clone() });
+        true
+    }
+}
+
+fn read_input_to(input: &Input, opts: &ReadOptions, sink: &mut dyn Sink) -> FileStats {
     let name = input.name();
     match input {
         Input::Stdin => {
@@ -292,7 +359,7 @@ pub fn read_input(input: &Input, opts: &ReadOptions, sink: &mut dyn FnMut(Item))
         Input::File(p) => match std::fs::File::open(p) {
             Ok(mut f) => read_named(name, &mut f, opts, sink),
             Err(e) => {
-                sink(Item::Error(SourceError::new(name, Position::default(), ErrorKind::Io, format!("cannot open: {e}"))));
+                sink.item(Item::Error(SourceError::new(name, Position::default(), ErrorKind::Io, format!("cannot open: {e}"))));
                 FileStats { format: Format::Unreadable, errors: 1, ..Default::default() }
             }
         },
@@ -303,12 +370,12 @@ pub fn read_input(input: &Input, opts: &ReadOptions, sink: &mut dyn FnMut(Item))
 /// origins and errors. Gzip is detected as for files.
 pub fn read_bytes(name: &str, data: &[u8], opts: &ReadOptions, sink: &mut dyn FnMut(Item)) -> FileStats {
     let mut r = data;
-    read_named(Arc::from(name), &mut r, opts, sink)
+    read_named(Arc::from(name), &mut r, opts, &mut ItemSink(sink))
 }
 
 /// Reads any byte stream (e.g. an object body being downloaded).
 pub fn read_reader(name: &str, reader: &mut dyn Read, opts: &ReadOptions, sink: &mut dyn FnMut(Item)) -> FileStats {
-    read_named(Arc::from(name), reader, opts, sink)
+    read_named(Arc::from(name), reader, opts, &mut ItemSink(sink))
 }
 
 /// Counts the bytes that pass through, for [`FileStats::bytes_read`].
@@ -362,7 +429,7 @@ impl<R: Read> Read for Greedy<R> {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-fn read_named(name: Arc<str>, raw: &mut dyn Read, opts: &ReadOptions, sink: &mut dyn FnMut(Item)) -> FileStats {
+fn read_named(name: Arc<str>, raw: &mut dyn Read, opts: &ReadOptions, sink: &mut dyn Sink) -> FileStats {
     let count = Rc::new(Cell::new(0u64));
     let mut counting = Counting { inner: raw, count: count.clone() };
     // Sniff the first bytes for gzip, then put them back in front of the stream.
@@ -374,7 +441,7 @@ fn read_named(name: Arc<str>, raw: &mut dyn Read, opts: &ReadOptions, sink: &mut
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                sink(Item::Error(SourceError::new(name, Position::default(), ErrorKind::Io, format!("read failed: {e}"))));
+                sink.item(Item::Error(SourceError::new(name, Position::default(), ErrorKind::Io, format!("read failed: {e}"))));
                 return FileStats { format: Format::Unreadable, errors: 1, bytes_read: count.get(), ..Default::default() };
             }
         }
@@ -394,7 +461,7 @@ fn read_named(name: Arc<str>, raw: &mut dyn Read, opts: &ReadOptions, sink: &mut
     stats
 }
 
-fn read_json(name: Arc<str>, r: &mut dyn BufRead, opts: &ReadOptions, sink: &mut dyn FnMut(Item), compression: Compression) -> FileStats {
+fn read_json(name: Arc<str>, r: &mut dyn BufRead, opts: &ReadOptions, sink: &mut dyn Sink, compression: Compression) -> FileStats {
     let mut sc = Scanner::new(r);
     let mut d = Driver {
         file: name,
@@ -444,7 +511,7 @@ enum Ctx {
 struct Driver<'a> {
     file: Arc<str>,
     opts: &'a ReadOptions,
-    sink: &'a mut dyn FnMut(Item),
+    sink: &'a mut dyn Sink,
     stats: FileStats,
     record_no: u64,
     /// NDJSON: every value must end on its line, and a broken one is skipped line by line.
@@ -458,7 +525,7 @@ struct Driver<'a> {
 impl Driver<'_> {
     fn error(&mut self, kind: ErrorKind, position: Position, message: String) {
         self.stats.errors += 1;
-        (self.sink)(Item::Error(SourceError::new(self.file.clone(), position, kind, message)));
+        self.sink.item(Item::Error(SourceError::new(self.file.clone(), position, kind, message)));
     }
 
     fn at(&self, record: Option<u64>, line: u64, byte: u64) -> Position {
@@ -812,7 +879,11 @@ impl Driver<'_> {
         let outcome = match sc.read_value(&mut buf, self.opts.max_record_bytes, self.line_mode) {
             Ok(_) => {
                 let origin = self.origin(start_line);
-                self.parse_and_emit(&buf, start_pos, start_line, origin, ctx);
+                if ctx == Ctx::Records && self.opts.input != InputMode::Json && self.sink.raw(&buf, &origin) {
+                    self.stats.records += 1;
+                } else {
+                    self.parse_and_emit(&buf, start_pos, start_line, origin, ctx);
+                }
                 Outcome::Ok
             }
             Err(e) => self.record_scan_failed(e, sc, start_pos, start_line),
@@ -935,7 +1006,7 @@ impl Driver<'_> {
         if kind == RecordKind::Document {
             self.stats.documents += 1;
         }
-        (self.sink)(Item::Record(RawRecord { value, origin, kind }));
+        self.sink.item(Item::Record(RawRecord { value, origin, kind }));
     }
 }
 

@@ -1,6 +1,7 @@
 //! Tests for each format and each kind of bad input, on data written here.
 
 use super::*;
+use crate::{read_bytes_raw, RawItem};
 use flate2::write::GzEncoder;
 use serde_json::json;
 use std::io::Write;
@@ -576,4 +577,28 @@ fn random_garbage_never_panics() {
             assert!(o.records.iter().all(|r| r.value.is_object()));
         }
     }
+}
+
+#[test]
+fn raw_records_hand_over_list_elements_unparsed() {
+    let mut data = gz(&s3_file(&["A", "B"]));
+    data.extend(gz(b"\n[{\"eventName\":\"C\",\"eventSource\":\"s\"}]"));
+    let mut raw = Vec::new();
+    let mut parsed = Vec::new();
+    let st = read_bytes_raw("r.json.gz", &data, &ReadOptions::default(), &mut |it| match it {
+        RawItem::Bytes { bytes, origin } => raw.push((serde_json::from_slice::<Value>(bytes).unwrap(), origin.record)),
+        RawItem::Parsed(r) => parsed.push(r.value["eventName"].clone()),
+        RawItem::Error(e) => panic!("{e}"),
+    });
+    assert_eq!(raw, [(rec("A", 0), 1), (rec("B", 1), 2)]);
+    assert_eq!(parsed, [json!("C")]);
+    assert_eq!(st.records, 3);
+    // Json mode: nothing raw.
+    let mut n_raw = 0;
+    read_bytes_raw("r.json", &s3_file(&["A"]), &ReadOptions { input: InputMode::Json, ..Default::default() }, &mut |it| {
+        if let RawItem::Bytes { .. } = it {
+            n_raw += 1
+        }
+    });
+    assert_eq!(n_raw, 0);
 }
