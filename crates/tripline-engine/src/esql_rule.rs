@@ -320,6 +320,9 @@ impl Detector for EsqlDetector {
 }
 
 #[cfg(test)]
+mod aws_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
