@@ -6,6 +6,7 @@ mod rules_suite;
 mod suite;
 // Suites and tasks owned by their areas (one line each):
 mod gen_field_types;
+mod eql_qa;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,7 @@ type SuiteFn = fn(&Path) -> Result<Suite>;
 fn suites() -> Vec<(&'static str, SuiteFn)> {
     vec![
         ("rules-compile", rules_suite::run as SuiteFn),
+        ("eql-qa", eql_qa::run as SuiteFn),
     ]
 }
 
