@@ -47,8 +47,15 @@ impl Default for CompileContext {
     }
 }
 
-/// Compiles one rule into its detector.
+/// Compiles one rule into its detector, with the rule's own exception items and alert
+/// suppression applied (wrappers from [`crate::exceptions`] and [`crate::suppression`]).
 pub fn compile_rule(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<Box<dyn Detector>, CompileError> {
+    let det = compile_by_type(rule, ctx)?;
+    let det = crate::exceptions::wrap_rule_exceptions(rule, ctx, det)?;
+    crate::suppression::wrap_rule_suppression(rule, det)
+}
+
+fn compile_by_type(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<Box<dyn Detector>, CompileError> {
     match rule.rule_type {
         RuleType::Query => crate::query_rule::compile(rule, ctx),
         RuleType::Eql => crate::eql_rule::compile(rule, ctx),

@@ -70,6 +70,11 @@ pub trait Detector: Send {
 
     fn on_event(&mut self, ev: &SharedEvent, out: &mut Vec<AlertDraft>);
 
+    /// Called once per run, before the first event is dispatched, with that event's time
+    /// (the start of the input as the runner sees it). `new_terms` uses it to know when its
+    /// first history window ends, whatever the time of the first event that it matches.
+    fn input_started(&mut self, _t: i64) {}
+
     /// End of input: close open windows, emit what is pending.
     fn finish(&mut self, _out: &mut Vec<AlertDraft>) {}
 

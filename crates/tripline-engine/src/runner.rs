@@ -12,7 +12,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use tripline_doc::SharedEvent;
+use tripline_doc::{Origin, SharedEvent};
 
 use crate::detector::{AlertDraft, Detector};
 
@@ -63,6 +63,28 @@ pub struct Runner {
     released: i64,
     cfg: RunnerConfig,
     summary: RunSummary,
+    /// Whether detectors were told the input's start time (see [`Detector::input_started`]).
+    started: bool,
+}
+
+/// The runner's own part of a checkpoint (see `store::StateStore`): clocks, counters, and
+/// which buffered events were pushed but not yet dispatched. Buffered events are referred to
+/// by origin, not copied: on resume the same input is read again and exactly those events
+/// are pushed again (they precede the consumed position), which keeps checkpoints small.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunnerState {
+    pub max_seen: i64,
+    pub released: i64,
+    pub started: bool,
+    /// Events dispatched (pushed minus still buffered).
+    pub events: u64,
+    pub late_events: u64,
+    pub alerts: u64,
+    pub capped_alerts: u64,
+    /// (rule id, alerts emitted) per detector, in detector order (for `max_signals`).
+    pub emitted: Vec<(String, u64)>,
+    /// Events pushed but still in the reorder buffer.
+    pub pending: Vec<Origin>,
 }
 
 impl Runner {
@@ -90,6 +112,48 @@ impl Runner {
             released: i64::MIN,
             cfg,
             summary: RunSummary::default(),
+            started: false,
+        }
+    }
+
+    /// The runner's state for a checkpoint.
+    pub fn snapshot(&self) -> RunnerState {
+        let mut pending: Vec<(i64, u64, Origin)> =
+            self.pending.values().map(|e| (e.timestamp, e.seq, e.origin.clone())).collect();
+        pending.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        RunnerState {
+            max_seen: self.max_seen,
+            released: self.released,
+            started: self.started,
+            events: self.summary.events - pending.len() as u64,
+            late_events: self.summary.late_events,
+            alerts: self.summary.alerts,
+            capped_alerts: self.summary.capped_alerts,
+            emitted: self.slots.iter().map(|s| (s.det.rule().rule_id.clone(), s.emitted)).collect(),
+            pending: pending.into_iter().map(|p| p.2).collect(),
+        }
+    }
+
+    /// Restores a [`RunnerState`] into a fresh runner (before any push). The events listed in
+    /// `pending` must then be pushed again (the caller re-reads them from the input); the
+    /// counters exclude them, so pushing them again counts each once. `emitted` counts are
+    /// matched to detectors by rule id.
+    pub fn restore(&mut self, st: &RunnerState) {
+        self.max_seen = st.max_seen;
+        self.released = st.released;
+        self.started = st.started;
+        self.summary.events = st.events;
+        self.summary.late_events = st.late_events;
+        self.summary.alerts = st.alerts;
+        self.summary.capped_alerts = st.capped_alerts;
+        let mut by_id: HashMap<&str, Vec<u64>> = HashMap::new();
+        for (id, n) in st.emitted.iter().rev() {
+            by_id.entry(id.as_str()).or_default().push(*n);
+        }
+        for slot in &mut self.slots {
+            if let Some(n) = by_id.get_mut(slot.det.rule().rule_id.as_str()).and_then(|v| v.pop()) {
+                slot.emitted = n;
+            }
         }
     }
 
@@ -134,6 +198,12 @@ impl Runner {
     }
 
     fn dispatch(&mut self, ev: &SharedEvent, out: &mut Vec<AlertDraft>) {
+        if !self.started {
+            self.started = true;
+            for slot in &mut self.slots {
+                slot.det.input_started(ev.timestamp);
+            }
+        }
         let provider = ev.doc.str("event.provider");
         let indexed = provider.and_then(|p| self.by_provider.get(p));
         let mut targets: Vec<usize> = self.unindexed.clone();
