@@ -898,7 +898,7 @@ fn java_format(fmt: &str, ms: i64) -> Option<String> {
 
 fn haversine(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     // Spatial distance on the sphere Elasticsearch uses for geo_point (mean radius).
-    const R: f64 = 6_371_008.7714;
+    const R: f64 = 6_371_008.771_4;
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
     let dp = (lat2 - lat1).to_radians();
     let dl = (lon2 - lon1).to_radians();

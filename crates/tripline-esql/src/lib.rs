@@ -548,7 +548,43 @@ fn verify(src: &str, source: &Source, cmds: &[Command]) -> Result<Option<HashSet
             }
         }};
     }
+    // KQL() reads the source document, so it is only valid in WHERE before anything that
+    // breaks the row ↔ document link (as in Elasticsearch).
+    let mut row_local = true;
     for c in cmds {
+        let mut kql_at = None;
+        let in_where = matches!(c, Command::Where(_));
+        let mut probe = |e: &Expr| {
+            e.walk(&mut |x| {
+                if let Expr::Kql { span, .. } = x {
+                    kql_at.get_or_insert(*span);
+                }
+            })
+        };
+        match c {
+            Command::Where(e) | Command::Dissect { input: e, .. } | Command::Grok { input: e, .. } => probe(e),
+            Command::Eval(a) => a.iter().for_each(|(_, e)| probe(e)),
+            Command::Stats { aggs, outputs, by } => {
+                aggs.iter().for_each(|a| {
+                    a.args.iter().for_each(&mut probe);
+                    a.filter.iter().for_each(&mut probe);
+                });
+                outputs.iter().chain(by).for_each(|(_, e)| probe(e));
+            }
+            Command::Sort(keys) => keys.iter().for_each(|k| probe(&k.expr)),
+            _ => {}
+        }
+        if let Some(span) = kql_at {
+            if !(in_where && row_local) {
+                return Err(EsqlError::at(
+                    ErrorKind::Verification,
+                    src,
+                    span.start,
+                    "KQL() can only be used in WHERE directly after the source command (before STATS, SORT, LIMIT) ".into(),
+                ));
+            }
+        }
+        row_local &= c.is_row_local();
         match c {
             Command::Where(e) => check!(e),
             Command::Eval(a) => {

@@ -229,3 +229,18 @@ fn ndjson_and_es_response() {
     assert_eq!(t.to_ndjson(), "{\"a\":1,\"c\":[1,2]}\n");
     let _ = t.to_es_response();
 }
+
+#[test]
+fn kql_function_filters_on_the_source_document() {
+    let t = run(
+        "FROM logs-aws.cloudtrail-* | WHERE KQL(\"event.action: Get* and not user.name: bob\") | KEEP event.id",
+        &sample(),
+    );
+    assert_eq!(col(&t, "event.id"), vec![json!("e0")]);
+    let t = run("FROM logs-aws.cloudtrail-* | WHERE NOT KQL(\"event.provider: s3.amazonaws.com\") | KEEP event.id", &sample());
+    assert_eq!(col(&t, "event.id"), vec![json!("e3")]);
+    let e = Query::parse("FROM logs-aws.cloudtrail-* | STATS c = COUNT(*) BY user.name | WHERE KQL(\"user.name: x\")").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Verification);
+    let e = Query::parse("FROM logs-aws.cloudtrail-* | WHERE KQL(\"event.action: (\")").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Kql);
+}

@@ -76,8 +76,9 @@ impl DataType {
 }
 
 /// A cell value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
+    #[default]
     Null,
     Bool(bool),
     /// `integer` (32-bit in ES; kept in an i64, typed separately for output).
@@ -259,12 +260,6 @@ impl Value {
                 Json::Object(_) | Json::Array(_) => Value::Str(v.to_string()),
             },
         }
-    }
-}
-
-impl Default for Value {
-    fn default() -> Self {
-        Value::Null
     }
 }
 
