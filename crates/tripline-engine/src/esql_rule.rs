@@ -65,9 +65,14 @@ pub struct EsqlDetector {
 
 fn map_error(e: tripline_esql::EsqlError) -> CompileError {
     match e.kind {
-        ErrorKind::Syntax => CompileError::Syntax { language: "esql".into(), message: e.to_string() },
+        ErrorKind::Syntax => CompileError::Syntax {
+            language: "esql".into(),
+            message: e.to_string(),
+        },
         ErrorKind::Verification => CompileError::Invalid(format!("ES|QL: {e}")),
-        ErrorKind::Unsupported | ErrorKind::UnknownIndex | ErrorKind::Kql => CompileError::Unsupported(format!("ES|QL: {e}")),
+        ErrorKind::Unsupported | ErrorKind::UnknownIndex | ErrorKind::Kql => {
+            CompileError::Unsupported(format!("ES|QL: {e}"))
+        }
     }
 }
 
@@ -79,20 +84,31 @@ impl EsqlDetector {
     pub fn new(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<EsqlDetector, CompileError> {
         if let Some(lang) = rule.language.as_deref() {
             if lang != "esql" {
-                return Err(CompileError::Unsupported(format!("query language {lang:?} for rule type esql")));
+                return Err(CompileError::Unsupported(format!(
+                    "query language {lang:?} for rule type esql"
+                )));
             }
         }
         let text = rule.query.as_deref().unwrap_or("").trim();
         if text.is_empty() {
             return Err(CompileError::Invalid("esql rule without a query".into()));
         }
-        let query = Query::parse_with(text, &ParseOptions { types: &ctx.types, allow_any_index: false }).map_err(map_error)?;
+        let query = Query::parse_with(
+            text,
+            &ParseOptions {
+                types: &ctx.types,
+                allow_any_index: false,
+            },
+        )
+        .map_err(map_error)?;
         let mut warnings = Vec::new();
         if !ctx.known_fields.is_empty() {
             if let Some(fields) = query.fields() {
                 for f in fields {
                     if !ctx.known_fields.contains(&f) && !f.starts_with('_') {
-                        warnings.push(format!("field {f} is never produced by Tripline's CloudTrail normalizer"));
+                        warnings.push(format!(
+                            "field {f} is never produced by Tripline's CloudTrail normalizer"
+                        ));
                     }
                 }
             }
@@ -146,8 +162,12 @@ impl EsqlDetector {
 
     fn execute_run(&mut self, k: i64, out: &mut Vec<AlertDraft>) {
         let (start, end) = self.schedule.window(k);
-        let window: Vec<SharedEvent> =
-            self.buf.iter().filter(|(t, _)| *t >= start && *t < end).map(|(_, e)| e.clone()).collect();
+        let window: Vec<SharedEvent> = self
+            .buf
+            .iter()
+            .filter(|(t, _)| *t >= start && *t < end)
+            .map(|(_, e)| e.clone())
+            .collect();
         if window.is_empty() {
             return;
         }
@@ -157,7 +177,10 @@ impl EsqlDetector {
         }
         self.last_content = Some(content);
         self.runs += 1;
-        let ctx = ExecContext { now_ms: end, default_limit: None };
+        let ctx = ExecContext {
+            now_ms: end,
+            default_limit: None,
+        };
         let table = match self.query.execute(&window, &ctx) {
             Ok(t) => t,
             Err(e) => {
@@ -168,11 +191,17 @@ impl EsqlDetector {
         };
         // Prune ids no later run can produce again.
         let lookback = self.schedule.lookback_ms;
-        self.emitted_ids.retain(|_, t| t.saturating_add(lookback) >= start);
+        self.emitted_ids
+            .retain(|_, t| t.saturating_add(lookback) >= start);
         let interval = self.schedule.interval_ms;
-        self.emitted_groups.retain(|_, kk| kk.saturating_mul(interval) > start);
+        self.emitted_groups
+            .retain(|_, kk| kk.saturating_mul(interval) > start);
 
-        let id_cols: Vec<usize> = self.id_columns.iter().filter_map(|c| table.column(c)).collect();
+        let id_cols: Vec<usize> = self
+            .id_columns
+            .iter()
+            .filter_map(|c| table.column(c))
+            .collect();
         let mut by_id: Option<HashMap<String, SharedEvent>> = None;
         let mut seen_in_run: HashMap<String, usize> = HashMap::new();
         for i in 0..table.rows.len() {
@@ -181,7 +210,12 @@ impl EsqlDetector {
             let row_event = table.row_events[i].and_then(|j| window.get(j)).cloned();
             let ids: Vec<String> = id_cols
                 .iter()
-                .flat_map(|&c| table.rows[i][c].items().iter().filter_map(|v| v.as_str().map(str::to_string)))
+                .flat_map(|&c| {
+                    table.rows[i][c]
+                        .items()
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                })
                 .collect();
             let (key, timestamp, events) = if !self.aggregating {
                 let base = match (ids.first(), &row_event) {
@@ -238,7 +272,12 @@ impl EsqlDetector {
         if ids.is_empty() {
             return Vec::new();
         }
-        let map = cache.get_or_insert_with(|| window.iter().map(|e| (tripline_esql::event_doc_id(e), e.clone())).collect());
+        let map = cache.get_or_insert_with(|| {
+            window
+                .iter()
+                .map(|e| (tripline_esql::event_doc_id(e), e.clone()))
+                .collect()
+        });
         let mut evs: Vec<SharedEvent> = ids.iter().filter_map(|id| map.get(id).cloned()).collect();
         evs.sort_by_key(|e| (e.timestamp, e.seq));
         evs
@@ -247,7 +286,11 @@ impl EsqlDetector {
     /// The identity of an aggregated row: its group-by values (the whole row when no group
     /// column was kept).
     fn group_identity(&self, table: &tripline_esql::Table, row: usize) -> String {
-        let cols: Vec<usize> = self.group_columns.iter().filter_map(|c| table.column(c)).collect();
+        let cols: Vec<usize> = self
+            .group_columns
+            .iter()
+            .filter_map(|c| table.column(c))
+            .collect();
         let vals: Vec<Value> = if cols.is_empty() {
             table.rows[row].iter().map(|v| v.to_json()).collect()
         } else {
@@ -341,7 +384,11 @@ mod tests {
         Arc::new(Event {
             timestamp: time::parse_millis(at).unwrap(),
             doc: d,
-            origin: Origin { file: "f".into(), record: seq + 1, line: None },
+            origin: Origin {
+                file: "f".into(),
+                record: seq + 1,
+                line: None,
+            },
             seq,
         })
     }
@@ -360,10 +407,26 @@ mod tests {
     fn non_aggregating_rows_alert_once_per_event() {
         let r = rule("FROM logs-aws.cloudtrail-* METADATA _id | WHERE event.action == \"CreateUser\" | KEEP _id, user.name", "now-9m", "5m");
         let events = vec![
-            ev(0, "2024-05-01T10:00:00Z", json!({"event": {"action": "CreateUser", "id": "a"}, "user": {"name": "x"}})),
-            ev(1, "2024-05-01T10:03:00Z", json!({"event": {"action": "GetUser", "id": "b"}})),
-            ev(2, "2024-05-01T10:07:00Z", json!({"event": {"action": "CreateUser", "id": "c"}, "user": {"name": "y"}})),
-            ev(3, "2024-05-01T11:00:00Z", json!({"event": {"action": "GetUser", "id": "d"}})),
+            ev(
+                0,
+                "2024-05-01T10:00:00Z",
+                json!({"event": {"action": "CreateUser", "id": "a"}, "user": {"name": "x"}}),
+            ),
+            ev(
+                1,
+                "2024-05-01T10:03:00Z",
+                json!({"event": {"action": "GetUser", "id": "b"}}),
+            ),
+            ev(
+                2,
+                "2024-05-01T10:07:00Z",
+                json!({"event": {"action": "CreateUser", "id": "c"}, "user": {"name": "y"}}),
+            ),
+            ev(
+                3,
+                "2024-05-01T11:00:00Z",
+                json!({"event": {"action": "GetUser", "id": "d"}}),
+            ),
         ];
         let alerts = run(&r, &events);
         // Each CreateUser is seen by two overlapping runs but alerts once.
@@ -382,18 +445,45 @@ mod tests {
             "5m",
         );
         let mut events = vec![
-            ev(0, "2024-05-01T10:01:00Z", json!({"event": {"action": "GetObject", "id": "a"}, "user": {"name": "u"}})),
-            ev(1, "2024-05-01T10:02:00Z", json!({"event": {"action": "GetObject", "id": "b"}, "user": {"name": "u"}})),
-            ev(2, "2024-05-01T10:06:00Z", json!({"event": {"action": "GetObject", "id": "c"}, "user": {"name": "u"}})),
+            ev(
+                0,
+                "2024-05-01T10:01:00Z",
+                json!({"event": {"action": "GetObject", "id": "a"}, "user": {"name": "u"}}),
+            ),
+            ev(
+                1,
+                "2024-05-01T10:02:00Z",
+                json!({"event": {"action": "GetObject", "id": "b"}, "user": {"name": "u"}}),
+            ),
+            ev(
+                2,
+                "2024-05-01T10:06:00Z",
+                json!({"event": {"action": "GetObject", "id": "c"}, "user": {"name": "u"}}),
+            ),
         ];
         let alerts = run(&r, &events);
-        assert_eq!(alerts.len(), 1, "the 10:10 run sees the same group within the overlap");
+        assert_eq!(
+            alerts.len(),
+            1,
+            "the 10:10 run sees the same group within the overlap"
+        );
         assert_eq!(alerts[0].fields.as_ref().unwrap()["c"], json!(2));
-        assert_eq!(alerts[0].timestamp, time::parse_millis("2024-05-01T10:05:00Z").unwrap());
+        assert_eq!(
+            alerts[0].timestamp,
+            time::parse_millis("2024-05-01T10:05:00Z").unwrap()
+        );
         assert_eq!(alerts[0].events.len(), 2);
         // A group recurring after the look-back alerts again.
-        events.push(ev(3, "2024-05-01T12:00:00Z", json!({"event": {"action": "GetObject", "id": "d"}, "user": {"name": "u"}})));
-        events.push(ev(4, "2024-05-01T12:01:00Z", json!({"event": {"action": "GetObject", "id": "e"}, "user": {"name": "u"}})));
+        events.push(ev(
+            3,
+            "2024-05-01T12:00:00Z",
+            json!({"event": {"action": "GetObject", "id": "d"}, "user": {"name": "u"}}),
+        ));
+        events.push(ev(
+            4,
+            "2024-05-01T12:01:00Z",
+            json!({"event": {"action": "GetObject", "id": "e"}, "user": {"name": "u"}}),
+        ));
         assert_eq!(run(&r, &events).len(), 2);
     }
 
@@ -406,7 +496,14 @@ mod tests {
         for i in 0..2000u64 {
             let at = time::format_millis(base + i as i64 * 10_000);
             let action = if i % 2 == 0 { "X" } else { "Y" };
-            det.on_event(&ev(i, &at, json!({"event": {"action": action}, "user": {"name": "u"}})), &mut out);
+            det.on_event(
+                &ev(
+                    i,
+                    &at,
+                    json!({"event": {"action": action}, "user": {"name": "u"}}),
+                ),
+                &mut out,
+            );
         }
         det.finish(&mut out);
         assert!(out.is_empty());
@@ -417,11 +514,18 @@ mod tests {
 
     #[test]
     fn compile_errors_name_the_capability() {
-        let r = rule("from .alerts-security.* | where kibana.alert.risk_score > 1", "now-6m", "5m");
+        let r = rule(
+            "from .alerts-security.* | where kibana.alert.risk_score > 1",
+            "now-6m",
+            "5m",
+        );
         let e = compile(&r, &CompileContext::default()).err().unwrap();
         assert!(matches!(e, CompileError::Unsupported(_)), "{e}");
         assert!(e.to_string().contains(".alerts-security.*"), "{e}");
         let r = rule("from logs-aws.cloudtrail-* | wher x", "now-6m", "5m");
-        assert!(matches!(compile(&r, &CompileContext::default()).err().unwrap(), CompileError::Syntax { .. }));
+        assert!(matches!(
+            compile(&r, &CompileContext::default()).err().unwrap(),
+            CompileError::Syntax { .. }
+        ));
     }
 }

@@ -47,23 +47,52 @@ impl Matcher {
 #[derive(Debug, Clone)]
 pub enum Expr {
     Lit(Value),
-    Col { name: String, span: Span },
-    Call { name: String, args: Vec<Expr>, span: Span },
+    Col {
+        name: String,
+        span: Span,
+    },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+        span: Span,
+    },
     /// `COUNT(*)`.
     CountStar,
     /// Reference to the i-th aggregate computed by STATS (only inside STATS outputs).
     AggRef(usize),
     Neg(Box<Expr>),
-    Bin { op: BinOp, l: Box<Expr>, r: Box<Expr> },
+    Bin {
+        op: BinOp,
+        l: Box<Expr>,
+        r: Box<Expr>,
+    },
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
-    In { expr: Box<Expr>, list: Vec<Expr>, negated: bool },
-    Like { expr: Box<Expr>, matchers: Vec<Matcher>, negated: bool },
-    IsNull { expr: Box<Expr>, negated: bool },
-    Cast { expr: Box<Expr>, ty: DataType },
+    In {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<Expr>,
+        matchers: Vec<Matcher>,
+        negated: bool,
+    },
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
+    Cast {
+        expr: Box<Expr>,
+        ty: DataType,
+    },
     /// `KQL("...")`: a compiled KQL predicate evaluated against the row's source document.
-    Kql { query: String, predicate: Arc<tripline_ir::Predicate>, span: Span },
+    Kql {
+        query: String,
+        predicate: Arc<tripline_ir::Predicate>,
+        span: Span,
+    },
 }
 
 impl Expr {
@@ -72,9 +101,11 @@ impl Expr {
         f(self);
         match self {
             Expr::Call { args, .. } => args.iter().for_each(|a| a.walk(f)),
-            Expr::Neg(e) | Expr::Not(e) | Expr::IsNull { expr: e, .. } | Expr::Cast { expr: e, .. } | Expr::Like { expr: e, .. } => {
-                e.walk(f)
-            }
+            Expr::Neg(e)
+            | Expr::Not(e)
+            | Expr::IsNull { expr: e, .. }
+            | Expr::Cast { expr: e, .. }
+            | Expr::Like { expr: e, .. } => e.walk(f),
             Expr::Bin { l, r, .. } | Expr::And(l, r) | Expr::Or(l, r) => {
                 l.walk(f);
                 r.walk(f);
@@ -83,7 +114,11 @@ impl Expr {
                 expr.walk(f);
                 list.iter().for_each(|a| a.walk(f));
             }
-            Expr::Lit(_) | Expr::Col { .. } | Expr::CountStar | Expr::AggRef(_) | Expr::Kql { .. } => {}
+            Expr::Lit(_)
+            | Expr::Col { .. }
+            | Expr::CountStar
+            | Expr::AggRef(_)
+            | Expr::Kql { .. } => {}
         }
     }
 
@@ -162,15 +197,26 @@ impl NamePattern {
 pub enum Command {
     Where(Expr),
     Eval(Vec<(String, Expr)>),
-    Stats { aggs: Vec<AggCall>, outputs: Vec<(String, Expr)>, by: Vec<(String, Expr)> },
+    Stats {
+        aggs: Vec<AggCall>,
+        outputs: Vec<(String, Expr)>,
+        by: Vec<(String, Expr)>,
+    },
     Keep(Vec<NamePattern>),
     Drop(Vec<NamePattern>),
     Rename(Vec<(NamePattern, String)>),
     Sort(Vec<SortKey>),
     Limit(usize),
     MvExpand(String, Span),
-    Dissect { input: Expr, pattern: Arc<DissectPattern>, append_separator: String },
-    Grok { input: Expr, grok: Arc<Grok> },
+    Dissect {
+        input: Expr,
+        pattern: Arc<DissectPattern>,
+        append_separator: String,
+    },
+    Grok {
+        input: Expr,
+        grok: Arc<Grok>,
+    },
 }
 
 impl Command {
@@ -214,6 +260,10 @@ impl Metadata {
 
 #[derive(Debug, Clone)]
 pub enum Source {
-    From { patterns: Vec<String>, metadata: Vec<Metadata>, span: Span },
+    From {
+        patterns: Vec<String>,
+        metadata: Vec<Metadata>,
+        span: Span,
+    },
     Row(Vec<(String, Expr)>),
 }

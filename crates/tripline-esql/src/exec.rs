@@ -8,7 +8,7 @@ use tripline_doc::{Event, FieldType, FieldTypes, SharedEvent};
 use crate::ast::*;
 use crate::functions::{self, aggregate, scalar};
 use crate::value::{compare, DataType, Key, Value};
-use crate::{Column, Dataset, EsqlError, ExecContext, ErrorKind, Table};
+use crate::{Column, Dataset, ErrorKind, EsqlError, ExecContext, Table};
 
 pub(crate) struct Row {
     pub vals: Vec<Value>,
@@ -24,18 +24,30 @@ pub(crate) struct Frame {
 
 impl Frame {
     fn new() -> Frame {
-        Frame { names: Vec::new(), types: Vec::new(), index: HashMap::new(), rows: Vec::new() }
+        Frame {
+            names: Vec::new(),
+            types: Vec::new(),
+            index: HashMap::new(),
+            rows: Vec::new(),
+        }
     }
 
     fn reindex(&mut self) {
-        self.index = self.names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+        self.index = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
     }
 
     fn remove_cols(&mut self, drop: &HashSet<usize>) {
         if drop.is_empty() {
             return;
         }
-        let keep: Vec<usize> = (0..self.names.len()).filter(|i| !drop.contains(i)).collect();
+        let keep: Vec<usize> = (0..self.names.len())
+            .filter(|i| !drop.contains(i))
+            .collect();
         self.select(&keep);
     }
 
@@ -76,7 +88,12 @@ pub(crate) struct Env<'a> {
 pub(crate) fn eval(e: &Expr, env: &Env) -> Value {
     match e {
         Expr::Lit(v) => v.clone(),
-        Expr::Col { name, .. } => env.index.get(name).and_then(|&i| env.row.get(i)).cloned().unwrap_or(Value::Null),
+        Expr::Col { name, .. } => env
+            .index
+            .get(name)
+            .and_then(|&i| env.row.get(i))
+            .cloned()
+            .unwrap_or(Value::Null),
         Expr::AggRef(i) => env.aggs.get(*i).cloned().unwrap_or(Value::Null),
         Expr::CountStar => Value::Null,
         Expr::Call { name, args, .. } => {
@@ -105,7 +122,11 @@ pub(crate) fn eval(e: &Expr, env: &Env) -> Value {
             Value::Bool(b) => Value::Bool(!b),
             _ => Value::Null,
         },
-        Expr::In { expr, list, negated } => {
+        Expr::In {
+            expr,
+            list,
+            negated,
+        } => {
             let v = eval(expr, env);
             if v.is_null() || v.is_multi() {
                 return Value::Null;
@@ -127,7 +148,11 @@ pub(crate) fn eval(e: &Expr, env: &Env) -> Value {
                 Value::Bool(*negated)
             }
         }
-        Expr::Like { expr, matchers, negated } => match eval(expr, env) {
+        Expr::Like {
+            expr,
+            matchers,
+            negated,
+        } => match eval(expr, env) {
             Value::Str(s) => Value::Bool(matchers.iter().any(|m| m.matches(&s)) != *negated),
             _ => Value::Null,
         },
@@ -190,13 +215,17 @@ fn arith(op: BinOp, l: &Value, r: &Value) -> Option<Value> {
             let m = add_months(*d, months * sign)?;
             Date(m.checked_add(sign as i64 * *days as i64 * 86_400_000)?)
         }
-        (Period { months, days }, Date(d)) if op == BinOp::Add => Date(add_months(*d, *months)? + *days as i64 * 86_400_000),
+        (Period { months, days }, Date(d)) if op == BinOp::Add => {
+            Date(add_months(*d, *months)? + *days as i64 * 86_400_000)
+        }
         (Duration(a), Duration(b)) => match op {
             BinOp::Add => Duration(a.checked_add(*b)?),
             BinOp::Sub => Duration(a.checked_sub(*b)?),
             _ => return None,
         },
-        (Int(a), Int(b)) => int_op(op, *a, *b).and_then(|x| i32::try_from(x).ok()).map(|x| Int(x as i64))?,
+        (Int(a), Int(b)) => int_op(op, *a, *b)
+            .and_then(|x| i32::try_from(x).ok())
+            .map(|x| Int(x as i64))?,
         (Int(a) | Long(a), Int(b) | Long(b)) => Long(int_op(op, *a, *b)?),
         (Int(_) | Long(_) | Double(_), Int(_) | Long(_) | Double(_)) => {
             let (a, b) = (l.as_f64()?, r.as_f64()?);
@@ -243,11 +272,19 @@ fn int_op(op: BinOp, a: i64, b: i64) -> Option<i64> {
 /// Types Tripline knows for fields the type table may lack (dates and ips change semantics).
 fn fallback_type(name: &str) -> Option<DataType> {
     Some(match name {
-        "@timestamp" | "event.ingested" | "event.created" | "event.start" | "event.end" => DataType::Date,
+        "@timestamp" | "event.ingested" | "event.created" | "event.start" | "event.end" => {
+            DataType::Date
+        }
         "aws.cloudtrail.user_identity.session_context.creation_date" => DataType::Date,
-        "source.ip" | "destination.ip" | "client.ip" | "server.ip" | "host.ip" | "related.ip" => DataType::Ip,
-        "source.geo.location" | "destination.geo.location" | "client.geo.location" => DataType::GeoPoint,
-        "source.as.number" | "destination.as.number" | "source.port" | "destination.port" => DataType::Long,
+        "source.ip" | "destination.ip" | "client.ip" | "server.ip" | "host.ip" | "related.ip" => {
+            DataType::Ip
+        }
+        "source.geo.location" | "destination.geo.location" | "client.geo.location" => {
+            DataType::GeoPoint
+        }
+        "source.as.number" | "destination.as.number" | "source.port" | "destination.port" => {
+            DataType::Long
+        }
         _ => return None,
     })
 }
@@ -261,9 +298,18 @@ pub(crate) fn field_type(name: &str, types: &FieldTypes) -> Option<DataType> {
 
 /// Leaf field paths of a document, descending into arrays of objects; flattened fields are
 /// skipped (ES|QL cannot read them), geo points are leaves.
-fn leaf_paths(map: &serde_json::Map<String, serde_json::Value>, prefix: &str, types: &FieldTypes, out: &mut BTreeSet<String>) {
+fn leaf_paths(
+    map: &serde_json::Map<String, serde_json::Value>,
+    prefix: &str,
+    types: &FieldTypes,
+    out: &mut BTreeSet<String>,
+) {
     for (k, v) in map {
-        let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let p = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         let ty = types.get(&p);
         if ty == Some(FieldType::Flattened) {
             continue;
@@ -271,7 +317,8 @@ fn leaf_paths(map: &serde_json::Map<String, serde_json::Value>, prefix: &str, ty
         match v {
             serde_json::Value::Null => {}
             serde_json::Value::Object(m) => {
-                if ty == Some(FieldType::GeoPoint) || fallback_type(&p) == Some(DataType::GeoPoint) {
+                if ty == Some(FieldType::GeoPoint) || fallback_type(&p) == Some(DataType::GeoPoint)
+                {
                     out.insert(p);
                 } else {
                     leaf_paths(m, &p, types, out);
@@ -338,9 +385,20 @@ pub(crate) fn load(
     for (ev, &off) in events.iter().zip(offsets) {
         let mut vals = Vec::with_capacity(names.len() + metadata.len());
         for (n, ty) in names.iter().zip(&col_types) {
-            let v = Value::from_vec(ev.doc.values(n).iter().map(|j| Value::from_json(j, *ty)).collect());
+            let v = Value::from_vec(
+                ev.doc
+                    .values(n)
+                    .iter()
+                    .map(|j| Value::from_json(j, *ty))
+                    .collect(),
+            );
             let v = if v.is_null() {
-                dataset.constants.iter().find(|(k, _)| k == n).map(|(_, c)| Value::Str(c.to_string())).unwrap_or(v)
+                dataset
+                    .constants
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, c)| Value::Str(c.to_string()))
+                    .unwrap_or(v)
             } else {
                 v
             };
@@ -355,7 +413,10 @@ pub(crate) fn load(
                 Metadata::Score => Value::Double(0.0),
             });
         }
-        f.rows.push(Row { vals, src: Some(off) });
+        f.rows.push(Row {
+            vals,
+            src: Some(off),
+        });
     }
     f.names = names;
     f.types = col_types;
@@ -387,7 +448,18 @@ impl<'a> Exec<'a> {
     fn eval_rows(&self, f: &Frame, e: &Expr) -> Vec<Value> {
         f.rows
             .iter()
-            .map(|r| eval(e, &Env { index: &f.index, row: &r.vals, aggs: &[], event: self.event(r), now: self.now }))
+            .map(|r| {
+                eval(
+                    e,
+                    &Env {
+                        index: &f.index,
+                        row: &r.vals,
+                        aggs: &[],
+                        event: self.event(r),
+                        now: self.now,
+                    },
+                )
+            })
             .collect()
     }
 
@@ -396,7 +468,8 @@ impl<'a> Exec<'a> {
             Command::Where(e) => {
                 let keep = self.eval_rows(f, e);
                 let mut it = keep.into_iter();
-                f.rows.retain(|_| matches!(it.next(), Some(Value::Bool(true))));
+                f.rows
+                    .retain(|_| matches!(it.next(), Some(Value::Bool(true))));
             }
             Command::Eval(assigns) => {
                 for (name, e) in assigns {
@@ -407,13 +480,16 @@ impl<'a> Exec<'a> {
             Command::Stats { aggs, outputs, by } => self.stats(f, aggs, outputs, by),
             Command::Keep(patterns) => keep(f, patterns),
             Command::Drop(patterns) => {
-                let drop: HashSet<usize> =
-                    (0..f.names.len()).filter(|&i| patterns.iter().any(|p| p.matches(&f.names[i]))).collect();
+                let drop: HashSet<usize> = (0..f.names.len())
+                    .filter(|&i| patterns.iter().any(|p| p.matches(&f.names[i])))
+                    .collect();
                 f.remove_cols(&drop);
             }
             Command::Rename(pairs) => {
                 for (old, new) in pairs {
-                    let Some(&i) = f.index.get(&old.text) else { continue };
+                    let Some(&i) = f.index.get(&old.text) else {
+                        continue;
+                    };
                     if old.text == *new {
                         continue;
                     }
@@ -444,9 +520,14 @@ impl<'a> Exec<'a> {
                     }
                 }
             }
-            Command::Dissect { input, pattern, append_separator } => {
+            Command::Dissect {
+                input,
+                pattern,
+                append_separator,
+            } => {
                 let inputs = self.eval_rows(f, input);
-                let mut cols: Vec<Vec<Value>> = vec![Vec::with_capacity(inputs.len()); pattern.columns.len()];
+                let mut cols: Vec<Vec<Value>> =
+                    vec![Vec::with_capacity(inputs.len()); pattern.columns.len()];
                 for v in &inputs {
                     let parsed = match v {
                         Value::Str(s) => pattern.parse(s, append_separator),
@@ -490,7 +571,16 @@ impl<'a> Exec<'a> {
                 let k = keys
                     .iter()
                     .map(|k| {
-                        let v = eval(&k.expr, &Env { index: &f.index, row: &r.vals, aggs: &[], event: self.event(&r), now: self.now });
+                        let v = eval(
+                            &k.expr,
+                            &Env {
+                                index: &f.index,
+                                row: &r.vals,
+                                aggs: &[],
+                                event: self.event(&r),
+                                now: self.now,
+                            },
+                        );
                         // Multi-values sort by their minimum ascending, maximum descending.
                         match v {
                             Value::Multi(items) => {
@@ -540,7 +630,13 @@ impl<'a> Exec<'a> {
         f.rows = keyed.into_iter().map(|(_, r)| r).collect();
     }
 
-    fn stats(&self, f: &mut Frame, aggs: &[AggCall], outputs: &[(String, Expr)], by: &[(String, Expr)]) {
+    fn stats(
+        &self,
+        f: &mut Frame,
+        aggs: &[AggCall],
+        outputs: &[(String, Expr)],
+        by: &[(String, Expr)],
+    ) {
         // Group rows; a multi-valued key puts the row in one group per value.
         let mut group_index: HashMap<Vec<Key>, usize> = HashMap::new();
         let mut groups: Vec<(Vec<Value>, Vec<usize>)> = Vec::new();
@@ -548,11 +644,21 @@ impl<'a> Exec<'a> {
             groups.push((Vec::new(), (0..f.rows.len()).collect()));
         } else {
             for (ri, r) in f.rows.iter().enumerate() {
-                let env = Env { index: &f.index, row: &r.vals, aggs: &[], event: self.event(r), now: self.now };
+                let env = Env {
+                    index: &f.index,
+                    row: &r.vals,
+                    aggs: &[],
+                    event: self.event(r),
+                    now: self.now,
+                };
                 let keys: Vec<Value> = by.iter().map(|(_, e)| eval(e, &env)).collect();
                 let mut combos: Vec<Vec<Value>> = vec![Vec::new()];
                 for k in &keys {
-                    let choices: Vec<Value> = if k.is_null() { vec![Value::Null] } else { k.items().to_vec() };
+                    let choices: Vec<Value> = if k.is_null() {
+                        vec![Value::Null]
+                    } else {
+                        k.items().to_vec()
+                    };
                     let mut next = Vec::with_capacity(combos.len() * choices.len());
                     for c in &combos {
                         for ch in &choices {
@@ -573,8 +679,18 @@ impl<'a> Exec<'a> {
                 }
             }
         }
-        let empty_env = Env { index: &f.index, row: &[], aggs: &[], event: None, now: self.now };
-        let by_index: HashMap<String, usize> = by.iter().enumerate().map(|(i, (n, _))| (n.clone(), i)).collect();
+        let empty_env = Env {
+            index: &f.index,
+            row: &[],
+            aggs: &[],
+            event: None,
+            now: self.now,
+        };
+        let by_index: HashMap<String, usize> = by
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.clone(), i))
+            .collect();
         let mut out_rows = Vec::with_capacity(groups.len());
         for (key_vals, members) in &groups {
             let mut agg_vals = Vec::with_capacity(aggs.len());
@@ -585,7 +701,16 @@ impl<'a> Exec<'a> {
                     .filter(|r| match &a.filter {
                         None => true,
                         Some(c) => matches!(
-                            eval(c, &Env { index: &f.index, row: &r.vals, aggs: &[], event: self.event(r), now: self.now }),
+                            eval(
+                                c,
+                                &Env {
+                                    index: &f.index,
+                                    row: &r.vals,
+                                    aggs: &[],
+                                    event: self.event(r),
+                                    now: self.now
+                                }
+                            ),
                             Value::Bool(true)
                         ),
                     })
@@ -594,23 +719,56 @@ impl<'a> Exec<'a> {
                     agg_vals.push(Value::Long(rows.len() as i64));
                     continue;
                 }
-                let eval_arg = |e: &Expr, r: &Row| eval(e, &Env { index: &f.index, row: &r.vals, aggs: &[], event: self.event(r), now: self.now });
+                let eval_arg = |e: &Expr, r: &Row| {
+                    eval(
+                        e,
+                        &Env {
+                            index: &f.index,
+                            row: &r.vals,
+                            aggs: &[],
+                            event: self.event(r),
+                            now: self.now,
+                        },
+                    )
+                };
                 let vals: Vec<Value> = rows.iter().map(|r| eval_arg(&a.args[0], r)).collect();
                 let (sort_keys, params): (Vec<Value>, Vec<Value>) = match a.func.as_str() {
-                    "first" | "last" | "weighted_avg" => (rows.iter().map(|r| eval_arg(&a.args[1], r)).collect(), Vec::new()),
-                    _ => (Vec::new(), a.args[1..].iter().map(|p| eval(p, &empty_env)).collect()),
+                    "first" | "last" | "weighted_avg" => (
+                        rows.iter().map(|r| eval_arg(&a.args[1], r)).collect(),
+                        Vec::new(),
+                    ),
+                    _ => (
+                        Vec::new(),
+                        a.args[1..].iter().map(|p| eval(p, &empty_env)).collect(),
+                    ),
                 };
                 agg_vals.push(aggregate(&a.func, &vals, &sort_keys, &params));
             }
             let mut row = Vec::with_capacity(outputs.len() + by.len());
             for (_, e) in outputs {
-                row.push(eval(e, &Env { index: &by_index, row: key_vals, aggs: &agg_vals, event: None, now: self.now }));
+                row.push(eval(
+                    e,
+                    &Env {
+                        index: &by_index,
+                        row: key_vals,
+                        aggs: &agg_vals,
+                        event: None,
+                        now: self.now,
+                    },
+                ));
             }
             row.extend(key_vals.iter().cloned());
-            out_rows.push(Row { vals: row, src: None });
+            out_rows.push(Row {
+                vals: row,
+                src: None,
+            });
         }
         let mut nf = Frame::new();
-        nf.names = outputs.iter().map(|(n, _)| n.clone()).chain(by.iter().map(|(n, _)| n.clone())).collect();
+        nf.names = outputs
+            .iter()
+            .map(|(n, _)| n.clone())
+            .chain(by.iter().map(|(n, _)| n.clone()))
+            .collect();
         nf.types = outputs
             .iter()
             .map(|_| None)
@@ -625,7 +783,9 @@ impl<'a> Exec<'a> {
         for (i, n) in nf.names.iter().enumerate() {
             last.insert(n, i);
         }
-        let keep: Vec<usize> = (0..nf.names.len()).filter(|i| last.get(nf.names[*i].as_str()) == Some(i)).collect();
+        let keep: Vec<usize> = (0..nf.names.len())
+            .filter(|i| last.get(nf.names[*i].as_str()) == Some(i))
+            .collect();
         if keep.len() != nf.names.len() {
             nf.select(&keep);
         } else {
@@ -663,7 +823,9 @@ fn keep(f: &mut Frame, patterns: &[NamePattern]) {
         if !p.is_wildcard() && !f.index.contains_key(&p.text) {
             let n = f.rows.len();
             f.push_col(&p.text, None, vec![Value::Null; n]);
-            assigned.push(Some(patterns.iter().position(|q| q.text == p.text).unwrap_or(0)));
+            assigned.push(Some(
+                patterns.iter().position(|q| q.text == p.text).unwrap_or(0),
+            ));
         }
     }
     let mut order = Vec::new();
@@ -685,9 +847,16 @@ pub(crate) fn into_table(f: Frame) -> Table {
         .enumerate()
         .map(|(i, n)| {
             let ty = f.types[i].unwrap_or_else(|| {
-                f.rows.iter().map(|r| r.vals[i].data_type()).find(|t| *t != DataType::Null).unwrap_or(DataType::Null)
+                f.rows
+                    .iter()
+                    .map(|r| r.vals[i].data_type())
+                    .find(|t| *t != DataType::Null)
+                    .unwrap_or(DataType::Null)
             });
-            Column { name: n.clone(), ty }
+            Column {
+                name: n.clone(),
+                ty,
+            }
         })
         .collect();
     let mut rows = Vec::with_capacity(f.rows.len());
@@ -696,11 +865,20 @@ pub(crate) fn into_table(f: Frame) -> Table {
         rows.push(r.vals);
         row_events.push(r.src.map(|s| s as usize));
     }
-    Table { columns, rows, row_events }
+    Table {
+        columns,
+        rows,
+        row_events,
+    }
 }
 
 pub(crate) fn unknown_column(src: &str, name: &str, span: Span) -> EsqlError {
-    EsqlError::at(ErrorKind::Verification, src, span.start, format!("Unknown column [{name}]"))
+    EsqlError::at(
+        ErrorKind::Verification,
+        src,
+        span.start,
+        format!("Unknown column [{name}]"),
+    )
 }
 
 pub(crate) fn new_frame_row(names: Vec<String>, vals: Vec<Value>) -> Frame {

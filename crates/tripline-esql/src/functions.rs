@@ -140,17 +140,28 @@ const AGG_ARITY: &[(&str, usize, usize)] = &[
 pub fn check_call(name: &str, n: usize) -> Result<(), (ErrorKind, String)> {
     let found = SCALARS.iter().chain(AGG_ARITY).find(|(f, _, _)| *f == name);
     match found {
-        None => Err((ErrorKind::Unsupported, format!("unknown function [{}]", name.to_uppercase()))),
-        Some((_, min, max)) if n < *min || n > *max => {
-            Err((ErrorKind::Verification, format!("wrong number of arguments ({n}) for {}", name.to_uppercase())))
-        }
+        None => Err((
+            ErrorKind::Unsupported,
+            format!("unknown function [{}]", name.to_uppercase()),
+        )),
+        Some((_, min, max)) if n < *min || n > *max => Err((
+            ErrorKind::Verification,
+            format!(
+                "wrong number of arguments ({n}) for {}",
+                name.to_uppercase()
+            ),
+        )),
         Some(_) => Ok(()),
     }
 }
 
 /// Names of every supported function (for documentation and `rules check`).
 pub fn function_names() -> Vec<&'static str> {
-    let mut v: Vec<&str> = SCALARS.iter().map(|s| s.0).chain(AGGREGATES.iter().copied()).collect();
+    let mut v: Vec<&str> = SCALARS
+        .iter()
+        .map(|s| s.0)
+        .chain(AGGREGATES.iter().copied())
+        .collect();
     v.push("kql");
     v.sort_unstable();
     v
@@ -218,7 +229,11 @@ fn scalar_opt(name: &str, a: &[Value], now_ms: i64) -> Option<Value> {
                 Value::Null
             }
         }
-        "coalesce" => a.iter().find(|v| !v.is_null()).cloned().unwrap_or(Value::Null),
+        "coalesce" => a
+            .iter()
+            .find(|v| !v.is_null())
+            .cloned()
+            .unwrap_or(Value::Null),
         "greatest" | "least" => {
             let mut best: Option<&Value> = None;
             for v in a {
@@ -255,11 +270,23 @@ fn scalar_opt(name: &str, a: &[Value], now_ms: i64) -> Option<Value> {
         "substring" => {
             let text: Vec<char> = s(arg(0))?.chars().collect();
             let start = i(arg(1))?;
-            let len = if a.len() > 2 { i(arg(2))? } else { text.len() as i64 };
+            let len = if a.len() > 2 {
+                i(arg(2))?
+            } else {
+                text.len() as i64
+            };
             // 1-based; a negative start counts from the end.
-            let st = if start < 0 { (text.len() as i64 + start).max(0) } else { (start - 1).max(0) } as usize;
+            let st = if start < 0 {
+                (text.len() as i64 + start).max(0)
+            } else {
+                (start - 1).max(0)
+            } as usize;
             let en = st.saturating_add(len.max(0) as usize).min(text.len());
-            Value::Str(text.get(st..en).map(|c| c.iter().collect()).unwrap_or_default())
+            Value::Str(
+                text.get(st..en)
+                    .map(|c| c.iter().collect())
+                    .unwrap_or_default(),
+            )
         }
         "left" => {
             let n = i(arg(1))?.max(0) as usize;
@@ -295,7 +322,11 @@ fn scalar_opt(name: &str, a: &[Value], now_ms: i64) -> Option<Value> {
         "locate" => {
             let text = s(arg(0))?;
             let sub = s(arg(1))?;
-            let from = if a.len() > 2 { (i(arg(2))? - 1).max(0) as usize } else { 0 };
+            let from = if a.len() > 2 {
+                (i(arg(2))? - 1).max(0) as usize
+            } else {
+                0
+            };
             let chars: Vec<char> = text.chars().collect();
             let hay: String = chars.iter().skip(from).collect();
             match hay.find(sub) {
@@ -381,7 +412,11 @@ fn scalar_opt(name: &str, a: &[Value], now_ms: i64) -> Option<Value> {
         "date_trunc" => Value::Date(date_trunc(single(arg(0))?, date(arg(1))?)?),
         "date_diff" => Value::Int(date_diff(s(arg(0))?, date(arg(1))?, date(arg(2))?)?),
         "date_format" => {
-            let (fmt, d) = if a.len() == 1 { ("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'", date(arg(0))?) } else { (s(arg(0))?, date(arg(1))?) };
+            let (fmt, d) = if a.len() == 1 {
+                ("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'", date(arg(0))?)
+            } else {
+                (s(arg(0))?, date(arg(1))?)
+            };
             Value::Str(java_format(fmt, d)?)
         }
         "date_parse" => {
@@ -390,7 +425,11 @@ fn scalar_opt(name: &str, a: &[Value], now_ms: i64) -> Option<Value> {
         }
         "date_extract" => Value::Long(date_extract(s(arg(0))?, date(arg(1))?)?),
         "to_string" | "to_str" => map_values(arg(0), |v| Some(Value::Str(string_of(v)))),
-        "to_integer" | "to_int" => map_values(arg(0), |v| to_long(v).and_then(|x| i32::try_from(x).ok()).map(|x| Value::Int(x as i64))),
+        "to_integer" | "to_int" => map_values(arg(0), |v| {
+            to_long(v)
+                .and_then(|x| i32::try_from(x).ok())
+                .map(|x| Value::Int(x as i64))
+        }),
         "to_long" => map_values(arg(0), |v| to_long(v).map(Value::Long)),
         "to_double" | "to_dbl" => map_values(arg(0), |v| to_double(v).map(Value::Double)),
         "to_boolean" | "to_bool" => map_values(arg(0), to_bool),
@@ -421,7 +460,10 @@ fn scalar_opt(name: &str, a: &[Value], now_ms: i64) -> Option<Value> {
             for blocks in &a[1..] {
                 for b in blocks.items() {
                     let b = b.as_str()?;
-                    let net = b.parse::<ipnet::IpNet>().ok().or_else(|| b.parse::<IpAddr>().ok().map(ipnet::IpNet::from))?;
+                    let net = b
+                        .parse::<ipnet::IpNet>()
+                        .ok()
+                        .or_else(|| b.parse::<IpAddr>().ok().map(ipnet::IpNet::from))?;
                     any |= net.contains(&ip);
                 }
             }
@@ -436,7 +478,14 @@ fn scalar_opt(name: &str, a: &[Value], now_ms: i64) -> Option<Value> {
         }
         "mv_dedupe" => {
             let mut seen = std::collections::HashSet::new();
-            Value::from_vec(arg(0).items().iter().filter(|v| seen.insert(Key::of(v))).cloned().collect())
+            Value::from_vec(
+                arg(0)
+                    .items()
+                    .iter()
+                    .filter(|v| seen.insert(Key::of(v)))
+                    .cloned()
+                    .collect(),
+            )
         }
         "mv_first" => arg(0).items().first()?.clone(),
         "mv_last" => arg(0).items().last()?.clone(),
@@ -482,7 +531,11 @@ fn scalar_opt(name: &str, a: &[Value], now_ms: i64) -> Option<Value> {
         }
         "mv_sort" => {
             let mut items = arg(0).items().to_vec();
-            let desc = if a.len() > 1 { s(arg(1))?.eq_ignore_ascii_case("desc") } else { false };
+            let desc = if a.len() > 1 {
+                s(arg(1))?.eq_ignore_ascii_case("desc")
+            } else {
+                false
+            };
             items.sort_by(|x, y| compare(x, y).unwrap_or(std::cmp::Ordering::Equal));
             if desc {
                 items.reverse();
@@ -498,7 +551,9 @@ fn scalar_opt(name: &str, a: &[Value], now_ms: i64) -> Option<Value> {
         }
         "mv_append" => Value::from_vec(vec![arg(0).clone(), arg(1).clone()]),
         "st_distance" => match (single(arg(0))?, single(arg(1))?) {
-            (Value::GeoPoint(lon1, lat1), Value::GeoPoint(lon2, lat2)) => Value::Double(haversine(*lat1, *lon1, *lat2, *lon2)),
+            (Value::GeoPoint(lon1, lat1), Value::GeoPoint(lon2, lat2)) => {
+                Value::Double(haversine(*lat1, *lon1, *lat2, *lon2))
+            }
             _ => return None,
         },
         "st_x" => match single(arg(0))? {
@@ -546,7 +601,13 @@ fn to_long(v: &Value) -> Option<i64> {
         Value::Int(x) | Value::Long(x) | Value::Date(x) => Some(*x),
         Value::Double(d) if d.is_finite() && d.abs() < 9.2e18 => Some(d.trunc() as i64),
         Value::Bool(b) => Some(*b as i64),
-        Value::Str(x) => x.trim().parse::<i64>().ok().or_else(|| x.trim().parse::<f64>().ok().filter(|d| d.is_finite()).map(|d| d.trunc() as i64)),
+        Value::Str(x) => x.trim().parse::<i64>().ok().or_else(|| {
+            x.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|d| d.is_finite())
+                .map(|d| d.trunc() as i64)
+        }),
         _ => None,
     }
 }
@@ -591,7 +652,10 @@ fn sum(items: &[Value]) -> Option<Value> {
     if items.is_empty() {
         return None;
     }
-    if items.iter().all(|v| matches!(v, Value::Int(_) | Value::Long(_))) {
+    if items
+        .iter()
+        .all(|v| matches!(v, Value::Int(_) | Value::Long(_)))
+    {
         let mut t: i64 = 0;
         for v in items {
             t = t.checked_add(v.as_i64()?)?;
@@ -642,10 +706,20 @@ pub fn aggregate(func: &str, vals: &[Value], sort_keys: &[Value], params: &[Valu
         "count" => Value::Long(items.len() as i64),
         // Exact: Elasticsearch approximates COUNT_DISTINCT with HyperLogLog++ above its
         // precision threshold (default 3000); Tripline counts exactly.
-        "count_distinct" => Value::Long(items.iter().map(|v| Key::of(v)).collect::<BTreeSet<_>>().len() as i64),
+        "count_distinct" => Value::Long(
+            items
+                .iter()
+                .map(|v| Key::of(v))
+                .collect::<BTreeSet<_>>()
+                .len() as i64,
+        ),
         "values" => {
             let mut seen = std::collections::HashSet::new();
-            let mut out: Vec<Value> = items.iter().filter(|v| seen.insert(Key::of(v))).map(|v| (*v).clone()).collect();
+            let mut out: Vec<Value> = items
+                .iter()
+                .filter(|v| seen.insert(Key::of(v)))
+                .map(|v| (*v).clone())
+                .collect();
             // ES returns VALUES in an unspecified order; sort for deterministic output.
             out.sort_by(|a, b| compare(a, b).unwrap_or(std::cmp::Ordering::Equal));
             Value::from_vec(out)
@@ -656,7 +730,9 @@ pub fn aggregate(func: &str, vals: &[Value], sort_keys: &[Value], params: &[Valu
                 best = match best {
                     None => Some(v),
                     Some(b) => match compare(v, b) {
-                        Some(o) if (func == "max" && o.is_gt()) || (func == "min" && o.is_lt()) => Some(v),
+                        Some(o) if (func == "max" && o.is_gt()) || (func == "min" && o.is_lt()) => {
+                            Some(v)
+                        }
                         _ => Some(b),
                     },
                 };
@@ -695,7 +771,9 @@ pub fn aggregate(func: &str, vals: &[Value], sort_keys: &[Value], params: &[Valu
                 return Value::Null;
             }
             let m = xs.iter().sum::<f64>() / xs.len() as f64;
-            Value::Double((xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / xs.len() as f64).sqrt())
+            Value::Double(
+                (xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / xs.len() as f64).sqrt(),
+            )
         }
         "weighted_avg" => {
             let (mut num, mut den) = (0.0, 0.0);
@@ -719,7 +797,11 @@ pub fn aggregate(func: &str, vals: &[Value], sort_keys: &[Value], params: &[Valu
                 best = match best {
                     None => Some((v, k1)),
                     Some((bv, bk)) => match compare(k1, bk) {
-                        Some(o) if (func == "first" && o.is_lt()) || (func == "last" && o.is_gt()) => Some((v, k1)),
+                        Some(o)
+                            if (func == "first" && o.is_lt()) || (func == "last" && o.is_gt()) =>
+                        {
+                            Some((v, k1))
+                        }
                         _ => Some((bv, bk)),
                     },
                 };
@@ -728,7 +810,10 @@ pub fn aggregate(func: &str, vals: &[Value], sort_keys: &[Value], params: &[Valu
         }
         "top" => {
             let n = params.first().and_then(|p| p.as_i64()).unwrap_or(1).max(0) as usize;
-            let desc = params.get(1).and_then(|p| p.as_str()).is_some_and(|o| o.eq_ignore_ascii_case("desc"));
+            let desc = params
+                .get(1)
+                .and_then(|p| p.as_str())
+                .is_some_and(|o| o.eq_ignore_ascii_case("desc"));
             let mut xs = owned();
             xs.sort_by(|a, b| compare(a, b).unwrap_or(std::cmp::Ordering::Equal));
             if desc {
@@ -754,7 +839,10 @@ fn month_index(d: &DateTime<Utc>) -> i64 {
 fn from_month_index(m: i64) -> Option<i64> {
     let y = i32::try_from(m.div_euclid(12)).ok()?;
     let mo = (m.rem_euclid(12) + 1) as u32;
-    Some(Utc.from_utc_datetime(&NaiveDate::from_ymd_opt(y, mo, 1)?.and_hms_opt(0, 0, 0)?).timestamp_millis())
+    Some(
+        Utc.from_utc_datetime(&NaiveDate::from_ymd_opt(y, mo, 1)?.and_hms_opt(0, 0, 0)?)
+            .timestamp_millis(),
+    )
 }
 
 /// DATE_TRUNC: fixed spans round down from the epoch (a week from Monday, as Elasticsearch's
@@ -786,14 +874,25 @@ fn date_diff(unit: &str, start: i64, end: i64) -> Option<i64> {
         "second" | "seconds" | "ss" | "s" => by(1_000),
         "minute" | "minutes" | "mi" | "n" => by(60_000),
         "hour" | "hours" | "hh" => by(3_600_000),
-        "day" | "days" | "dd" | "d" | "dayofyear" | "dy" | "y" | "weekday" | "weekdays" | "dw" => by(86_400_000),
+        "day" | "days" | "dd" | "d" | "dayofyear" | "dy" | "y" | "weekday" | "weekdays" | "dw" => {
+            by(86_400_000)
+        }
         "week" | "weeks" | "wk" | "ww" => by(7 * 86_400_000),
-        "month" | "months" | "mm" | "m" | "quarter" | "quarters" | "qq" | "q" | "year" | "years" | "yyyy" | "yy" => {
+        "month" | "months" | "mm" | "m" | "quarter" | "quarters" | "qq" | "q" | "year"
+        | "years" | "yyyy" | "yy" => {
             let (a, b) = (dt(start)?, dt(end)?);
             let mut months = month_index(&b) - month_index(&a);
             // Whole months only: back off one when the end's day/time is before the start's.
-            let a_rest = (a.day(), a.num_seconds_from_midnight(), a.timestamp_subsec_millis());
-            let b_rest = (b.day(), b.num_seconds_from_midnight(), b.timestamp_subsec_millis());
+            let a_rest = (
+                a.day(),
+                a.num_seconds_from_midnight(),
+                a.timestamp_subsec_millis(),
+            );
+            let b_rest = (
+                b.day(),
+                b.num_seconds_from_midnight(),
+                b.timestamp_subsec_millis(),
+            );
             if months > 0 && b_rest < a_rest {
                 months -= 1;
             } else if months < 0 && b_rest > a_rest {
@@ -865,8 +964,16 @@ fn java_format(fmt: &str, ms: i64) -> Option<String> {
         let pad = |v: i64, w: usize| format!("{v:0w$}");
         match c {
             'y' | 'u' | 'Y' => {
-                let y = if c == 'Y' { d.iso_week().year() as i64 } else { d.year() as i64 };
-                out.push_str(&if n == 2 { pad(y.rem_euclid(100), 2) } else { pad(y, n) });
+                let y = if c == 'Y' {
+                    d.iso_week().year() as i64
+                } else {
+                    d.year() as i64
+                };
+                out.push_str(&if n == 2 {
+                    pad(y.rem_euclid(100), 2)
+                } else {
+                    pad(y, n)
+                });
             }
             'M' | 'L' => match n {
                 1 | 2 => out.push_str(&pad(d.month() as i64, n)),
@@ -883,7 +990,11 @@ fn java_format(fmt: &str, ms: i64) -> Option<String> {
                 let frac = format!("{:09}", d.timestamp_subsec_nanos());
                 out.push_str(&frac[..n.min(9)]);
             }
-            'E' => out.push_str(&if n >= 4 { d.format("%A").to_string() } else { d.format("%a").to_string() }),
+            'E' => out.push_str(&if n >= 4 {
+                d.format("%A").to_string()
+            } else {
+                d.format("%a").to_string()
+            }),
             'a' => out.push_str(if d.hour() < 12 { "AM" } else { "PM" }),
             'e' => out.push_str(&pad(d.weekday().number_from_monday() as i64, n)),
             'w' => out.push_str(&pad(d.iso_week().week() as i64, n)),
@@ -946,7 +1057,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 fn base64_encode(data: &[u8]) -> String {
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for k in 0..4 {
             if k <= chunk.len() {
@@ -998,17 +1113,45 @@ mod tests {
 
     #[test]
     fn string_functions_and_null_propagation() {
-        assert_eq!(scalar("concat", &[st("a"), st("-"), Value::Int(1)], 0), st("a-1"));
+        assert_eq!(
+            scalar("concat", &[st("a"), st("-"), Value::Int(1)], 0),
+            st("a-1")
+        );
         assert_eq!(scalar("concat", &[st("a"), Value::Null], 0), Value::Null);
-        assert_eq!(scalar("to_lower", &[Value::Multi(vec![st("A"), st("B")])], 0), Value::Null);
-        assert_eq!(scalar("to_string", &[Value::Multi(vec![Value::Int(1), Value::Int(2)])], 0), Value::Multi(vec![st("1"), st("2")]));
-        assert_eq!(scalar("substring", &[st("hello"), Value::Int(2), Value::Int(3)], 0), st("ell"));
-        assert_eq!(scalar("replace", &[st(r"a\b\c"), st(r"\\"), st("")], 0), st("abc"));
+        assert_eq!(
+            scalar("to_lower", &[Value::Multi(vec![st("A"), st("B")])], 0),
+            Value::Null
+        );
+        assert_eq!(
+            scalar(
+                "to_string",
+                &[Value::Multi(vec![Value::Int(1), Value::Int(2)])],
+                0
+            ),
+            Value::Multi(vec![st("1"), st("2")])
+        );
+        assert_eq!(
+            scalar("substring", &[st("hello"), Value::Int(2), Value::Int(3)], 0),
+            st("ell")
+        );
+        assert_eq!(
+            scalar("replace", &[st(r"a\b\c"), st(r"\\"), st("")], 0),
+            st("abc")
+        );
         assert_eq!(scalar("split", &[st("a/b/c"), st("/")], 0).items().len(), 3);
-        assert_eq!(scalar("from_base64", &[st("aGVsbG8gd29ybGQ=")], 0), st("hello world"));
-        assert_eq!(scalar("to_base64", &[st("hello world")], 0), st("aGVsbG8gd29ybGQ="));
+        assert_eq!(
+            scalar("from_base64", &[st("aGVsbG8gd29ybGQ=")], 0),
+            st("hello world")
+        );
+        assert_eq!(
+            scalar("to_base64", &[st("hello world")], 0),
+            st("aGVsbG8gd29ybGQ=")
+        );
         assert_eq!(scalar("from_base64", &[st("!!")], 0), Value::Null);
-        assert_eq!(scalar("case", &[Value::Null, Value::Int(1), Value::Int(0)], 0), Value::Int(0));
+        assert_eq!(
+            scalar("case", &[Value::Null, Value::Int(1), Value::Int(0)], 0),
+            Value::Int(0)
+        );
         assert_eq!(scalar("coalesce", &[Value::Null, st("x")], 0), st("x"));
     }
 
@@ -1018,23 +1161,45 @@ mod tests {
         let trunc = |iv: Value| tripline_doc::time::format_millis(date_trunc(&iv, t).unwrap());
         assert_eq!(trunc(Value::Duration(30_000)), "2024-03-15T10:47:30.000Z");
         assert_eq!(trunc(Value::Duration(600_000)), "2024-03-15T10:40:00.000Z");
-        assert_eq!(trunc(Value::Duration(7 * 86_400_000)), "2024-03-11T00:00:00.000Z");
-        assert_eq!(trunc(Value::Period { months: 1, days: 0 }), "2024-03-01T00:00:00.000Z");
-        assert_eq!(trunc(Value::Period { months: 12, days: 0 }), "2024-01-01T00:00:00.000Z");
+        assert_eq!(
+            trunc(Value::Duration(7 * 86_400_000)),
+            "2024-03-11T00:00:00.000Z"
+        );
+        assert_eq!(
+            trunc(Value::Period { months: 1, days: 0 }),
+            "2024-03-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            trunc(Value::Period {
+                months: 12,
+                days: 0
+            }),
+            "2024-01-01T00:00:00.000Z"
+        );
         let later = t + 3_700_000;
         assert_eq!(date_diff("seconds", t, later), Some(3700));
         assert_eq!(date_diff("hour", t, later), Some(1));
         let feb = tripline_doc::time::parse_millis("2024-04-15T10:47:31.000Z").unwrap();
         assert_eq!(date_diff("month", t, feb), Some(0));
-        assert_eq!(java_format("yyyy-MM-dd HH:mm", t).unwrap(), "2024-03-15 10:47");
+        assert_eq!(
+            java_format("yyyy-MM-dd HH:mm", t).unwrap(),
+            "2024-03-15 10:47"
+        );
     }
 
     #[test]
     fn aggregates() {
-        let vals = vec![Value::Long(3), Value::Multi(vec![Value::Long(1), Value::Long(3)]), Value::Null];
+        let vals = vec![
+            Value::Long(3),
+            Value::Multi(vec![Value::Long(1), Value::Long(3)]),
+            Value::Null,
+        ];
         assert_eq!(aggregate("count", &vals, &[], &[]), Value::Long(3));
         assert_eq!(aggregate("count_distinct", &vals, &[], &[]), Value::Long(2));
-        assert_eq!(aggregate("values", &vals, &[], &[]), Value::Multi(vec![Value::Long(1), Value::Long(3)]));
+        assert_eq!(
+            aggregate("values", &vals, &[], &[]),
+            Value::Multi(vec![Value::Long(1), Value::Long(3)])
+        );
         assert_eq!(aggregate("sum", &vals, &[], &[]), Value::Long(7));
         assert_eq!(aggregate("max", &vals, &[], &[]), Value::Long(3));
         assert_eq!(aggregate("min", &[], &[], &[]), Value::Null);
@@ -1047,8 +1212,18 @@ mod tests {
     #[test]
     fn ip_and_geo() {
         let ip = Value::Ip("10.1.2.3".parse().unwrap());
-        assert_eq!(scalar("cidr_match", &[ip.clone(), st("10.0.0.0/8")], 0), Value::Bool(true));
-        assert_eq!(scalar("cidr_match", &[ip, st("192.168.0.0/16"), st("11.0.0.0/8")], 0), Value::Bool(false));
+        assert_eq!(
+            scalar("cidr_match", &[ip.clone(), st("10.0.0.0/8")], 0),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            scalar(
+                "cidr_match",
+                &[ip, st("192.168.0.0/16"), st("11.0.0.0/8")],
+                0
+            ),
+            Value::Bool(false)
+        );
         let p1 = scalar("to_geopoint", &[st("POINT(0 0)")], 0);
         let p2 = scalar("to_geopoint", &[st("POINT(0 1)")], 0);
         let d = scalar("st_distance", &[p1, p2], 0).as_f64().unwrap();
@@ -1058,15 +1233,27 @@ mod tests {
     #[test]
     fn json_extract_paths() {
         let doc = st(r#"{"a":{"b":[{"c":"x"}],"n":2}}"#);
-        assert_eq!(scalar("json_extract", &[doc.clone(), st("$.a.b[0].c")], 0), st("x"));
-        assert_eq!(scalar("json_extract", &[doc.clone(), st("a.n")], 0), st("2"));
+        assert_eq!(
+            scalar("json_extract", &[doc.clone(), st("$.a.b[0].c")], 0),
+            st("x")
+        );
+        assert_eq!(
+            scalar("json_extract", &[doc.clone(), st("a.n")], 0),
+            st("2")
+        );
         assert_eq!(scalar("json_extract", &[doc, st("$.zz")], 0), Value::Null);
     }
 
     #[test]
     fn arity_and_unknown_functions() {
         assert!(check_call("to_lower", 1).is_ok());
-        assert_eq!(check_call("to_lower", 2).unwrap_err().0, ErrorKind::Verification);
-        assert_eq!(check_call("frobnicate", 1).unwrap_err().0, ErrorKind::Unsupported);
+        assert_eq!(
+            check_call("to_lower", 2).unwrap_err().0,
+            ErrorKind::Verification
+        );
+        assert_eq!(
+            check_call("frobnicate", 1).unwrap_err().0,
+            ErrorKind::Unsupported
+        );
     }
 }

@@ -100,7 +100,11 @@ fn onig_to_rust(pattern: &str, names: &mut Vec<String>) -> Result<String, String
                     chars.next();
                     chars.next();
                     out.push_str("(?:");
-                } else if rest.starts_with("?<=") || rest.starts_with("?<!") || rest.starts_with("?=") || rest.starts_with("?!") {
+                } else if rest.starts_with("?<=")
+                    || rest.starts_with("?<!")
+                    || rest.starts_with("?=")
+                    || rest.starts_with("?!")
+                {
                     return Err("look-around assertions are not supported".into());
                 } else {
                     out.push('(');
@@ -203,7 +207,10 @@ impl Grok {
         let mut columns: Vec<Capture> = Vec::new();
         let mut groups = Vec::new();
         for raw in raw_names {
-            let (name, ty) = match raw.strip_prefix("__g").and_then(|n| n.parse::<usize>().ok()) {
+            let (name, ty) = match raw
+                .strip_prefix("__g")
+                .and_then(|n| n.parse::<usize>().ok())
+            {
                 Some(i) => names.get(i).cloned().ok_or("internal grok naming error")?,
                 None => (raw, DataType::Keyword),
             };
@@ -216,8 +223,14 @@ impl Grok {
             };
             groups.push(idx);
         }
-        let regex = regex::Regex::new(&translated).map_err(|e| format!("invalid grok pattern: {e}"))?;
-        Ok(Grok { source: pattern.to_string(), regex, groups, columns })
+        let regex =
+            regex::Regex::new(&translated).map_err(|e| format!("invalid grok pattern: {e}"))?;
+        Ok(Grok {
+            source: pattern.to_string(),
+            regex,
+            groups,
+            columns,
+        })
     }
 
     /// Matches `input` (unanchored); `None` when the pattern does not match.
@@ -252,7 +265,11 @@ fn convert(s: &str, ty: DataType) -> Value {
 }
 
 /// Expands `%{NAME}`, `%{NAME:field}`, `%{NAME:field:type}`; captures become `(?<__gN>`.
-fn expand(pattern: &str, names: &mut Vec<(String, DataType)>, depth: usize) -> Result<String, String> {
+fn expand(
+    pattern: &str,
+    names: &mut Vec<(String, DataType)>,
+    depth: usize,
+) -> Result<String, String> {
     if depth > 20 {
         return Err("grok pattern definitions nest too deeply".into());
     }
@@ -274,7 +291,9 @@ fn expand(pattern: &str, names: &mut Vec<(String, DataType)>, depth: usize) -> R
             Some("boolean") => DataType::Boolean,
             Some(other) => return Err(format!("unsupported grok type {other:?}")),
         };
-        let def = builtin_patterns().get(pname).ok_or_else(|| format!("unknown grok pattern %{{{pname}}}"))?;
+        let def = builtin_patterns()
+            .get(pname)
+            .ok_or_else(|| format!("unknown grok pattern %{{{pname}}}"))?;
         // Captures inside library definitions are not outputs; only the outer name is.
         let inner = expand(def, &mut Vec::new(), depth + 1)?;
         match field {
@@ -342,7 +361,9 @@ impl DissectPattern {
                         last.1 = delim.to_string();
                     }
                     let after = &rest[pos + 2..];
-                    let end = after.find('}').ok_or("unterminated %{ in dissect pattern")?;
+                    let end = after
+                        .find('}')
+                        .ok_or("unterminated %{ in dissect pattern")?;
                     keys.push((parse_key(&after[..end])?, String::new()));
                     rest = &after[end + 1..];
                     first = false;
@@ -355,7 +376,12 @@ impl DissectPattern {
                 columns.push(k.name.clone());
             }
         }
-        Ok(DissectPattern { source: pattern.to_string(), leading, keys, columns })
+        Ok(DissectPattern {
+            source: pattern.to_string(),
+            leading,
+            keys,
+            columns,
+        })
     }
 
     /// Splits `input`; `None` when it does not match the pattern.
@@ -396,7 +422,17 @@ impl DissectPattern {
             }
             pos = next;
         }
-        Some(self.columns.iter().map(|c| values.remove(c.as_str()).map(Value::Str).unwrap_or(Value::Null)).collect())
+        Some(
+            self.columns
+                .iter()
+                .map(|c| {
+                    values
+                        .remove(c.as_str())
+                        .map(Value::Str)
+                        .unwrap_or(Value::Null)
+                })
+                .collect(),
+        )
     }
 }
 
@@ -414,13 +450,20 @@ fn parse_key(spec: &str) -> Result<DissectKey, String> {
     } else if let Some(n) = s.strip_prefix('+') {
         (false, true, n)
     } else if s.starts_with('*') || s.starts_with('&') {
-        return Err(format!("dissect reference keys ({spec}) are not supported by ES|QL"));
+        return Err(format!(
+            "dissect reference keys ({spec}) are not supported by ES|QL"
+        ));
     } else {
         (false, false, s)
     };
     // `/N` ordinal suffix on append keys orders appends; Tripline appends in pattern order.
     let name = name.split_once('/').map(|(a, _)| a).unwrap_or(name);
-    Ok(DissectKey { name: name.to_string(), skip, append, right_pad })
+    Ok(DissectKey {
+        name: name.to_string(),
+        skip,
+        append,
+        right_pad,
+    })
 }
 
 pub type SharedGrok = Arc<Grok>;
@@ -440,19 +483,30 @@ mod tests {
         assert!(lucene_to_regex(r"a\d").unwrap().is_match("ad"));
         assert!(lucene_to_regex("a.c").unwrap().is_match("a\nc"));
         assert!(lucene_to_regex("x@").unwrap().is_match("xyz"));
-        assert!(lucene_to_regex(r#"[!@#$%^&*()_+={[\]|\\:;"'<,>.?/~` \-]+"#).unwrap().is_match("~@"));
+        assert!(lucene_to_regex(r#"[!@#$%^&*()_+={[\]|\\:;"'<,>.?/~` \-]+"#)
+            .unwrap()
+            .is_match("~@"));
     }
 
     #[test]
     fn grok_named_groups_and_library_patterns() {
         let g = Grok::new(r#":(?<Esql.caller_account>[0-9]{12}):"#).unwrap();
         assert_eq!(g.columns[0].name, "Esql.caller_account");
-        assert_eq!(g.captures("arn:aws:iam::123456789012:user/x").unwrap(), vec![Value::Str("123456789012".into())]);
+        assert_eq!(
+            g.captures("arn:aws:iam::123456789012:user/x").unwrap(),
+            vec![Value::Str("123456789012".into())]
+        );
         assert!(g.captures("nothing").is_none());
         let g = Grok::new("accessKeyId=%{NOTSPACE:key}, %{INT:n:int}").unwrap();
-        assert_eq!(g.captures("{accessKeyId=ASIA1, 42}").unwrap(), vec![Value::Str("ASIA1".into()), Value::Int(42)]);
+        assert_eq!(
+            g.captures("{accessKeyId=ASIA1, 42}").unwrap(),
+            vec![Value::Str("ASIA1".into()), Value::Int(42)]
+        );
         let g = Grok::new(r#"instanceId=(?<id>[^,}\]]+)"#).unwrap();
-        assert_eq!(g.captures("{instanceId=i-123}").unwrap(), vec![Value::Str("i-123".into())]);
+        assert_eq!(
+            g.captures("{instanceId=i-123}").unwrap(),
+            vec![Value::Str("i-123".into())]
+        );
         assert!(Grok::new("%{NOPE:x}").is_err());
     }
 
@@ -461,14 +515,21 @@ mod tests {
         let d = DissectPattern::new("{%{?k}=%{svc}, %{?q}=%{quota}}").unwrap();
         assert_eq!(d.columns, vec!["svc", "quota"]);
         assert_eq!(
-            d.parse("{serviceCode=ec2, quotaCode=L-1216C47A}", "").unwrap(),
+            d.parse("{serviceCode=ec2, quotaCode=L-1216C47A}", "")
+                .unwrap(),
             vec![Value::Str("ec2".into()), Value::Str("L-1216C47A".into())]
         );
         assert!(d.parse("serviceCode=ec2", "").is_none());
         let d = DissectPattern::new("%{}static/js/%{name}").unwrap();
-        assert_eq!(d.parse("site/static/js/app.js", "").unwrap(), vec![Value::Str("app.js".into())]);
+        assert_eq!(
+            d.parse("site/static/js/app.js", "").unwrap(),
+            vec![Value::Str("app.js".into())]
+        );
         let d = DissectPattern::new("%{a->} %{b}").unwrap();
-        assert_eq!(d.parse("x    y", "").unwrap(), vec![Value::Str("x".into()), Value::Str("y".into())]);
+        assert_eq!(
+            d.parse("x    y", "").unwrap(),
+            vec![Value::Str("x".into()), Value::Str("y".into())]
+        );
         let d = DissectPattern::new("%{+a} %{+a}").unwrap();
         assert_eq!(d.parse("x y", "-").unwrap(), vec![Value::Str("x-y".into())]);
     }

@@ -52,7 +52,12 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(src.len());
     let before = &src[..offset];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -74,7 +79,9 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, EsqlError> {
             continue;
         }
         if c == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            let end = src[i + 2..].find("*/").ok_or_else(|| err(i, "unterminated comment".into()))?;
+            let end = src[i + 2..]
+                .find("*/")
+                .ok_or_else(|| err(i, "unterminated comment".into()))?;
             i = i + 2 + end + 2;
             continue;
         }
@@ -83,7 +90,9 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, EsqlError> {
             b'"' => {
                 if src[i..].starts_with("\"\"\"") {
                     let body_start = i + 3;
-                    let end = src[body_start..].find("\"\"\"").ok_or_else(|| err(start, "unterminated string".into()))?;
+                    let end = src[body_start..]
+                        .find("\"\"\"")
+                        .ok_or_else(|| err(start, "unterminated string".into()))?;
                     // A raw string may end with extra quotes (`""""a""""`): they belong to the body.
                     let mut close = body_start + end;
                     while src[close + 3..].starts_with('"') {
@@ -96,14 +105,18 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, EsqlError> {
                     let mut j = i + 1;
                     let mut chars = src[j..].char_indices();
                     loop {
-                        let Some((k, ch)) = chars.next() else { return Err(err(start, "unterminated string".into())) };
+                        let Some((k, ch)) = chars.next() else {
+                            return Err(err(start, "unterminated string".into()));
+                        };
                         match ch {
                             '"' => {
                                 j += k + 1;
                                 break;
                             }
                             '\\' => {
-                                let Some((_, e)) = chars.next() else { return Err(err(start, "unterminated string".into())) };
+                                let Some((_, e)) = chars.next() else {
+                                    return Err(err(start, "unterminated string".into()));
+                                };
                                 match e {
                                     'n' => s.push('\n'),
                                     't' => s.push('\t'),
@@ -111,11 +124,19 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, EsqlError> {
                                     '"' => s.push('"'),
                                     '\\' => s.push('\\'),
                                     other => {
-                                        return Err(err(j + k, format!("invalid escape sequence \\{other} in string")));
+                                        return Err(err(
+                                            j + k,
+                                            format!("invalid escape sequence \\{other} in string"),
+                                        ));
                                     }
                                 }
                             }
-                            '\n' | '\r' => return Err(err(start, "newline in string (use \"\"\" for multi-line)".into())),
+                            '\n' | '\r' => {
+                                return Err(err(
+                                    start,
+                                    "newline in string (use \"\"\" for multi-line)".into(),
+                                ))
+                            }
                             other => s.push(other),
                         }
                     }
@@ -124,11 +145,15 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, EsqlError> {
                 }
             }
             b'`' => lex_name(src, &mut i).map_err(|m| err(start, m))?,
-            b'0'..=b'9' => lex_number(src, &mut i).ok_or_else(|| err(start, "invalid number".into()))?,
+            b'0'..=b'9' => {
+                lex_number(src, &mut i).ok_or_else(|| err(start, "invalid number".into()))?
+            }
             b'.' if bytes.get(i + 1).is_some_and(|b| b.is_ascii_digit()) => {
                 lex_number(src, &mut i).ok_or_else(|| err(start, "invalid number".into()))?
             }
-            c if c.is_ascii_alphabetic() || c == b'_' || c == b'@' => lex_name(src, &mut i).map_err(|m| err(start, m))?,
+            c if c.is_ascii_alphabetic() || c == b'_' || c == b'@' => {
+                lex_name(src, &mut i).map_err(|m| err(start, m))?
+            }
             _ => {
                 let two = src.get(i..i + 2).unwrap_or("");
                 let (t, n) = match two {
@@ -166,7 +191,11 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, EsqlError> {
         };
         out.push(Token { tok, start, end: i });
     }
-    out.push(Token { tok: Tok::Eof, start: src.len(), end: src.len() });
+    out.push(Token {
+        tok: Tok::Eof,
+        start: src.len(),
+        end: src.len(),
+    });
     Ok(out)
 }
 
@@ -200,7 +229,9 @@ fn lex_name(src: &str, i: &mut usize) -> Result<Tok, String> {
             *i = j;
         } else {
             let st = *i;
-            while *i < bytes.len() && (bytes[*i].is_ascii_alphanumeric() || matches!(bytes[*i], b'_' | b'@')) {
+            while *i < bytes.len()
+                && (bytes[*i].is_ascii_alphanumeric() || matches!(bytes[*i], b'_' | b'@'))
+            {
                 *i += 1;
             }
             if *i == st {
@@ -224,7 +255,11 @@ fn lex_name(src: &str, i: &mut usize) -> Result<Tok, String> {
         }
         break;
     }
-    Ok(if quoted { Tok::Quoted(out) } else { Tok::Ident(out) })
+    Ok(if quoted {
+        Tok::Quoted(out)
+    } else {
+        Tok::Ident(out)
+    })
 }
 
 fn lex_number(src: &str, i: &mut usize) -> Option<Tok> {
@@ -241,7 +276,10 @@ fn lex_number(src: &str, i: &mut usize) -> Option<Tok> {
         while j < bytes.len() && bytes[j].is_ascii_digit() {
             j += 1;
         }
-    } else if j < bytes.len() && bytes[j] == b'.' && !bytes.get(j + 1).is_some_and(|b| b.is_ascii_alphabetic()) {
+    } else if j < bytes.len()
+        && bytes[j] == b'.'
+        && !bytes.get(j + 1).is_some_and(|b| b.is_ascii_alphabetic())
+    {
         // `1.` is a double in ES|QL.
         float = true;
         j += 1;
@@ -265,7 +303,11 @@ fn lex_number(src: &str, i: &mut usize) -> Option<Tok> {
         text.parse().ok().map(Tok::Float)
     } else {
         // Integers beyond i64 become doubles, as ES|QL does for out-of-range literals.
-        Some(text.parse::<i64>().map(Tok::Int).unwrap_or_else(|_| Tok::Float(text.parse().unwrap_or(f64::MAX))))
+        Some(
+            text.parse::<i64>()
+                .map(Tok::Int)
+                .unwrap_or_else(|_| Tok::Float(text.parse().unwrap_or(f64::MAX))),
+        )
     }
 }
 
@@ -292,11 +334,29 @@ mod tests {
                 Tok::Eof
             ]
         );
-        assert_eq!(toks(r#""""a\.b""""#), vec![Tok::Str(r"a\.b".into()), Tok::Eof]);
-        assert_eq!(toks("source.`as`.org.name"), vec![Tok::Quoted("source.as.org.name".into()), Tok::Eof]);
-        assert_eq!(toks("Esql.*"), vec![Tok::Ident("Esql.".into()), Tok::Star, Tok::Eof]);
+        assert_eq!(
+            toks(r#""""a\.b""""#),
+            vec![Tok::Str(r"a\.b".into()), Tok::Eof]
+        );
+        assert_eq!(
+            toks("source.`as`.org.name"),
+            vec![Tok::Quoted("source.as.org.name".into()), Tok::Eof]
+        );
+        assert_eq!(
+            toks("Esql.*"),
+            vec![Tok::Ident("Esql.".into()), Tok::Star, Tok::Eof]
+        );
         assert_eq!(toks("`a``b`"), vec![Tok::Quoted("a`b".into()), Tok::Eof]);
-        assert_eq!(toks("x::STRING /* c */ 10"), vec![Tok::Ident("x".into()), Tok::Cast, Tok::Ident("STRING".into()), Tok::Int(10), Tok::Eof]);
+        assert_eq!(
+            toks("x::STRING /* c */ 10"),
+            vec![
+                Tok::Ident("x".into()),
+                Tok::Cast,
+                Tok::Ident("STRING".into()),
+                Tok::Int(10),
+                Tok::Eof
+            ]
+        );
     }
 
     #[test]

@@ -69,7 +69,12 @@ pub struct EsqlError {
 impl EsqlError {
     pub(crate) fn at(kind: ErrorKind, src: &str, offset: usize, message: String) -> EsqlError {
         let (line, col) = lexer::line_col(src, offset);
-        EsqlError { kind, line, col, message }
+        EsqlError {
+            kind,
+            line,
+            col,
+            message,
+        }
     }
 
     pub(crate) fn syntax(src: &str, offset: usize, message: String) -> EsqlError {
@@ -110,7 +115,10 @@ pub struct ParseOptions<'a> {
 
 impl Default for ParseOptions<'static> {
     fn default() -> Self {
-        ParseOptions { types: FieldTypes::builtin(), allow_any_index: false }
+        ParseOptions {
+            types: FieldTypes::builtin(),
+            allow_any_index: false,
+        }
     }
 }
 
@@ -125,7 +133,10 @@ pub struct ExecContext {
 
 impl ExecContext {
     pub fn at(now_ms: i64) -> ExecContext {
-        ExecContext { now_ms, default_limit: Some(1000) }
+        ExecContext {
+            now_ms,
+            default_limit: Some(1000),
+        }
     }
 }
 
@@ -199,6 +210,11 @@ pub struct Query {
     needed: Option<HashSet<String>>,
     types: Arc<FieldTypes>,
     dataset: Dataset,
+    /// The row-local prefix without its NOW()-dependent conditions (see [`Query::prefilter`]),
+    /// `None` when it filters nothing.
+    prefilter_cmds: Option<Vec<Command>>,
+    /// Source fields the prefilter reads (`None` = all).
+    prefilter_fields: Option<HashSet<String>>,
 }
 
 impl Query {
@@ -225,7 +241,19 @@ impl Query {
             }
         }
         let needed = verify(text, &source, &commands)?;
-        Ok(Query { text: text.to_string(), source, commands, needed, types: Arc::new(opts.types.clone()), dataset: CLOUDTRAIL })
+        let mut q = Query {
+            text: text.to_string(),
+            source,
+            commands,
+            needed,
+            types: Arc::new(opts.types.clone()),
+            dataset: CLOUDTRAIL,
+            prefilter_cmds: None,
+            prefilter_fields: None,
+        };
+        q.prefilter_cmds = q.build_prefilter();
+        q.prefilter_fields = q.prefilter_cmds.as_ref().and_then(|c| prefix_fields(c));
+        Ok(q)
     }
 
     pub fn text(&self) -> &str {
@@ -242,7 +270,9 @@ impl Query {
 
     /// True when a STATS runs (rows are groups, not events).
     pub fn is_aggregating(&self) -> bool {
-        self.commands.iter().any(|c| matches!(c, Command::Stats { .. }))
+        self.commands
+            .iter()
+            .any(|c| matches!(c, Command::Stats { .. }))
     }
 
     /// The BY column names of the last STATS (the identity of an aggregated row).
@@ -266,8 +296,14 @@ impl Query {
                 for (name, e) in outputs {
                     if let Expr::AggRef(i) = e {
                         let a = &aggs[*i];
-                        let of_id = matches!(a.args.first(), Some(Expr::Col { name, .. }) if name == "_id");
-                        if of_id && matches!(a.func.as_str(), "values" | "first" | "last" | "top" | "min" | "max") {
+                        let of_id =
+                            matches!(a.args.first(), Some(Expr::Col { name, .. }) if name == "_id");
+                        if of_id
+                            && matches!(
+                                a.func.as_str(),
+                                "values" | "first" | "last" | "top" | "min" | "max"
+                            )
+                        {
                             out.push(name.clone());
                         }
                     }
@@ -333,18 +369,38 @@ impl Query {
 
     /// Like [`Query::execute`], over borrowed events.
     pub fn execute_refs(&self, events: &[&Event], ctx: &ExecContext) -> Result<Table, EsqlError> {
-        let exec = exec::Exec { events, now: ctx.now_ms, src_text: &self.text };
+        let exec = exec::Exec {
+            events,
+            now: ctx.now_ms,
+            src_text: &self.text,
+        };
         let frame = match &self.source {
             Source::From { metadata, .. } => {
                 let offsets: Vec<u32> = (0..events.len() as u32).collect();
-                exec::load(events, &offsets, metadata, self.needed.as_ref(), &self.types, &self.dataset)
+                exec::load(
+                    events,
+                    &offsets,
+                    metadata,
+                    self.needed.as_ref(),
+                    &self.types,
+                    &self.dataset,
+                )
             }
             Source::Row(fields) => {
                 let mut names = Vec::new();
                 let mut vals = Vec::new();
                 let idx = std::collections::HashMap::new();
                 for (n, e) in fields {
-                    let v = exec::eval(e, &exec::Env { index: &idx, row: &[], aggs: &[], event: None, now: ctx.now_ms });
+                    let v = exec::eval(
+                        e,
+                        &exec::Env {
+                            index: &idx,
+                            row: &[],
+                            aggs: &[],
+                            event: None,
+                            now: ctx.now_ms,
+                        },
+                    );
                     names.push(n.clone());
                     vals.push(v);
                 }
@@ -359,7 +415,11 @@ impl Query {
     /// The row-local commands the query starts with (WHERE, EVAL, GROK, …, before any STATS,
     /// SORT or LIMIT): they decide per event whether it can contribute to any result.
     fn row_local_prefix(&self) -> &[Command] {
-        let n = self.commands.iter().take_while(|c| c.is_row_local()).count();
+        let n = self
+            .commands
+            .iter()
+            .take_while(|c| c.is_row_local())
+            .count();
         &self.commands[..n]
     }
 
@@ -368,16 +428,42 @@ impl Query {
     /// a `true` may still be filtered later; a `false` is definitive. Used by the rule engine
     /// to buffer only useful events.
     pub fn prefilter(&self, ev: &Event) -> bool {
-        if !matches!(self.source, Source::From { .. }) {
+        let Some(cmds) = &self.prefilter_cmds else {
             return true;
+        };
+        let events = [ev];
+        let exec = exec::Exec {
+            events: &events,
+            now: ev.timestamp,
+            src_text: &self.text,
+        };
+        let frame = exec::load(
+            &events,
+            &[0],
+            self.metadata(),
+            self.prefilter_fields.as_ref(),
+            &self.types,
+            &self.dataset,
+        );
+        let ctx = ExecContext {
+            now_ms: ev.timestamp,
+            default_limit: None,
+        };
+        match exec::run_all(&exec, frame, cmds, &ctx) {
+            Ok(f) => !f.rows.is_empty(),
+            Err(_) => true,
+        }
+    }
+
+    fn build_prefilter(&self) -> Option<Vec<Command>> {
+        if !matches!(self.source, Source::From { .. }) {
+            return None;
         }
         let prefix = self.row_local_prefix();
-        if !prefix.iter().any(|c| matches!(c, Command::Where(_))) {
-            return true;
-        }
         // Columns computed from NOW() taint the WHEREs that read them.
         let mut tainted: HashSet<String> = HashSet::new();
         let mut cmds = Vec::new();
+        let mut filters = false;
         for c in prefix {
             match c {
                 Command::Eval(a) => {
@@ -391,19 +477,21 @@ impl Query {
                 Command::Where(e) => {
                     if let Some(kept) = without_now(e, &tainted) {
                         cmds.push(Command::Where(kept));
+                        filters = true;
                     }
                 }
                 other => cmds.push(other.clone()),
             }
         }
-        let events = [ev];
-        let exec = exec::Exec { events: &events, now: ev.timestamp, src_text: &self.text };
-        let frame = exec::load(&events, &[0], self.metadata(), self.needed.as_ref(), &self.types, &self.dataset);
-        let ctx = ExecContext { now_ms: ev.timestamp, default_limit: None };
-        match exec::run_all(&exec, frame, &cmds, &ctx) {
-            Ok(f) => !f.rows.is_empty(),
-            Err(_) => true,
+        if !filters {
+            return None;
         }
+        // Trailing commands after the last WHERE cannot drop rows except MV_EXPAND of an
+        // empty value, which keeps the row; cut them.
+        while cmds.last().is_some_and(|c| !matches!(c, Command::Where(_))) {
+            cmds.pop();
+        }
+        Some(cmds)
     }
 
     /// For rule indexing: when every row the query can produce comes from an event whose
@@ -421,12 +509,40 @@ impl Query {
                 }
                 // Once the column could be rewritten, later WHEREs no longer speak for the source.
                 Command::Eval(a) if a.iter().any(|(n, _)| n == field) => break,
-                Command::Rename(_) | Command::Dissect { .. } | Command::Grok { .. } | Command::MvExpand(..) => break,
+                Command::Rename(_)
+                | Command::Dissect { .. }
+                | Command::Grok { .. }
+                | Command::MvExpand(..) => break,
                 _ => {}
             }
         }
         best
     }
+}
+
+/// Source fields read by row-local commands (`None` when a wildcard KEEP/DROP needs all).
+fn prefix_fields(cmds: &[Command]) -> Option<HashSet<String>> {
+    let mut out = HashSet::new();
+    for c in cmds {
+        match c {
+            Command::Where(e)
+            | Command::Dissect { input: e, .. }
+            | Command::Grok { input: e, .. } => out.extend(e.columns()),
+            Command::Eval(a) => a.iter().for_each(|(_, e)| out.extend(e.columns())),
+            Command::Keep(ps) | Command::Drop(ps) => {
+                if ps.iter().any(|p| p.is_wildcard()) {
+                    return None;
+                }
+                out.extend(ps.iter().map(|p| p.text.clone()));
+            }
+            Command::Rename(pairs) => out.extend(pairs.iter().map(|(o, _)| o.text.clone())),
+            Command::MvExpand(n, _) => {
+                out.insert(n.clone());
+            }
+            _ => {}
+        }
+    }
+    Some(out)
 }
 
 /// The conjuncts of `e` that depend neither on NOW() nor on a tainted column.
@@ -443,15 +559,24 @@ fn without_now(e: &Expr, tainted: &HashSet<String>) -> Option<Expr> {
 
 fn required_in(e: &Expr, field: &str) -> Option<Vec<String>> {
     match e {
-        Expr::Bin { op: ast::BinOp::Eq, l, r } => match (&**l, &**r) {
-            (Expr::Col { name, .. }, Expr::Lit(Value::Str(s))) | (Expr::Lit(Value::Str(s)), Expr::Col { name, .. })
+        Expr::Bin {
+            op: ast::BinOp::Eq,
+            l,
+            r,
+        } => match (&**l, &**r) {
+            (Expr::Col { name, .. }, Expr::Lit(Value::Str(s)))
+            | (Expr::Lit(Value::Str(s)), Expr::Col { name, .. })
                 if name == field =>
             {
                 Some(vec![s.clone()])
             }
             _ => None,
         },
-        Expr::In { expr, list, negated: false } => match &**expr {
+        Expr::In {
+            expr,
+            list,
+            negated: false,
+        } => match &**expr {
             Expr::Col { name, .. } if name == field => list
                 .iter()
                 .map(|x| match x {
@@ -495,7 +620,11 @@ fn selects(patterns: &[String], index: &str) -> bool {
 
 /// Static column checking: every column read must exist at that point (source fields are
 /// unknown until a KEEP or STATS fixes the columns). Returns the source fields needed.
-fn verify(src: &str, source: &Source, cmds: &[Command]) -> Result<Option<HashSet<String>>, EsqlError> {
+fn verify(
+    src: &str,
+    source: &Source,
+    cmds: &[Command],
+) -> Result<Option<HashSet<String>>, EsqlError> {
     enum Open {
         All,
         Patterns(Vec<NamePattern>),
@@ -562,7 +691,9 @@ fn verify(src: &str, source: &Source, cmds: &[Command]) -> Result<Option<HashSet
             })
         };
         match c {
-            Command::Where(e) | Command::Dissect { input: e, .. } | Command::Grok { input: e, .. } => probe(e),
+            Command::Where(e)
+            | Command::Dissect { input: e, .. }
+            | Command::Grok { input: e, .. } => probe(e),
             Command::Eval(a) => a.iter().for_each(|(_, e)| probe(e)),
             Command::Stats { aggs, outputs, by } => {
                 aggs.iter().for_each(|a| {
@@ -610,7 +741,11 @@ fn verify(src: &str, source: &Source, cmds: &[Command]) -> Result<Option<HashSet
                 dropped.clear();
             }
             Command::Keep(ps) => {
-                let mut next: HashSet<String> = known.iter().filter(|k| ps.iter().any(|p| p.matches(k))).cloned().collect();
+                let mut next: HashSet<String> = known
+                    .iter()
+                    .filter(|k| ps.iter().any(|p| p.matches(k)))
+                    .cloned()
+                    .collect();
                 for p in ps.iter().filter(|p| !p.is_wildcard()) {
                     if known.contains(&p.text) {
                         continue;
@@ -622,7 +757,8 @@ fn verify(src: &str, source: &Source, cmds: &[Command]) -> Result<Option<HashSet
                         return Err(exec::unknown_column(src, &p.text, p.span));
                     }
                 }
-                let wild: Vec<NamePattern> = ps.iter().filter(|p| p.is_wildcard()).cloned().collect();
+                let wild: Vec<NamePattern> =
+                    ps.iter().filter(|p| p.is_wildcard()).cloned().collect();
                 open = match open {
                     Open::Closed => Open::Closed,
                     _ if wild.is_empty() => Open::Closed,

@@ -12,7 +12,7 @@ use crate::functions;
 use crate::grok::{lucene_to_regex, DissectPattern, Grok};
 use crate::lexer::{tokenize, Tok, Token};
 use crate::value::{DataType, Value};
-use crate::{EsqlError, ErrorKind};
+use crate::{ErrorKind, EsqlError};
 
 pub struct Parser<'a> {
     src: &'a str,
@@ -23,7 +23,12 @@ pub struct Parser<'a> {
 
 pub fn parse(src: &str, types: &FieldTypes) -> Result<(Source, Vec<Command>), EsqlError> {
     let toks = tokenize(src)?;
-    let mut p = Parser { src, toks, pos: 0, types };
+    let mut p = Parser {
+        src,
+        toks,
+        pos: 0,
+        types,
+    };
     let source = p.source_command()?;
     let mut cmds = Vec::new();
     loop {
@@ -116,7 +121,11 @@ impl<'a> Parser<'a> {
                 self.bump();
             }
             let raw_end = self.cur().start;
-            let raw_start = if self.pos > start { self.toks[start].start } else { raw_end };
+            let raw_start = if self.pos > start {
+                self.toks[start].start
+            } else {
+                raw_end
+            };
             let raw = strip_comments(&self.src[raw_start..raw_end]);
             let patterns: Vec<String> = raw
                 .split(',')
@@ -137,7 +146,12 @@ impl<'a> Parser<'a> {
                             "_version" => Metadata::Version,
                             "_source" => Metadata::Source,
                             "_score" => Metadata::Score,
-                            other => return Err(self.err_at(tok.start, format!("unknown METADATA field [{other}]"))),
+                            other => {
+                                return Err(self.err_at(
+                                    tok.start,
+                                    format!("unknown METADATA field [{other}]"),
+                                ))
+                            }
                         },
                         _ => return Err(self.err_at(tok.start, "expected a METADATA field name")),
                     };
@@ -149,13 +163,26 @@ impl<'a> Parser<'a> {
                     }
                 }
             }
-            Ok(Source::From { patterns, metadata, span: Span { start: raw_start, end: raw_end } })
+            Ok(Source::From {
+                patterns,
+                metadata,
+                span: Span {
+                    start: raw_start,
+                    end: raw_end,
+                },
+            })
         } else if is_kw(&t.tok, "row") {
             self.bump();
             let fields = self.assignments(false)?;
             Ok(Source::Row(fields))
         } else if is_kw(&t.tok, "show") || is_kw(&t.tok, "ts") || is_kw(&t.tok, "metrics") {
-            Err(self.unsupported(t.start, format!("source command {} is not supported", &self.src[t.start..t.end])))
+            Err(self.unsupported(
+                t.start,
+                format!(
+                    "source command {} is not supported",
+                    &self.src[t.start..t.end]
+                ),
+            ))
         } else {
             Err(self.err_here("expected a source command (FROM or ROW)"))
         }
@@ -163,7 +190,9 @@ impl<'a> Parser<'a> {
 
     fn processing_command(&mut self) -> Result<Command, EsqlError> {
         let t = self.cur().clone();
-        let Tok::Ident(name) = &t.tok else { return Err(self.err_here("expected a command")) };
+        let Tok::Ident(name) = &t.tok else {
+            return Err(self.err_here("expected a command"));
+        };
         let name = name.to_ascii_lowercase();
         self.bump();
         match name.as_str() {
@@ -216,7 +245,11 @@ impl<'a> Parser<'a> {
                             return Err(self.err_here("expected FIRST or LAST"));
                         }
                     }
-                    keys.push(SortKey { expr, desc, nulls_first });
+                    keys.push(SortKey {
+                        expr,
+                        desc,
+                        nulls_first,
+                    });
                     if *self.peek() == Tok::Comma {
                         self.bump();
                     } else {
@@ -242,23 +275,38 @@ impl<'a> Parser<'a> {
             "dissect" => {
                 let input = self.primary_for_parse()?;
                 let tok = self.bump();
-                let Tok::Str(pat) = &tok.tok else { return Err(self.err_at(tok.start, "DISSECT needs a pattern string")) };
-                let pattern = DissectPattern::new(pat).map_err(|m| self.err_at(tok.start, format!("invalid DISSECT pattern: {m}")))?;
+                let Tok::Str(pat) = &tok.tok else {
+                    return Err(self.err_at(tok.start, "DISSECT needs a pattern string"));
+                };
+                let pattern = DissectPattern::new(pat)
+                    .map_err(|m| self.err_at(tok.start, format!("invalid DISSECT pattern: {m}")))?;
                 let mut append_separator = String::new();
                 if self.eat_kw("append_separator") {
                     self.expect(Tok::Assign, "'='")?;
                     let t2 = self.bump();
-                    let Tok::Str(s) = t2.tok else { return Err(self.err_at(t2.start, "APPEND_SEPARATOR needs a string")) };
+                    let Tok::Str(s) = t2.tok else {
+                        return Err(self.err_at(t2.start, "APPEND_SEPARATOR needs a string"));
+                    };
                     append_separator = s;
                 }
-                Ok(Command::Dissect { input, pattern: Arc::new(pattern), append_separator })
+                Ok(Command::Dissect {
+                    input,
+                    pattern: Arc::new(pattern),
+                    append_separator,
+                })
             }
             "grok" => {
                 let input = self.primary_for_parse()?;
                 let tok = self.bump();
-                let Tok::Str(pat) = &tok.tok else { return Err(self.err_at(tok.start, "GROK needs a pattern string")) };
-                let grok = Grok::new(pat).map_err(|m| self.err_at(tok.start, format!("invalid GROK pattern: {m}")))?;
-                Ok(Command::Grok { input, grok: Arc::new(grok) })
+                let Tok::Str(pat) = &tok.tok else {
+                    return Err(self.err_at(tok.start, "GROK needs a pattern string"));
+                };
+                let grok = Grok::new(pat)
+                    .map_err(|m| self.err_at(tok.start, format!("invalid GROK pattern: {m}")))?;
+                Ok(Command::Grok {
+                    input,
+                    grok: Arc::new(grok),
+                })
             }
             "enrich" => {
                 let policy = match self.peek() {
@@ -273,12 +321,23 @@ impl<'a> Parser<'a> {
                     ),
                 ))
             }
-            "lookup" => Err(self.unsupported(t.start, "LOOKUP JOIN needs a lookup index, which Tripline does not have")),
-            "inlinestats" | "inline" => Err(self.unsupported(t.start, "INLINE STATS is not supported")),
-            "fork" | "rerank" | "completion" | "change_point" | "sample" | "fuse" | "rrf" => {
-                Err(self.unsupported(t.start, format!("command {} is not supported", name.to_uppercase())))
+            "lookup" => Err(self.unsupported(
+                t.start,
+                "LOOKUP JOIN needs a lookup index, which Tripline does not have",
+            )),
+            "inlinestats" | "inline" => {
+                Err(self.unsupported(t.start, "INLINE STATS is not supported"))
             }
-            _ => Err(self.err_at(t.start, format!("unknown command {}", &self.src[t.start..t.end]))),
+            "fork" | "rerank" | "completion" | "change_point" | "sample" | "fuse" | "rrf" => {
+                Err(self.unsupported(
+                    t.start,
+                    format!("command {} is not supported", name.to_uppercase()),
+                ))
+            }
+            _ => Err(self.err_at(
+                t.start,
+                format!("unknown command {}", &self.src[t.start..t.end]),
+            )),
         }
     }
 
@@ -303,7 +362,8 @@ impl<'a> Parser<'a> {
     }
 
     fn assignment(&mut self) -> Result<(String, Expr), EsqlError> {
-        if matches!(self.peek(), Tok::Ident(_) | Tok::Quoted(_)) && *self.peek_at(1) == Tok::Assign {
+        if matches!(self.peek(), Tok::Ident(_) | Tok::Quoted(_)) && *self.peek_at(1) == Tok::Assign
+        {
             let t = self.bump();
             let name = match t.tok {
                 Tok::Ident(s) | Tok::Quoted(s) => s,
@@ -329,7 +389,11 @@ impl<'a> Parser<'a> {
         if !is_kw(self.peek(), "by") && !matches!(self.peek(), Tok::Pipe | Tok::Eof) {
             loop {
                 let (name, expr) = self.assignment()?;
-                let filter = if self.eat_kw("where") { Some(self.expr()?) } else { None };
+                let filter = if self.eat_kw("where") {
+                    Some(self.expr()?)
+                } else {
+                    None
+                };
                 let first_agg = aggs.len();
                 let expr = extract_aggs(expr, &mut aggs, self.src)?;
                 if aggs.len() == first_agg {
@@ -364,7 +428,10 @@ impl<'a> Parser<'a> {
                     }
                 });
                 if bad {
-                    return Err(self.err_at(self.prev_end(), format!("grouping [{name}] cannot contain an aggregate function")));
+                    return Err(self.err_at(
+                        self.prev_end(),
+                        format!("grouping [{name}] cannot contain an aggregate function"),
+                    ));
                 }
             }
         }
@@ -410,7 +477,13 @@ impl<'a> Parser<'a> {
         if text.is_empty() {
             return Err(self.err_here("expected a column name"));
         }
-        Ok(NamePattern { text, span: Span { start, end: self.prev_end() } })
+        Ok(NamePattern {
+            text,
+            span: Span {
+                start,
+                end: self.prev_end(),
+            },
+        })
     }
 
     // ---- expressions ----
@@ -448,7 +521,9 @@ impl<'a> Parser<'a> {
     fn predicate(&mut self) -> Result<Expr, EsqlError> {
         let e = self.comparison()?;
         let negated = if is_kw(self.peek(), "not")
-            && (is_kw(self.peek_at(1), "in") || is_kw(self.peek_at(1), "like") || is_kw(self.peek_at(1), "rlike"))
+            && (is_kw(self.peek_at(1), "in")
+                || is_kw(self.peek_at(1), "like")
+                || is_kw(self.peek_at(1), "rlike"))
         {
             self.bump();
             true
@@ -469,7 +544,11 @@ impl<'a> Parser<'a> {
                 }
             }
             self.expect(Tok::RParen, "')' closing IN list")?;
-            return Ok(Expr::In { expr: Box::new(e), list, negated });
+            return Ok(Expr::In {
+                expr: Box::new(e),
+                list,
+                negated,
+            });
         }
         let like = is_kw(self.peek(), "like");
         if like || is_kw(self.peek(), "rlike") {
@@ -495,11 +574,16 @@ impl<'a> Parser<'a> {
                     Matcher::Like(tripline_ir::pattern::Wildcard::new(&p, false))
                 } else {
                     Matcher::Regex(Arc::new(
-                        lucene_to_regex(&p).map_err(|m| self.err_at(at, format!("invalid RLIKE pattern: {m}")))?,
+                        lucene_to_regex(&p)
+                            .map_err(|m| self.err_at(at, format!("invalid RLIKE pattern: {m}")))?,
                     ))
                 });
             }
-            return Ok(Expr::Like { expr: Box::new(e), matchers, negated });
+            return Ok(Expr::Like {
+                expr: Box::new(e),
+                matchers,
+                negated,
+            });
         }
         if negated {
             return Err(self.err_here("expected IN, LIKE or RLIKE after NOT"));
@@ -510,13 +594,23 @@ impl<'a> Parser<'a> {
             if !self.eat_kw("null") {
                 return Err(self.err_here("expected NULL"));
             }
-            return Ok(Expr::IsNull { expr: Box::new(e), negated: neg });
+            return Ok(Expr::IsNull {
+                expr: Box::new(e),
+                negated: neg,
+            });
         }
         if *self.peek() == Tok::Colon {
             // `field : "query"`: full-text match.
             let at = self.bump().start;
             let q = self.comparison()?;
-            return Ok(Expr::Call { name: "match".into(), args: vec![e, q], span: Span { start: at, end: self.prev_end() } });
+            return Ok(Expr::Call {
+                name: "match".into(),
+                args: vec![e, q],
+                span: Span {
+                    start: at,
+                    end: self.prev_end(),
+                },
+            });
         }
         Ok(e)
     }
@@ -543,7 +637,11 @@ impl<'a> Parser<'a> {
         };
         self.bump();
         let r = self.additive()?;
-        Ok(Expr::Bin { op, l: Box::new(l), r: Box::new(r) })
+        Ok(Expr::Bin {
+            op,
+            l: Box::new(l),
+            r: Box::new(r),
+        })
     }
 
     fn additive(&mut self) -> Result<Expr, EsqlError> {
@@ -556,7 +654,11 @@ impl<'a> Parser<'a> {
             };
             self.bump();
             let r = self.multiplicative()?;
-            l = Expr::Bin { op, l: Box::new(l), r: Box::new(r) };
+            l = Expr::Bin {
+                op,
+                l: Box::new(l),
+                r: Box::new(r),
+            };
         }
     }
 
@@ -571,7 +673,11 @@ impl<'a> Parser<'a> {
             };
             self.bump();
             let r = self.unary()?;
-            l = Expr::Bin { op, l: Box::new(l), r: Box::new(r) };
+            l = Expr::Bin {
+                op,
+                l: Box::new(l),
+                r: Box::new(r),
+            };
         }
     }
 
@@ -585,7 +691,10 @@ impl<'a> Parser<'a> {
                     Expr::Lit(Value::Long(i)) => Expr::Lit(Value::Long(-i)),
                     Expr::Lit(Value::Double(d)) => Expr::Lit(Value::Double(-d)),
                     Expr::Lit(Value::Duration(d)) => Expr::Lit(Value::Duration(-d)),
-                    Expr::Lit(Value::Period { months, days }) => Expr::Lit(Value::Period { months: -months, days: -days }),
+                    Expr::Lit(Value::Period { months, days }) => Expr::Lit(Value::Period {
+                        months: -months,
+                        days: -days,
+                    }),
                     other => Expr::Neg(Box::new(other)),
                 })
             }
@@ -602,9 +711,16 @@ impl<'a> Parser<'a> {
         while *self.peek() == Tok::Cast {
             self.bump();
             let t = self.bump();
-            let Tok::Ident(name) = &t.tok else { return Err(self.err_at(t.start, "expected a type name after '::'")) };
-            let ty = cast_type(name).ok_or_else(|| self.unsupported(t.start, format!("cast to unsupported type {name}")))?;
-            e = Expr::Cast { expr: Box::new(e), ty };
+            let Tok::Ident(name) = &t.tok else {
+                return Err(self.err_at(t.start, "expected a type name after '::'"));
+            };
+            let ty = cast_type(name).ok_or_else(|| {
+                self.unsupported(t.start, format!("cast to unsupported type {name}"))
+            })?;
+            e = Expr::Cast {
+                expr: Box::new(e),
+                ty,
+            };
         }
         Ok(e)
     }
@@ -622,7 +738,9 @@ impl<'a> Parser<'a> {
                 if let Tok::Ident(unit) = self.peek() {
                     if let Some(v) = time_literal(n, unit) {
                         if !is_int {
-                            return Err(self.err_at(t.start, "time span quantities must be integers"));
+                            return Err(
+                                self.err_at(t.start, "time span quantities must be integers")
+                            );
                         }
                         self.bump();
                         return Ok(Expr::Lit(v));
@@ -653,7 +771,10 @@ impl<'a> Parser<'a> {
                     loop {
                         match self.unary()? {
                             Expr::Lit(v) => items.push(v),
-                            _ => return Err(self.err_at(t.start, "list literals may only contain constants")),
+                            _ => {
+                                return Err(self
+                                    .err_at(t.start, "list literals may only contain constants"))
+                            }
                         }
                         if *self.peek() == Tok::Comma {
                             self.bump();
@@ -667,7 +788,13 @@ impl<'a> Parser<'a> {
             }
             Tok::Quoted(s) => {
                 self.bump();
-                Ok(Expr::Col { name: s.clone(), span: Span { start: t.start, end: t.end } })
+                Ok(Expr::Col {
+                    name: s.clone(),
+                    span: Span {
+                        start: t.start,
+                        end: t.end,
+                    },
+                })
             }
             Tok::Ident(s) => {
                 let lower = s.to_ascii_lowercase();
@@ -683,7 +810,13 @@ impl<'a> Parser<'a> {
                         if s.ends_with('.') || s.contains("..") {
                             return Err(self.err_at(t.start, format!("invalid name {s}")));
                         }
-                        Ok(Expr::Col { name: s.clone(), span: Span { start: t.start, end: t.end } })
+                        Ok(Expr::Col {
+                            name: s.clone(),
+                            span: Span {
+                                start: t.start,
+                                end: t.end,
+                            },
+                        })
                     }
                 }
             }
@@ -697,7 +830,14 @@ impl<'a> Parser<'a> {
         if name == "count" && *self.peek() == Tok::Star && *self.peek_at(1) == Tok::RParen {
             self.bump();
             self.bump();
-            return Ok(Expr::Call { name, args: vec![Expr::CountStar], span: Span { start, end: self.prev_end() } });
+            return Ok(Expr::Call {
+                name,
+                args: vec![Expr::CountStar],
+                span: Span {
+                    start,
+                    end: self.prev_end(),
+                },
+            });
         }
         let mut args = Vec::new();
         if *self.peek() != Tok::RParen {
@@ -711,19 +851,33 @@ impl<'a> Parser<'a> {
             }
         }
         self.expect(Tok::RParen, "')' closing function call")?;
-        let span = Span { start, end: self.prev_end() };
+        let span = Span {
+            start,
+            end: self.prev_end(),
+        };
         if name == "kql" || name == "qstr" {
             let [Expr::Lit(Value::Str(q))] = args.as_slice() else {
-                return Err(self.err_at(start, format!("{}() takes one string literal", name.to_uppercase())));
+                return Err(self.err_at(
+                    start,
+                    format!("{}() takes one string literal", name.to_uppercase()),
+                ));
             };
             if name == "qstr" {
-                return Err(self.unsupported(start, "QSTR() (Lucene query strings) is not supported"));
+                return Err(
+                    self.unsupported(start, "QSTR() (Lucene query strings) is not supported")
+                );
             }
-            let predicate = tripline_kql::compile(q, self.types)
-                .map_err(|e| EsqlError::at(ErrorKind::Kql, self.src, start, format!("in KQL(): {e}")))?;
-            return Ok(Expr::Kql { query: q.clone(), predicate: Arc::new(predicate), span });
+            let predicate = tripline_kql::compile(q, self.types).map_err(|e| {
+                EsqlError::at(ErrorKind::Kql, self.src, start, format!("in KQL(): {e}"))
+            })?;
+            return Ok(Expr::Kql {
+                query: q.clone(),
+                predicate: Arc::new(predicate),
+                span,
+            });
         }
-        functions::check_call(&name, args.len()).map_err(|(kind, m)| EsqlError::at(kind, self.src, start, m))?;
+        functions::check_call(&name, args.len())
+            .map_err(|(kind, m)| EsqlError::at(kind, self.src, start, m))?;
         Ok(Expr::Call { name, args, span })
     }
 }
@@ -740,30 +894,74 @@ fn extract_aggs(e: Expr, aggs: &mut Vec<AggCall>, src: &str) -> Result<Expr, Esq
                     }
                 });
                 if nested {
-                    return Err(EsqlError::at(ErrorKind::Verification, src, span.start, "aggregate functions cannot be nested".into()));
+                    return Err(EsqlError::at(
+                        ErrorKind::Verification,
+                        src,
+                        span.start,
+                        "aggregate functions cannot be nested".into(),
+                    ));
                 }
             }
-            aggs.push(AggCall { func: name, args, filter: None, span });
+            aggs.push(AggCall {
+                func: name,
+                args,
+                filter: None,
+                span,
+            });
             Expr::AggRef(aggs.len() - 1)
         }
         Expr::Call { name, args, span } => Expr::Call {
             name,
-            args: args.into_iter().map(|a| extract_aggs(a, aggs, src)).collect::<Result<_, _>>()?,
+            args: args
+                .into_iter()
+                .map(|a| extract_aggs(a, aggs, src))
+                .collect::<Result<_, _>>()?,
             span,
         },
         Expr::Neg(x) => Expr::Neg(Box::new(extract_aggs(*x, aggs, src)?)),
         Expr::Not(x) => Expr::Not(Box::new(extract_aggs(*x, aggs, src)?)),
-        Expr::Bin { op, l, r } => Expr::Bin { op, l: Box::new(extract_aggs(*l, aggs, src)?), r: Box::new(extract_aggs(*r, aggs, src)?) },
-        Expr::And(l, r) => Expr::And(Box::new(extract_aggs(*l, aggs, src)?), Box::new(extract_aggs(*r, aggs, src)?)),
-        Expr::Or(l, r) => Expr::Or(Box::new(extract_aggs(*l, aggs, src)?), Box::new(extract_aggs(*r, aggs, src)?)),
-        Expr::Cast { expr, ty } => Expr::Cast { expr: Box::new(extract_aggs(*expr, aggs, src)?), ty },
-        Expr::IsNull { expr, negated } => Expr::IsNull { expr: Box::new(extract_aggs(*expr, aggs, src)?), negated },
-        Expr::In { expr, list, negated } => Expr::In {
+        Expr::Bin { op, l, r } => Expr::Bin {
+            op,
+            l: Box::new(extract_aggs(*l, aggs, src)?),
+            r: Box::new(extract_aggs(*r, aggs, src)?),
+        },
+        Expr::And(l, r) => Expr::And(
+            Box::new(extract_aggs(*l, aggs, src)?),
+            Box::new(extract_aggs(*r, aggs, src)?),
+        ),
+        Expr::Or(l, r) => Expr::Or(
+            Box::new(extract_aggs(*l, aggs, src)?),
+            Box::new(extract_aggs(*r, aggs, src)?),
+        ),
+        Expr::Cast { expr, ty } => Expr::Cast {
             expr: Box::new(extract_aggs(*expr, aggs, src)?),
-            list: list.into_iter().map(|a| extract_aggs(a, aggs, src)).collect::<Result<_, _>>()?,
+            ty,
+        },
+        Expr::IsNull { expr, negated } => Expr::IsNull {
+            expr: Box::new(extract_aggs(*expr, aggs, src)?),
             negated,
         },
-        Expr::Like { expr, matchers, negated } => Expr::Like { expr: Box::new(extract_aggs(*expr, aggs, src)?), matchers, negated },
+        Expr::In {
+            expr,
+            list,
+            negated,
+        } => Expr::In {
+            expr: Box::new(extract_aggs(*expr, aggs, src)?),
+            list: list
+                .into_iter()
+                .map(|a| extract_aggs(a, aggs, src))
+                .collect::<Result<_, _>>()?,
+            negated,
+        },
+        Expr::Like {
+            expr,
+            matchers,
+            negated,
+        } => Expr::Like {
+            expr: Box::new(extract_aggs(*expr, aggs, src)?),
+            matchers,
+            negated,
+        },
         other => other,
     })
 }
@@ -794,9 +992,18 @@ fn time_literal(n: f64, unit: &str) -> Option<Value> {
         "hour" | "hours" | "h" => ms(3_600_000),
         "day" | "days" | "d" => ms(86_400_000),
         "week" | "weeks" | "w" => ms(7 * 86_400_000),
-        "month" | "months" | "mo" => Some(Value::Period { months: i32::try_from(n).ok()?, days: 0 }),
-        "quarter" | "quarters" | "q" => Some(Value::Period { months: i32::try_from(n.checked_mul(3)?).ok()?, days: 0 }),
-        "year" | "years" | "yr" | "y" => Some(Value::Period { months: i32::try_from(n.checked_mul(12)?).ok()?, days: 0 }),
+        "month" | "months" | "mo" => Some(Value::Period {
+            months: i32::try_from(n).ok()?,
+            days: 0,
+        }),
+        "quarter" | "quarters" | "q" => Some(Value::Period {
+            months: i32::try_from(n.checked_mul(3)?).ok()?,
+            days: 0,
+        }),
+        "year" | "years" | "yr" | "y" => Some(Value::Period {
+            months: i32::try_from(n.checked_mul(12)?).ok()?,
+            days: 0,
+        }),
         _ => None,
     }
 }
@@ -814,7 +1021,10 @@ fn strip_comments(s: &str) -> String {
             }
             (_, Some(b)) => {
                 out.push_str(&rest[..b]);
-                rest = rest[b..].find("*/").map(|n| &rest[b + n + 2..]).unwrap_or("");
+                rest = rest[b..]
+                    .find("*/")
+                    .map(|n| &rest[b + n + 2..])
+                    .unwrap_or("");
             }
             _ => {
                 out.push_str(rest);
@@ -834,17 +1044,29 @@ mod tests {
 
     #[test]
     fn parses_from_with_metadata_and_comments() {
-        let (src, cmds) = p("from logs-aws.cloudtrail-* // all\n metadata _id, _version, _index\n| where a == 1");
-        let Source::From { patterns, metadata, .. } = src else { panic!() };
+        let (src, cmds) = p(
+            "from logs-aws.cloudtrail-* // all\n metadata _id, _version, _index\n| where a == 1",
+        );
+        let Source::From {
+            patterns, metadata, ..
+        } = src
+        else {
+            panic!()
+        };
         assert_eq!(patterns, vec!["logs-aws.cloudtrail-*"]);
-        assert_eq!(metadata, vec![Metadata::Id, Metadata::Version, Metadata::Index]);
+        assert_eq!(
+            metadata,
+            vec![Metadata::Id, Metadata::Version, Metadata::Index]
+        );
         assert_eq!(cmds.len(), 1);
     }
 
     #[test]
     fn precedence_not_in_and_or() {
         let (_, cmds) = p("ROW a = 1 | where not x in (1, 2) and y like \"a*\" or z is not null");
-        let Command::Where(Expr::Or(l, r)) = &cmds[0] else { panic!("{:?}", cmds[0]) };
+        let Command::Where(Expr::Or(l, r)) = &cmds[0] else {
+            panic!("{:?}", cmds[0])
+        };
         assert!(matches!(**r, Expr::IsNull { negated: true, .. }));
         let Expr::And(a, _) = &**l else { panic!() };
         assert!(matches!(**a, Expr::Not(_)));
@@ -853,7 +1075,9 @@ mod tests {
     #[test]
     fn stats_with_filters_and_expressions() {
         let (_, cmds) = p("FROM logs-* | STATS c = COUNT(*) WHERE x == 1, m = mv_sum(values(s)) / 2, count(y) BY b = date_trunc(1 hour, @timestamp), k");
-        let Command::Stats { aggs, outputs, by } = &cmds[0] else { panic!() };
+        let Command::Stats { aggs, outputs, by } = &cmds[0] else {
+            panic!()
+        };
         assert_eq!(aggs.len(), 3);
         assert!(aggs[0].filter.is_some() && aggs[1].filter.is_none());
         assert_eq!(outputs[2].0, "count(y)");
@@ -877,8 +1101,13 @@ mod tests {
     fn keep_patterns_and_rename() {
         let (_, cmds) = p("from x | keep Esql.*, `a b`, c | rename c as d, e = f");
         let Command::Keep(k) = &cmds[0] else { panic!() };
-        assert_eq!(k.iter().map(|p| p.text.as_str()).collect::<Vec<_>>(), vec!["Esql.*", "a b", "c"]);
-        let Command::Rename(r) = &cmds[1] else { panic!() };
+        assert_eq!(
+            k.iter().map(|p| p.text.as_str()).collect::<Vec<_>>(),
+            vec!["Esql.*", "a b", "c"]
+        );
+        let Command::Rename(r) = &cmds[1] else {
+            panic!()
+        };
         assert_eq!((r[1].0.text.as_str(), r[1].1.as_str()), ("f", "e"));
     }
 }

@@ -9,26 +9,55 @@ use crate::*;
 
 fn ev(seq: u64, doc: serde_json::Value) -> SharedEvent {
     let doc = Document(doc.as_object().cloned().unwrap_or_default());
-    let timestamp = doc.first("@timestamp").and_then(time::value_to_millis).unwrap_or(0);
-    Arc::new(Event { doc, timestamp, origin: Origin { file: "t.ndjson".into(), record: seq + 1, line: Some(seq + 1) }, seq })
+    let timestamp = doc
+        .first("@timestamp")
+        .and_then(time::value_to_millis)
+        .unwrap_or(0);
+    Arc::new(Event {
+        doc,
+        timestamp,
+        origin: Origin {
+            file: "t.ndjson".into(),
+            record: seq + 1,
+            line: Some(seq + 1),
+        },
+        seq,
+    })
 }
 
 fn run(q: &str, events: &[SharedEvent]) -> Table {
     let now = time::parse_millis("2024-05-01T12:00:00Z").unwrap();
-    Query::parse(q).unwrap_or_else(|e| panic!("{q}: {e}")).execute(events, &ExecContext::at(now)).unwrap()
+    Query::parse(q)
+        .unwrap_or_else(|e| panic!("{q}: {e}"))
+        .execute(events, &ExecContext::at(now))
+        .unwrap()
 }
 
 fn col(t: &Table, name: &str) -> Vec<serde_json::Value> {
-    let i = t.column(name).unwrap_or_else(|| panic!("no column {name} in {:?}", t.columns));
+    let i = t
+        .column(name)
+        .unwrap_or_else(|| panic!("no column {name} in {:?}", t.columns));
     t.rows.iter().map(|r| r[i].to_json()).collect()
 }
 
 fn sample() -> Vec<SharedEvent> {
     vec![
-        ev(0, json!({"@timestamp": "2024-05-01T10:00:01Z", "event": {"action": "GetObject", "id": "e0", "provider": "s3.amazonaws.com"}, "user": {"name": "alice"}, "source": {"ip": "10.0.0.1"}, "cloud": {"region": "us-east-1"}})),
-        ev(1, json!({"@timestamp": "2024-05-01T10:00:05Z", "event": {"action": "ListBuckets", "id": "e1", "provider": "s3.amazonaws.com"}, "user": {"name": "alice"}, "source": {"ip": "10.0.0.2"}, "cloud": {"region": "us-west-2"}})),
-        ev(2, json!({"@timestamp": "2024-05-01T10:00:40Z", "event": {"action": "GetObject", "id": "e2", "provider": "s3.amazonaws.com", "category": ["file", "iam"]}, "user": {"name": "bob"}, "cloud": {"region": "us-east-1"}})),
-        ev(3, json!({"@timestamp": "2024-05-01T10:01:00Z", "event": {"action": "CreateUser", "id": "e3", "provider": "iam.amazonaws.com"}, "user": {"name": "bob", "target": {"name": "mallory"}}})),
+        ev(
+            0,
+            json!({"@timestamp": "2024-05-01T10:00:01Z", "event": {"action": "GetObject", "id": "e0", "provider": "s3.amazonaws.com"}, "user": {"name": "alice"}, "source": {"ip": "10.0.0.1"}, "cloud": {"region": "us-east-1"}}),
+        ),
+        ev(
+            1,
+            json!({"@timestamp": "2024-05-01T10:00:05Z", "event": {"action": "ListBuckets", "id": "e1", "provider": "s3.amazonaws.com"}, "user": {"name": "alice"}, "source": {"ip": "10.0.0.2"}, "cloud": {"region": "us-west-2"}}),
+        ),
+        ev(
+            2,
+            json!({"@timestamp": "2024-05-01T10:00:40Z", "event": {"action": "GetObject", "id": "e2", "provider": "s3.amazonaws.com", "category": ["file", "iam"]}, "user": {"name": "bob"}, "cloud": {"region": "us-east-1"}}),
+        ),
+        ev(
+            3,
+            json!({"@timestamp": "2024-05-01T10:01:00Z", "event": {"action": "CreateUser", "id": "e3", "provider": "iam.amazonaws.com"}, "user": {"name": "bob", "target": {"name": "mallory"}}}),
+        ),
     ]
 }
 
@@ -42,8 +71,17 @@ fn where_eval_keep_sort() {
          | SORT who DESC",
         &sample(),
     );
-    assert_eq!(t.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["_id", "who", "n"]);
-    assert_eq!(col(&t, "who"), vec![json!("alice@10.0.0.2"), json!("alice@10.0.0.1")]);
+    assert_eq!(
+        t.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["_id", "who", "n"]
+    );
+    assert_eq!(
+        col(&t, "who"),
+        vec![json!("alice@10.0.0.2"), json!("alice@10.0.0.1")]
+    );
     assert_eq!(col(&t, "_id"), vec![json!("e1"), json!("e0")]);
     assert_eq!(t.row_events, vec![Some(1), Some(0)]);
     assert_eq!(t.columns[2].ty, DataType::Integer);
@@ -60,13 +98,22 @@ fn stats_by_expression_and_date_trunc() {
         &sample(),
     );
     assert_eq!(
-        t.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        t.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
         vec!["c", "regions", "acts", "first_seen", "bucket", "user.name"]
     );
     assert_eq!(col(&t, "c"), vec![json!(2), json!(1)]);
     assert_eq!(col(&t, "regions"), vec![json!(2), json!(1)]);
     assert_eq!(col(&t, "acts")[0], json!(["GetObject", "ListBuckets"]));
-    assert_eq!(col(&t, "bucket"), vec![json!("2024-05-01T10:00:00.000Z"), json!("2024-05-01T10:00:30.000Z")]);
+    assert_eq!(
+        col(&t, "bucket"),
+        vec![
+            json!("2024-05-01T10:00:00.000Z"),
+            json!("2024-05-01T10:00:30.000Z")
+        ]
+    );
     assert_eq!(col(&t, "first_seen")[0], json!("2024-05-01T10:00:01.000Z"));
     assert!(t.row_events.iter().all(|r| r.is_none()));
     assert_eq!(t.column("c").map(|i| t.columns[i].ty), Some(DataType::Long));
@@ -75,18 +122,36 @@ fn stats_by_expression_and_date_trunc() {
 #[test]
 fn multivalued_fields_and_nulls() {
     // event.category is multi-valued on e2: equality yields null, so the row is dropped.
-    let t = run("FROM logs-aws.cloudtrail-* | WHERE event.category == \"file\" | KEEP event.id", &sample());
+    let t = run(
+        "FROM logs-aws.cloudtrail-* | WHERE event.category == \"file\" | KEEP event.id",
+        &sample(),
+    );
     assert_eq!(t.rows.len(), 0);
-    let t = run("FROM logs-aws.cloudtrail-* | WHERE MV_COUNT(event.category) == 2 | KEEP event.id", &sample());
+    let t = run(
+        "FROM logs-aws.cloudtrail-* | WHERE MV_COUNT(event.category) == 2 | KEEP event.id",
+        &sample(),
+    );
     assert_eq!(col(&t, "event.id"), vec![json!("e2")]);
     // Null comparisons are not true; IS NULL sees absent fields.
-    let t = run("FROM logs-aws.cloudtrail-* | WHERE source.ip IS NULL | STATS c = COUNT(*)", &sample());
+    let t = run(
+        "FROM logs-aws.cloudtrail-* | WHERE source.ip IS NULL | STATS c = COUNT(*)",
+        &sample(),
+    );
     assert_eq!(col(&t, "c"), vec![json!(2)]);
-    let t = run("FROM logs-aws.cloudtrail-* | WHERE NOT source.ip == \"10.0.0.1\" | STATS c = COUNT(*)", &sample());
+    let t = run(
+        "FROM logs-aws.cloudtrail-* | WHERE NOT source.ip == \"10.0.0.1\" | STATS c = COUNT(*)",
+        &sample(),
+    );
     assert_eq!(col(&t, "c"), vec![json!(1)]);
     // STATS by a multi-valued key counts the row in each group.
-    let t = run("FROM logs-aws.cloudtrail-* | STATS c = COUNT(*) BY event.category | SORT event.category", &sample());
-    assert_eq!(col(&t, "event.category"), vec![json!("file"), json!("iam"), json!(null)]);
+    let t = run(
+        "FROM logs-aws.cloudtrail-* | STATS c = COUNT(*) BY event.category | SORT event.category",
+        &sample(),
+    );
+    assert_eq!(
+        col(&t, "event.category"),
+        vec![json!("file"), json!("iam"), json!(null)]
+    );
     assert_eq!(col(&t, "c"), vec![json!(1), json!(1), json!(3)]);
 }
 
@@ -106,7 +171,13 @@ fn grok_dissect_mv_expand_rename_drop() {
          | DROP quota",
         &events,
     );
-    assert_eq!(t.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["service", "acct", "tags"]);
+    assert_eq!(
+        t.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["service", "acct", "tags"]
+    );
     assert_eq!(col(&t, "tags"), vec![json!("a"), json!("b")]);
     assert_eq!(col(&t, "service"), vec![json!("ec2"), json!("ec2")]);
     assert_eq!(col(&t, "acct")[0], json!("123456789012"));
@@ -134,21 +205,38 @@ fn case_in_like_rlike_and_arithmetic() {
     assert_eq!(row["later"], json!("2024-05-01T11:30:00.000Z"));
     assert_eq!(row["back"], json!("2024-04-01T10:00:00.000Z"));
     assert_eq!(row["diff"], json!(60));
-    assert!(!row.contains_key("nul"), "nulls are omitted from row objects");
+    assert!(
+        !row.contains_key("nul"),
+        "nulls are omitted from row objects"
+    );
 }
 
 #[test]
 fn now_and_default_limit() {
     let events: Vec<SharedEvent> = (0..1500)
-        .map(|i| ev(i, json!({"@timestamp": time::format_millis(1_700_000_000_000 + i as i64 * 1000)})))
+        .map(|i| {
+            ev(
+                i,
+                json!({"@timestamp": time::format_millis(1_700_000_000_000 + i as i64 * 1000)}),
+            )
+        })
         .collect();
-    let q = Query::parse("FROM logs-aws.cloudtrail-* | WHERE @timestamp >= NOW() - 10 minutes | KEEP @timestamp").unwrap();
+    let q = Query::parse(
+        "FROM logs-aws.cloudtrail-* | WHERE @timestamp >= NOW() - 10 minutes | KEEP @timestamp",
+    )
+    .unwrap();
     let now = 1_700_000_000_000 + 1500 * 1000;
     let t = q.execute(&events, &ExecContext::at(now)).unwrap();
     assert_eq!(t.rows.len(), 600);
-    let t = Query::parse("FROM logs-aws.cloudtrail-* | KEEP @timestamp").unwrap().execute(&events, &ExecContext::at(now)).unwrap();
+    let t = Query::parse("FROM logs-aws.cloudtrail-* | KEEP @timestamp")
+        .unwrap()
+        .execute(&events, &ExecContext::at(now))
+        .unwrap();
     assert_eq!(t.rows.len(), 1000);
-    let t = Query::parse("FROM logs-aws.cloudtrail-* | LIMIT 5").unwrap().execute(&events, &ExecContext::at(now)).unwrap();
+    let t = Query::parse("FROM logs-aws.cloudtrail-* | LIMIT 5")
+        .unwrap()
+        .execute(&events, &ExecContext::at(now))
+        .unwrap();
     assert_eq!(t.rows.len(), 5);
 }
 
@@ -181,7 +269,10 @@ fn dataset_constants_and_metadata() {
     assert_eq!(r["_version"], json!(1));
     assert_eq!(r["event.dataset"], json!("aws.cloudtrail"));
     let no_id = ev(9, json!({"@timestamp": "2024-05-01T10:00:00Z"}));
-    let t = run("FROM logs-aws.cloudtrail-* METADATA _id | KEEP _id", &[no_id]);
+    let t = run(
+        "FROM logs-aws.cloudtrail-* METADATA _id | KEEP _id",
+        &[no_id],
+    );
     assert_eq!(col(&t, "_id"), vec![json!("t.ndjson#10")]);
 }
 
@@ -199,7 +290,10 @@ fn verification_and_index_errors() {
     assert!(Query::parse("FROM logs-* | KEEP a.* | EVAL b = a.x").is_ok());
     assert!(Query::parse("FROM logs-* | KEEP a.* | EVAL b = c.x").is_err());
     assert!(Query::parse("FROM logs-*, -logs-aws.cloudtrail-*").is_err());
-    let opts = ParseOptions { allow_any_index: true, ..Default::default() };
+    let opts = ParseOptions {
+        allow_any_index: true,
+        ..Default::default()
+    };
     assert!(Query::parse_with("FROM logs-azure.signinlogs-* | LIMIT 1", &opts).is_ok());
 }
 
@@ -215,7 +309,10 @@ fn prefilter_and_required_values() {
     // The NOW() condition is not applied at push time; the provider condition is.
     assert!(q.prefilter(&s[0]));
     assert!(!q.prefilter(&s[3]));
-    assert_eq!(q.required_values("event.provider").map(|v| v.len()), Some(2));
+    assert_eq!(
+        q.required_values("event.provider").map(|v| v.len()),
+        Some(2)
+    );
     assert_eq!(q.required_values("event.action"), None);
     assert!(q.is_aggregating());
     assert_eq!(q.group_columns(), vec!["w"]);
@@ -241,6 +338,7 @@ fn kql_function_filters_on_the_source_document() {
     assert_eq!(col(&t, "event.id"), vec![json!("e3")]);
     let e = Query::parse("FROM logs-aws.cloudtrail-* | STATS c = COUNT(*) BY user.name | WHERE KQL(\"user.name: x\")").unwrap_err();
     assert_eq!(e.kind, ErrorKind::Verification);
-    let e = Query::parse("FROM logs-aws.cloudtrail-* | WHERE KQL(\"event.action: (\")").unwrap_err();
+    let e =
+        Query::parse("FROM logs-aws.cloudtrail-* | WHERE KQL(\"event.action: (\")").unwrap_err();
     assert_eq!(e.kind, ErrorKind::Kql);
 }

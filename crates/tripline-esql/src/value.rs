@@ -95,7 +95,10 @@ pub enum Value {
     /// A fixed duration in milliseconds (`30 minutes`).
     Duration(i64),
     /// A calendar period (`1 month`, `1 year`): months and days.
-    Period { months: i32, days: i32 },
+    Period {
+        months: i32,
+        days: i32,
+    },
     Multi(Vec<Value>),
 }
 
@@ -184,7 +187,9 @@ impl Value {
             Value::Str(s) => s.clone(),
             Value::Date(ms) => time::format_millis(*ms),
             Value::Ip(ip) => ip.to_string(),
-            Value::GeoPoint(lon, lat) => format!("POINT ({} {})", format_double(*lon), format_double(*lat)),
+            Value::GeoPoint(lon, lat) => {
+                format!("POINT ({} {})", format_double(*lon), format_double(*lat))
+            }
             Value::Duration(ms) => format!("{ms}ms"),
             Value::Period { months, days } => format!("P{months}M{days}D"),
             Value::Multi(v) => v.iter().map(|x| x.render()).collect::<Vec<_>>().join(","),
@@ -197,7 +202,9 @@ impl Value {
             Value::Null => Json::Null,
             Value::Bool(b) => Json::Bool(*b),
             Value::Int(i) | Value::Long(i) => Json::from(*i),
-            Value::Double(d) => serde_json::Number::from_f64(*d).map(Json::Number).unwrap_or(Json::Null),
+            Value::Double(d) => serde_json::Number::from_f64(*d)
+                .map(Json::Number)
+                .unwrap_or(Json::Null),
             Value::Str(s) => Json::String(s.clone()),
             Value::Multi(v) => Json::Array(v.iter().map(|x| x.to_json()).collect()),
             other => Json::String(other.render()),
@@ -209,8 +216,14 @@ impl Value {
     /// what Elasticsearch would have done when indexing with `ignore_malformed`.
     pub fn from_json(v: &Json, ty: Option<DataType>) -> Value {
         match ty {
-            Some(DataType::Date) => time::value_to_millis(v).map(Value::Date).unwrap_or(Value::Null),
-            Some(DataType::Ip) => v.as_str().and_then(parse_ip).map(Value::Ip).unwrap_or(Value::Null),
+            Some(DataType::Date) => time::value_to_millis(v)
+                .map(Value::Date)
+                .unwrap_or(Value::Null),
+            Some(DataType::Ip) => v
+                .as_str()
+                .and_then(parse_ip)
+                .map(Value::Ip)
+                .unwrap_or(Value::Null),
             Some(DataType::Integer) | Some(DataType::Long) => {
                 let i = match v {
                     Json::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
@@ -242,7 +255,10 @@ impl Value {
                 Json::Null => Value::Null,
             },
             Some(DataType::GeoPoint) => match v {
-                Json::Object(m) => match (m.get("lon").and_then(|x| x.as_f64()), m.get("lat").and_then(|x| x.as_f64())) {
+                Json::Object(m) => match (
+                    m.get("lon").and_then(|x| x.as_f64()),
+                    m.get("lat").and_then(|x| x.as_f64()),
+                ) {
                     (Some(lon), Some(lat)) => Value::GeoPoint(lon, lat),
                     _ => Value::Null,
                 },
@@ -288,14 +304,22 @@ pub fn format_double(d: f64) -> String {
         return "NaN".into();
     }
     if d.is_infinite() {
-        return if d > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if d > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     let abs = d.abs();
     if abs != 0.0 && !(1e-3..1e7).contains(&abs) {
         let s = format!("{d:E}");
         // Rust prints `1E10`; Java prints `1.0E10`.
         if let Some((m, e)) = s.split_once('E') {
-            let m = if m.contains('.') { m.to_string() } else { format!("{m}.0") };
+            let m = if m.contains('.') {
+                m.to_string()
+            } else {
+                format!("{m}.0")
+            };
             return format!("{m}E{e}");
         }
         return s;
@@ -313,7 +337,9 @@ pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     use Value::*;
     match (a, b) {
         (Int(x) | Long(x), Int(y) | Long(y)) => Some(x.cmp(y)),
-        (Int(_) | Long(_) | Double(_), Int(_) | Long(_) | Double(_)) => a.as_f64()?.partial_cmp(&b.as_f64()?),
+        (Int(_) | Long(_) | Double(_), Int(_) | Long(_) | Double(_)) => {
+            a.as_f64()?.partial_cmp(&b.as_f64()?)
+        }
         (Str(x), Str(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
         (Bool(x), Bool(y)) => Some(x.cmp(y)),
         (Bool(x), Str(s)) => Some(x.to_string().as_str().cmp(s.as_str())),
@@ -383,18 +409,41 @@ mod tests {
 
     #[test]
     fn json_conversion_by_type() {
-        assert_eq!(Value::from_json(&json!("2024-01-01T00:00:00Z"), Some(DataType::Date)), Value::Date(1_704_067_200_000));
-        assert_eq!(Value::from_json(&json!("nope"), Some(DataType::Date)), Value::Null);
-        assert_eq!(Value::from_json(&json!("10.0.0.1"), Some(DataType::Ip)), Value::Ip("10.0.0.1".parse().unwrap()));
-        assert_eq!(Value::from_json(&json!(12), Some(DataType::Keyword)), Value::Str("12".into()));
+        assert_eq!(
+            Value::from_json(&json!("2024-01-01T00:00:00Z"), Some(DataType::Date)),
+            Value::Date(1_704_067_200_000)
+        );
+        assert_eq!(
+            Value::from_json(&json!("nope"), Some(DataType::Date)),
+            Value::Null
+        );
+        assert_eq!(
+            Value::from_json(&json!("10.0.0.1"), Some(DataType::Ip)),
+            Value::Ip("10.0.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            Value::from_json(&json!(12), Some(DataType::Keyword)),
+            Value::Str("12".into())
+        );
         assert_eq!(Value::from_json(&json!(1.5), None), Value::Double(1.5));
     }
 
     #[test]
     fn multi_values_normalize() {
         assert_eq!(Value::from_vec(vec![]), Value::Null);
-        assert_eq!(Value::from_vec(vec![Value::Null, Value::Long(1)]), Value::Long(1));
-        assert!(Value::from_vec(vec![Value::Long(1), Value::Multi(vec![Value::Long(2), Value::Long(3)])]).items().len() == 3);
+        assert_eq!(
+            Value::from_vec(vec![Value::Null, Value::Long(1)]),
+            Value::Long(1)
+        );
+        assert!(
+            Value::from_vec(vec![
+                Value::Long(1),
+                Value::Multi(vec![Value::Long(2), Value::Long(3)])
+            ])
+            .items()
+            .len()
+                == 3
+        );
     }
 
     #[test]
@@ -406,8 +455,14 @@ mod tests {
 
     #[test]
     fn cross_type_comparison() {
-        assert_eq!(compare(&Value::Int(2), &Value::Double(1.5)), Some(Ordering::Greater));
-        assert_eq!(compare(&Value::Date(0), &Value::Str("1970-01-01T00:00:00Z".into())), Some(Ordering::Equal));
+        assert_eq!(
+            compare(&Value::Int(2), &Value::Double(1.5)),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(
+            compare(&Value::Date(0), &Value::Str("1970-01-01T00:00:00Z".into())),
+            Some(Ordering::Equal)
+        );
         assert_eq!(compare(&Value::Str("a".into()), &Value::Long(1)), None);
     }
 }

