@@ -62,12 +62,20 @@ use crate::detector::{AlertDraft, Detector, DetectorStats};
 #[derive(Debug, thiserror::Error)]
 pub enum ExceptionError {
     #[error("{path}: cannot read: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: syntax error: {message}")]
     Syntax { path: String, message: String },
     /// A problem in one item: `item` is 1-based, `name` the item's name when it has one.
     #[error("{path}: exception #{item}{}: {message}", name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default())]
-    Item { path: String, item: usize, name: Option<String>, message: String },
+    Item {
+        path: String,
+        item: usize,
+        name: Option<String>,
+        message: String,
+    },
 }
 
 /// One compiled exception item.
@@ -110,7 +118,8 @@ impl ExceptionSet {
 
     /// The items that apply to a rule (its own and the `*` ones).
     pub fn for_rule(&self, rule_id: &str) -> Vec<Arc<ExceptionItem>> {
-        let mut out: Vec<Arc<ExceptionItem>> = self.by_rule.get(rule_id).cloned().unwrap_or_default();
+        let mut out: Vec<Arc<ExceptionItem>> =
+            self.by_rule.get(rule_id).cloned().unwrap_or_default();
         if rule_id != "*" {
             out.extend(self.by_rule.get("*").into_iter().flatten().cloned());
         }
@@ -118,7 +127,10 @@ impl ExceptionSet {
     }
 
     pub fn add(&mut self, rule_id: &str, item: ExceptionItem) {
-        self.by_rule.entry(rule_id.to_string()).or_default().push(Arc::new(item));
+        self.by_rule
+            .entry(rule_id.to_string())
+            .or_default()
+            .push(Arc::new(item));
     }
 
     /// Merges another set (e.g. several `--exceptions` files).
@@ -151,17 +163,35 @@ pub fn load_exceptions_file(path: &Path) -> Result<ExceptionSet, ExceptionError>
 }
 
 /// [`load_exceptions_file`] with an explicit field-type table.
-pub fn load_exceptions_file_with(path: &Path, types: &FieldTypes) -> Result<ExceptionSet, ExceptionError> {
+pub fn load_exceptions_file_with(
+    path: &Path,
+    types: &FieldTypes,
+) -> Result<ExceptionSet, ExceptionError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ExceptionError::Io { path: shown.clone(), source: e })?;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let text = std::fs::read_to_string(path).map_err(|e| ExceptionError::Io {
+        path: shown.clone(),
+        source: e,
+    })?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let value = match ext.as_str() {
-        "toml" => parse_toml(&text).map_err(|m| ExceptionError::Syntax { path: shown.clone(), message: m })?,
-        "yaml" | "yml" => parse_yaml(&text).map_err(|m| ExceptionError::Syntax { path: shown.clone(), message: m })?,
+        "toml" => parse_toml(&text).map_err(|m| ExceptionError::Syntax {
+            path: shown.clone(),
+            message: m,
+        })?,
+        "yaml" | "yml" => parse_yaml(&text).map_err(|m| ExceptionError::Syntax {
+            path: shown.clone(),
+            message: m,
+        })?,
         _ => match parse_toml(&text) {
             Ok(v) => v,
-            Err(t) => parse_yaml(&text)
-                .map_err(|y| ExceptionError::Syntax { path: shown.clone(), message: format!("neither TOML ({t}) nor YAML ({y})") })?,
+            Err(t) => parse_yaml(&text).map_err(|y| ExceptionError::Syntax {
+                path: shown.clone(),
+                message: format!("neither TOML ({t}) nor YAML ({y})"),
+            })?,
         },
     };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -180,12 +210,24 @@ fn parse_yaml(text: &str) -> Result<Value, String> {
 
 /// Parses an exceptions document already turned into JSON (`{"exceptions": [...]}`).
 /// `shown` names the file in errors; `base` resolves `list.path`.
-pub fn parse_exceptions_value(v: &Value, shown: &str, base: &Path, types: &FieldTypes) -> Result<ExceptionSet, ExceptionError> {
-    let syntax = |m: String| ExceptionError::Syntax { path: shown.to_string(), message: m };
-    let top = v.as_object().ok_or_else(|| syntax("expected a table with an `exceptions` list".into()))?;
+pub fn parse_exceptions_value(
+    v: &Value,
+    shown: &str,
+    base: &Path,
+    types: &FieldTypes,
+) -> Result<ExceptionSet, ExceptionError> {
+    let syntax = |m: String| ExceptionError::Syntax {
+        path: shown.to_string(),
+        message: m,
+    };
+    let top = v
+        .as_object()
+        .ok_or_else(|| syntax("expected a table with an `exceptions` list".into()))?;
     for k in top.keys() {
         if k != "exceptions" {
-            return Err(syntax(format!("unknown top-level key {k:?} (expected `exceptions`)")));
+            return Err(syntax(format!(
+                "unknown top-level key {k:?} (expected `exceptions`)"
+            )));
         }
     }
     let items = match top.get("exceptions") {
@@ -196,10 +238,20 @@ pub fn parse_exceptions_value(v: &Value, shown: &str, base: &Path, types: &Field
     let mut set = ExceptionSet::default();
     for (i, item) in items.iter().enumerate() {
         let name = item.get("name").and_then(|n| n.as_str()).map(String::from);
-        let err = |m: String| ExceptionError::Item { path: shown.to_string(), item: i + 1, name: name.clone(), message: m };
-        let obj = item.as_object().ok_or_else(|| err("an exception item must be a table".into()))?;
+        let err = |m: String| ExceptionError::Item {
+            path: shown.to_string(),
+            item: i + 1,
+            name: name.clone(),
+            message: m,
+        };
+        let obj = item
+            .as_object()
+            .ok_or_else(|| err("an exception item must be a table".into()))?;
         for k in obj.keys() {
-            if !matches!(k.as_str(), "rule_id" | "rule_ids" | "name" | "comment" | "description" | "entries" | "query") {
+            if !matches!(
+                k.as_str(),
+                "rule_id" | "rule_ids" | "name" | "comment" | "description" | "entries" | "query"
+            ) {
                 return Err(err(format!(
                     "unknown key {k:?} (expected rule_id, name, comment, entries, query)"
                 )));
@@ -209,14 +261,24 @@ pub fn parse_exceptions_value(v: &Value, shown: &str, base: &Path, types: &Field
             Some(Value::String(s)) if !s.trim().is_empty() => vec![s.trim().to_string()],
             Some(Value::Array(a)) if !a.is_empty() => a
                 .iter()
-                .map(|x| x.as_str().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+                .map(|x| {
+                    x.as_str()
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                })
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| err("rule_id list must hold non-empty strings".into()))?,
-            _ => return Err(err("missing rule_id (a rule id, a list of them, or \"*\" for every rule)".into())),
+            _ => {
+                return Err(err(
+                    "missing rule_id (a rule id, a list of them, or \"*\" for every rule)".into(),
+                ))
+            }
         };
         let mut parts = Vec::new();
         if let Some(q) = obj.get("query") {
-            let q = q.as_str().ok_or_else(|| err("query must be a KQL string".into()))?;
+            let q = q
+                .as_str()
+                .ok_or_else(|| err("query must be a KQL string".into()))?;
             let p = tripline_kql::compile(q, types).map_err(|e| err(format!("query: {e}")))?;
             parts.push(p);
         }
@@ -226,10 +288,21 @@ pub fn parse_exceptions_value(v: &Value, shown: &str, base: &Path, types: &Field
         if parts.is_empty() {
             return Err(err("an item needs `entries` or a `query`".into()));
         }
-        let predicate = if parts.len() == 1 { parts.pop().unwrap_or(Predicate::Const(false)) } else { Predicate::And(parts) };
+        let predicate = if parts.len() == 1 {
+            parts.pop().unwrap_or(Predicate::Const(false))
+        } else {
+            Predicate::And(parts)
+        };
         let label = name.clone().unwrap_or_else(|| format!("#{}", i + 1));
         for id in rule_ids {
-            set.add(&id, ExceptionItem { name: label.clone(), source: format!("{shown} #{}", i + 1), predicate: predicate.clone() });
+            set.add(
+                &id,
+                ExceptionItem {
+                    name: label.clone(),
+                    source: format!("{shown} #{}", i + 1),
+                    predicate: predicate.clone(),
+                },
+            );
         }
     }
     Ok(set)
@@ -237,16 +310,26 @@ pub fn parse_exceptions_value(v: &Value, shown: &str, base: &Path, types: &Field
 
 /// Compiles an Elastic `entries` list (all must match) into a predicate. `base` is where
 /// `list.path` files are looked up; `None` (rule-embedded items) rejects `list` entries.
-pub fn compile_entries(entries: &Value, types: &FieldTypes, base: Option<&Path>) -> Result<Predicate, String> {
+pub fn compile_entries(
+    entries: &Value,
+    types: &FieldTypes,
+    base: Option<&Path>,
+) -> Result<Predicate, String> {
     let list = entries.as_array().ok_or("entries must be a list")?;
     if list.is_empty() {
         return Err("entries is empty (an item with no entries would silence every event)".into());
     }
     let mut out = Vec::with_capacity(list.len());
     for (i, e) in list.iter().enumerate() {
-        out.push(compile_entry(e, types, None, base).map_err(|m| format!("entry #{}: {m}", i + 1))?);
+        out.push(
+            compile_entry(e, types, None, base).map_err(|m| format!("entry #{}: {m}", i + 1))?,
+        );
     }
-    Ok(if out.len() == 1 { out.pop().unwrap_or(Predicate::Const(false)) } else { Predicate::And(out) })
+    Ok(if out.len() == 1 {
+        out.pop().unwrap_or(Predicate::Const(false))
+    } else {
+        Predicate::And(out)
+    })
 }
 
 fn value_string(v: &Value) -> Option<String> {
@@ -258,49 +341,106 @@ fn value_string(v: &Value) -> Option<String> {
     }
 }
 
-fn compile_entry(e: &Value, types: &FieldTypes, prefix: Option<&str>, base: Option<&Path>) -> Result<Predicate, String> {
+fn compile_entry(
+    e: &Value,
+    types: &FieldTypes,
+    prefix: Option<&str>,
+    base: Option<&Path>,
+) -> Result<Predicate, String> {
     let obj = e.as_object().ok_or("an entry must be a table")?;
     for k in obj.keys() {
-        if !matches!(k.as_str(), "field" | "operator" | "type" | "value" | "entries" | "list") {
-            return Err(format!("unknown key {k:?} (expected field, operator, type, value, entries, list)"));
+        if !matches!(
+            k.as_str(),
+            "field" | "operator" | "type" | "value" | "entries" | "list"
+        ) {
+            return Err(format!(
+                "unknown key {k:?} (expected field, operator, type, value, entries, list)"
+            ));
         }
     }
-    let field = obj.get("field").and_then(|f| f.as_str()).map(str::trim).filter(|f| !f.is_empty()).ok_or("missing field")?;
+    let field = obj
+        .get("field")
+        .and_then(|f| f.as_str())
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .ok_or("missing field")?;
     let field = match prefix {
         Some(p) => format!("{p}.{field}"),
         None => field.to_string(),
     };
-    let ty = obj.get("type").and_then(|t| t.as_str()).ok_or("missing type (match, match_any, wildcard, exists, list, nested)")?;
+    let ty = obj
+        .get("type")
+        .and_then(|t| t.as_str())
+        .ok_or("missing type (match, match_any, wildcard, exists, list, nested)")?;
     let excluded = match obj.get("operator").map(|o| o.as_str()) {
         None | Some(Some("included")) => false,
         Some(Some("excluded")) => true,
-        Some(other) => return Err(format!("operator must be \"included\" or \"excluded\", got {}", other.map(|s| format!("{s:?}")).unwrap_or_else(|| "a non-string".into()))),
+        Some(other) => {
+            return Err(format!(
+                "operator must be \"included\" or \"excluded\", got {}",
+                other
+                    .map(|s| format!("{s:?}"))
+                    .unwrap_or_else(|| "a non-string".into())
+            ))
+        }
     };
     let fr = FieldRef::resolve(&field, types);
     let value = obj.get("value");
     let pred = match ty {
         "match" => {
-            let v = value.and_then(value_string).ok_or("match needs a string `value`")?;
-            Predicate::Match { field: fr, value: Literal::Str(v), phrase: true }
+            let v = value
+                .and_then(value_string)
+                .ok_or("match needs a string `value`")?;
+            Predicate::Match {
+                field: fr,
+                value: Literal::Str(v),
+                phrase: true,
+            }
         }
         "match_any" => {
             let vals: Vec<String> = match value {
-                Some(Value::Array(a)) if !a.is_empty() => a.iter().map(value_string).collect::<Option<Vec<_>>>().ok_or("match_any values must be strings")?,
-                Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => vec![value_string(v).unwrap_or_default()],
+                Some(Value::Array(a)) if !a.is_empty() => a
+                    .iter()
+                    .map(value_string)
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or("match_any values must be strings")?,
+                Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
+                    vec![value_string(v).unwrap_or_default()]
+                }
                 _ => return Err("match_any needs a non-empty `value` list".into()),
             };
-            Predicate::Or(vals.into_iter().map(|v| Predicate::Match { field: fr.clone(), value: Literal::Str(v), phrase: true }).collect())
+            Predicate::Or(
+                vals.into_iter()
+                    .map(|v| Predicate::Match {
+                        field: fr.clone(),
+                        value: Literal::Str(v),
+                        phrase: true,
+                    })
+                    .collect(),
+            )
         }
         "wildcard" => {
-            let v = value.and_then(value_string).ok_or("wildcard needs a string `value` pattern")?;
-            Predicate::Wildcard { field: fr, pattern: Wildcard::new(&v, false) }
+            let v = value
+                .and_then(value_string)
+                .ok_or("wildcard needs a string `value` pattern")?;
+            Predicate::Wildcard {
+                field: fr,
+                pattern: Wildcard::new(&v, false),
+            }
         }
         "exists" => Predicate::Exists(fr),
         "nested" => {
-            let kids = obj.get("entries").and_then(|k| k.as_array()).filter(|k| !k.is_empty()).ok_or("nested needs a non-empty `entries` list")?;
+            let kids = obj
+                .get("entries")
+                .and_then(|k| k.as_array())
+                .filter(|k| !k.is_empty())
+                .ok_or("nested needs a non-empty `entries` list")?;
             let mut parts = Vec::new();
             for (i, k) in kids.iter().enumerate() {
-                parts.push(compile_entry(k, types, Some(&field), base).map_err(|m| format!("nested entry #{}: {m}", i + 1))?);
+                parts.push(
+                    compile_entry(k, types, Some(&field), base)
+                        .map_err(|m| format!("nested entry #{}: {m}", i + 1))?,
+                );
             }
             // Elastic's nested entries carry no operator of their own; the children do.
             return Ok(Predicate::And(parts));
@@ -314,31 +454,52 @@ fn compile_entry(e: &Value, types: &FieldTypes, prefix: Option<&str>, base: Opti
                     if vals.is_empty() {
                         Predicate::Const(false)
                     } else {
-                        Predicate::Terms { field: fr, values: vals.into_iter().map(Literal::Str).collect(), case_insensitive: false }
+                        Predicate::Terms {
+                            field: fr,
+                            values: vals.into_iter().map(Literal::Str).collect(),
+                            case_insensitive: false,
+                        }
                     }
                 }
                 _ => {
-                    let id = list.and_then(|l| l.get("id")).and_then(|i| i.as_str()).unwrap_or("?");
+                    let id = list
+                        .and_then(|l| l.get("id"))
+                        .and_then(|i| i.as_str())
+                        .unwrap_or("?");
                     return Err(format!(
                         "list entry refers to Elastic value list {id:?}, which is not available offline; use match_any, or a local file's list.path"
                     ));
                 }
             }
         }
-        other => return Err(format!("unknown type {other:?} (expected match, match_any, wildcard, exists, list, nested)")),
+        other => return Err(format!(
+            "unknown type {other:?} (expected match, match_any, wildcard, exists, list, nested)"
+        )),
     };
-    Ok(if excluded { Predicate::Not(Box::new(pred)) } else { pred })
+    Ok(if excluded {
+        Predicate::Not(Box::new(pred))
+    } else {
+        pred
+    })
 }
 
 fn read_value_list(p: &PathBuf) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(p).map_err(|e| format!("list.path {}: {e}", p.display()))?;
-    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect())
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect())
 }
 
 /// The exception items embedded in a rule. Items that only reference an Elastic exception
 /// container (`list_id` without `entries`) cannot be resolved offline: they are skipped with
 /// a warning (the rule then alerts more, never less).
-pub fn rule_exceptions(rule: &Rule, types: &FieldTypes) -> Result<(Vec<Arc<ExceptionItem>>, Vec<String>), CompileError> {
+pub fn rule_exceptions(
+    rule: &Rule,
+    types: &FieldTypes,
+) -> Result<(Vec<Arc<ExceptionItem>>, Vec<String>), CompileError> {
     let mut items = Vec::new();
     let mut warnings = Vec::new();
     for (i, e) in rule.exceptions.iter().enumerate() {
@@ -364,7 +525,11 @@ pub fn rule_exceptions(rule: &Rule, types: &FieldTypes) -> Result<(Vec<Arc<Excep
 }
 
 /// Wraps a compiled rule with its embedded exceptions (used by [`crate::compile_rule`]).
-pub fn wrap_rule_exceptions(rule: &Arc<Rule>, ctx: &CompileContext, det: Box<dyn Detector>) -> Result<Box<dyn Detector>, CompileError> {
+pub fn wrap_rule_exceptions(
+    rule: &Arc<Rule>,
+    ctx: &CompileContext,
+    det: Box<dyn Detector>,
+) -> Result<Box<dyn Detector>, CompileError> {
     if rule.exceptions.is_empty() {
         return Ok(det);
     }
@@ -385,7 +550,13 @@ pub struct WithExceptions {
 
 impl WithExceptions {
     pub fn new(inner: Box<dyn Detector>, items: Vec<Arc<ExceptionItem>>) -> WithExceptions {
-        WithExceptions { inner, items, excluded: 0, warnings: Vec::new(), buf: Vec::new() }
+        WithExceptions {
+            inner,
+            items,
+            excluded: 0,
+            warnings: Vec::new(),
+            buf: Vec::new(),
+        }
     }
 
     fn excepted(&self, doc: &Document) -> bool {
@@ -398,7 +569,9 @@ impl WithExceptions {
         for d in self.buf.drain(..) {
             let drop = esql
                 && d.events.is_empty()
-                && d.fields.as_ref().is_some_and(|f| self.items.iter().any(|i| i.matches(&Document(f.clone()))));
+                && d.fields
+                    .as_ref()
+                    .is_some_and(|f| self.items.iter().any(|i| i.matches(&Document(f.clone()))));
             if drop {
                 self.excluded += 1;
             } else {
@@ -507,12 +680,20 @@ mod tests {
         assert!(!p.matches(&doc(other_user)));
         let mut listed_ip = base.clone();
         listed_ip["source"]["ip"] = json!("10.0.0.2");
-        assert!(!p.matches(&doc(listed_ip)), "excluded operator negates match_any");
+        assert!(
+            !p.matches(&doc(listed_ip)),
+            "excluded operator negates match_any"
+        );
         let mut no_outcome = base.clone();
         no_outcome["event"] = json!({});
         assert!(!p.matches(&doc(no_outcome)));
         // "is not" on a missing field matches, as a must_not clause does.
-        let q = compile_entries(&json!([{"field": "x.y", "operator": "excluded", "type": "match", "value": "a"}]), types(), None).unwrap();
+        let q = compile_entries(
+            &json!([{"field": "x.y", "operator": "excluded", "type": "match", "value": "a"}]),
+            types(),
+            None,
+        )
+        .unwrap();
         assert!(q.matches(&doc(json!({}))));
     }
 
@@ -524,15 +705,29 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(p.matches(&doc(json!({"aws": {"cloudtrail": {"user_identity": {"type": "Root"}}}}))));
+        assert!(p.matches(&doc(
+            json!({"aws": {"cloudtrail": {"user_identity": {"type": "Root"}}}})
+        )));
         for (bad, want) in [
             (json!([]), "empty"),
-            (json!([{"field": "a", "type": "matches", "value": "x"}]), "unknown type"),
+            (
+                json!([{"field": "a", "type": "matches", "value": "x"}]),
+                "unknown type",
+            ),
             (json!([{"field": "a", "type": "match"}]), "needs a string"),
             (json!([{"type": "exists"}]), "missing field"),
-            (json!([{"field": "a", "type": "exists", "operator": "is"}]), "operator"),
-            (json!([{"field": "a", "type": "list", "list": {"id": "ips", "type": "ip"}}]), "not available offline"),
-            (json!([{"field": "a", "type": "exists", "valu": 1}]), "unknown key"),
+            (
+                json!([{"field": "a", "type": "exists", "operator": "is"}]),
+                "operator",
+            ),
+            (
+                json!([{"field": "a", "type": "list", "list": {"id": "ips", "type": "ip"}}]),
+                "not available offline",
+            ),
+            (
+                json!([{"field": "a", "type": "exists", "valu": 1}]),
+                "unknown key",
+            ),
         ] {
             let e = compile_entries(&bad, types(), None).unwrap_err();
             assert!(e.contains(want), "{bad}: {e}");
@@ -545,22 +740,39 @@ mod tests {
         let p = dir.path().join("exc.toml");
         std::fs::write(&p, "[[exceptions]]\nrule_id='r'\nname='ok'\nquery='user.name: a'\n\n[[exceptions]]\nrule_id='r'\nname='broken'\n[[exceptions.entries]]\nfield='user.name'\ntype='bogus'\nvalue='x'\n").unwrap();
         let e = load_exceptions_file(&p).unwrap_err().to_string();
-        assert!(e.contains("exc.toml") && e.contains("#2") && e.contains("broken") && e.contains("entry #1") && e.contains("bogus"), "{e}");
+        assert!(
+            e.contains("exc.toml")
+                && e.contains("#2")
+                && e.contains("broken")
+                && e.contains("entry #1")
+                && e.contains("bogus"),
+            "{e}"
+        );
         std::fs::write(&p, "[[exceptions]]\nname='no rule'\nquery='a: b'\n").unwrap();
         let e = load_exceptions_file(&p).unwrap_err().to_string();
         assert!(e.contains("missing rule_id"), "{e}");
         std::fs::write(&p, "[[exceptions]\n").unwrap();
-        assert!(matches!(load_exceptions_file(&p), Err(ExceptionError::Syntax { .. })));
+        assert!(matches!(
+            load_exceptions_file(&p),
+            Err(ExceptionError::Syntax { .. })
+        ));
         let y = dir.path().join("exc.yaml");
         std::fs::write(&y, "exceptions:\n  - rule_id: r\n    entries:\n      - {field: user.name, type: match, value: a, oops: 1}\n").unwrap();
         let e = load_exceptions_file(&y).unwrap_err().to_string();
-        assert!(e.contains("exc.yaml") && e.contains("#1") && e.contains("oops"), "{e}");
+        assert!(
+            e.contains("exc.yaml") && e.contains("#1") && e.contains("oops"),
+            "{e}"
+        );
     }
 
     #[test]
     fn list_path_values() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ips.txt"), "# scanners\n192.0.2.1\n\n192.0.2.2\n").unwrap();
+        std::fs::write(
+            dir.path().join("ips.txt"),
+            "# scanners\n192.0.2.1\n\n192.0.2.2\n",
+        )
+        .unwrap();
         let p = dir.path().join("e.yml");
         std::fs::write(&p, "exceptions:\n  - rule_id: ['a', 'b']\n    entries:\n      - field: source.ip\n        type: list\n        list: {path: ips.txt}\n").unwrap();
         let set = load_exceptions_file(&p).unwrap();

@@ -65,21 +65,32 @@ pub fn compile(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<Box<dyn Detecto
 
 impl NewTermsDetector {
     pub fn new(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<NewTermsDetector, CompileError> {
-        let nt = rule
-            .new_terms
-            .as_ref()
-            .ok_or_else(|| CompileError::Invalid("new_terms rule without [rule.new_terms]".into()))?;
+        let nt = rule.new_terms.as_ref().ok_or_else(|| {
+            CompileError::Invalid("new_terms rule without [rule.new_terms]".into())
+        })?;
         if nt.fields.is_empty() || nt.fields.len() > 3 {
-            return Err(CompileError::Invalid(format!("new_terms_fields must list 1 to 3 fields, got {}", nt.fields.len())));
+            return Err(CompileError::Invalid(format!(
+                "new_terms_fields must list 1 to 3 fields, got {}",
+                nt.fields.len()
+            )));
         }
         let history_ms = tripline_doc::time::parse_now_minus(&nt.history_window_start)
             .filter(|h| *h > 0)
-            .ok_or_else(|| CompileError::Invalid(format!("history_window_start {:?} is not now-<duration>", nt.history_window_start)))?;
+            .ok_or_else(|| {
+                CompileError::Invalid(format!(
+                    "history_window_start {:?} is not now-<duration>",
+                    nt.history_window_start
+                ))
+            })?;
         let (predicate, warnings) = crate::query_rule::compile_kql(rule, ctx)?;
         Ok(NewTermsDetector {
             rule: rule.clone(),
             predicate,
-            sources: nt.fields.iter().map(|f| ctx.types.source_path(f).to_string()).collect(),
+            sources: nt
+                .fields
+                .iter()
+                .map(|f| ctx.types.source_path(f).to_string())
+                .collect(),
             fields: nt.fields.clone(),
             history_ms,
             no_warmup: ctx.no_warmup,
@@ -151,7 +162,12 @@ impl Detector for NewTermsDetector {
     }
 
     fn fields(&self) -> Option<Vec<String>> {
-        let mut f: Vec<String> = self.predicate.fields().iter().map(|f| f.to_string()).collect();
+        let mut f: Vec<String> = self
+            .predicate
+            .fields()
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
         f.extend(self.fields.iter().cloned());
         f.sort();
         f.dedup();
@@ -180,7 +196,11 @@ impl Detector for NewTermsDetector {
             return;
         }
         let horizon = t.saturating_sub(self.history_ms);
-        let warm = self.no_warmup || t >= self.input_start.unwrap_or(t).saturating_add(self.history_ms);
+        let warm = self.no_warmup
+            || t >= self
+                .input_start
+                .unwrap_or(t)
+                .saturating_add(self.history_ms);
         for tuple in self.tuples(ev) {
             let is_new = match self.seen.get_mut(&tuple) {
                 Some(last) => {
@@ -201,11 +221,23 @@ impl Detector for NewTermsDetector {
                 continue;
             }
             let mut d = AlertDraft::for_event(&self.rule, ev);
-            d.extra.insert("new_terms".into(), Value::Array(tuple.iter().map(|s| json!(s)).collect()));
-            let id = ev.event_id().map(String::from).unwrap_or_else(|| format!("{}#{}", ev.origin.file, ev.origin.record));
+            d.extra.insert(
+                "new_terms".into(),
+                Value::Array(tuple.iter().map(|s| json!(s)).collect()),
+            );
+            let id = ev
+                .event_id()
+                .map(String::from)
+                .unwrap_or_else(|| format!("{}#{}", ev.origin.file, ev.origin.record));
             // One event can raise one alert per new tuple: the tuple is part of the identity.
             d.key = Some(format!("{id}\u{1f}{}", tuple.join("\u{1f}")));
-            let terms = self.fields.iter().zip(&tuple).map(|(f, v)| format!("{f}={v}")).collect::<Vec<_>>().join(", ");
+            let terms = self
+                .fields
+                .iter()
+                .zip(&tuple)
+                .map(|(f, v)| format!("{f}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             d.reason = Some(format!(
                 "New terms {terms} not seen since {} in {} created {} alert {}.",
                 format_millis(horizon),
@@ -220,10 +252,16 @@ impl Detector for NewTermsDetector {
     fn stats(&self) -> DetectorStats {
         let mut s = vec![("new_terms live tuples".to_string(), self.seen.len() as u64)];
         if self.withheld > 0 {
-            s.push(("alerts withheld during first history window".into(), self.withheld));
+            s.push((
+                "alerts withheld during first history window".into(),
+                self.withheld,
+            ));
         }
         if self.truncated > 0 {
-            s.push(("events with too many term combinations (truncated)".into(), self.truncated));
+            s.push((
+                "events with too many term combinations (truncated)".into(),
+                self.truncated,
+            ));
         }
         s
     }
@@ -262,7 +300,9 @@ impl Detector for NewTermsDetector {
             return Err(format!("new_terms state version {} is not supported", s.v));
         }
         if s.seen.iter().any(|(k, _)| k.len() != self.fields.len()) {
-            return Err("new_terms state has tuples of another width (the rule's fields changed)".into());
+            return Err(
+                "new_terms state has tuples of another width (the rule's fields changed)".into(),
+            );
         }
         self.input_start = s.input_start;
         self.last_sweep = s.last_sweep;

@@ -120,7 +120,7 @@ impl Runner {
     pub fn snapshot(&self) -> RunnerState {
         let mut pending: Vec<(i64, u64, Origin)> =
             self.pending.values().map(|e| (e.timestamp, e.seq, e.origin.clone())).collect();
-        pending.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        pending.sort_by_key(|p| (p.0, p.1));
         RunnerState {
             max_seen: self.max_seen,
             released: self.released,

@@ -65,7 +65,10 @@ const FINGERPRINT_BYTES: u64 = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: state store: {source}")]
-    Sqlite { path: String, source: rusqlite::Error },
+    Sqlite {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("{path}: state store: {message}")]
     Invalid { path: String, message: String },
 }
@@ -81,8 +84,18 @@ pub struct StoredAlert {
 }
 
 impl StoredAlert {
-    pub fn new(uuid: impl Into<String>, rule_id: impl Into<String>, timestamp: i64, doc: Value) -> StoredAlert {
-        StoredAlert { uuid: uuid.into(), rule_id: rule_id.into(), timestamp, doc }
+    pub fn new(
+        uuid: impl Into<String>,
+        rule_id: impl Into<String>,
+        timestamp: i64,
+        doc: Value,
+    ) -> StoredAlert {
+        StoredAlert {
+            uuid: uuid.into(),
+            rule_id: rule_id.into(),
+            timestamp,
+            doc,
+        }
     }
 }
 
@@ -158,7 +171,9 @@ impl Resume {
         let k = if &**file == "-" {
             None
         } else {
-            std::fs::canonicalize(&**file).ok().map(|p| p.to_string_lossy().into_owned())
+            std::fs::canonicalize(&**file)
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned())
         };
         self.canon.insert(file.clone(), k.clone());
         k
@@ -168,7 +183,9 @@ impl Resume {
     /// run already consumed it (do not push it); otherwise records it as consumed.
     pub fn skip(&mut self, origin: &Origin) -> bool {
         self.since_checkpoint += 1;
-        let Some(key) = self.key_of(&origin.file) else { return false };
+        let Some(key) = self.key_of(&origin.file) else {
+            return false;
+        };
         if !self.checked.contains(&key) {
             self.checked.insert(key.clone());
             if let Some(p) = self.progress.get(&key) {
@@ -194,7 +211,8 @@ impl Resume {
 
     /// Whether a checkpoint is due (by events since the last one, or wall time).
     pub fn due(&self) -> bool {
-        self.since_checkpoint >= self.every_events || (self.since_checkpoint > 0 && self.last_checkpoint.elapsed() >= self.every)
+        self.since_checkpoint >= self.every_events
+            || (self.since_checkpoint > 0 && self.last_checkpoint.elapsed() >= self.every)
     }
 
     /// Buffered events of the interrupted run not yet seen again in this run (their files
@@ -214,9 +232,15 @@ pub fn fingerprint(path: &Path) -> Option<String> {
 
 /// Whether the file still starts with the bytes its fingerprint was taken from.
 fn same_file(path: &Path, fp: &str) -> bool {
-    let Some((n, want)) = fp.split_once(':') else { return false };
-    let Ok(n) = n.parse::<u64>() else { return false };
-    let Ok(f) = std::fs::File::open(path) else { return false };
+    let Some((n, want)) = fp.split_once(':') else {
+        return false;
+    };
+    let Ok(n) = n.parse::<u64>() else {
+        return false;
+    };
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
     let mut buf = Vec::new();
     if f.take(n).read_to_end(&mut buf).is_err() || buf.len() as u64 != n {
         return false;
@@ -276,13 +300,18 @@ impl StateStore {
     /// Opens (creating if needed) a state file.
     pub fn open(path: &Path) -> Result<StateStore, StoreError> {
         let shown = path.display().to_string();
-        let sq = |e: rusqlite::Error| StoreError::Sqlite { path: shown.clone(), source: e };
+        let sq = |e: rusqlite::Error| StoreError::Sqlite {
+            path: shown.clone(),
+            source: e,
+        };
         let conn = Connection::open(path).map_err(sq)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(sq)?;
         // WAL: a reader never sees a half-written checkpoint and a kill -9 loses at most the
         // transaction in flight. synchronous=NORMAL is durable against process crashes.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sq)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sq)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sq)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sq)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS detector_state (
@@ -295,27 +324,53 @@ impl StateStore {
                  rule_id TEXT NOT NULL, timestamp INTEGER NOT NULL, doc TEXT NOT NULL);",
         )
         .map_err(sq)?;
-        let version: Option<String> =
-            conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional().map_err(sq)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sq)?;
         match version {
             None => {
-                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", params![SCHEMA_VERSION.to_string()])
-                    .map_err(sq)?;
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    params![SCHEMA_VERSION.to_string()],
+                )
+                .map_err(sq)?;
             }
             Some(v) if v == SCHEMA_VERSION.to_string() => {}
             Some(v) => {
-                return Err(StoreError::Invalid { path: shown, message: format!("schema version {v} is not supported (expected {SCHEMA_VERSION})") })
+                return Err(StoreError::Invalid {
+                    path: shown,
+                    message: format!(
+                        "schema version {v} is not supported (expected {SCHEMA_VERSION})"
+                    ),
+                })
             }
         }
-        Ok(StateStore { conn, path: shown, written: HashMap::new() })
+        Ok(StateStore {
+            conn,
+            path: shown,
+            written: HashMap::new(),
+        })
     }
 
     fn sq(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |e| StoreError::Sqlite { path: self.path.clone(), source: e }
+        move |e| StoreError::Sqlite {
+            path: self.path.clone(),
+            source: e,
+        }
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional().map_err(self.sq())
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.sq())
     }
 
     /// Loads saved detector states into the runner's detectors (by rule id), and, when the
@@ -326,9 +381,18 @@ impl StateStore {
         let keys = rule_keys(runner);
         let mut saved: HashMap<String, (String, String)> = HashMap::new();
         {
-            let mut st = self.conn.prepare("SELECT rule_key, rule_hash, state FROM detector_state").map_err(self.sq())?;
+            let mut st = self
+                .conn
+                .prepare("SELECT rule_key, rule_hash, state FROM detector_state")
+                .map_err(self.sq())?;
             let rows = st
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
                 .map_err(self.sq())?;
             for row in rows {
                 let (k, h, s) = row.map_err(self.sq())?;
@@ -336,16 +400,22 @@ impl StateStore {
             }
         }
         for (det, key) in runner.detectors_mut().zip(&keys) {
-            let Some((hash, state)) = saved.get(key) else { continue };
+            let Some((hash, state)) = saved.get(key) else {
+                continue;
+            };
             let rule_id = det.rule().rule_id.clone();
             if *hash != rule_hash(det.rule()) {
-                resume.reset_rules.push((rule_id, "the rule changed since its state was saved".into()));
+                resume
+                    .reset_rules
+                    .push((rule_id, "the rule changed since its state was saved".into()));
                 continue;
             }
             let value: Value = match serde_json::from_str(state) {
                 Ok(v) => v,
                 Err(e) => {
-                    resume.reset_rules.push((rule_id, format!("unreadable state: {e}")));
+                    resume
+                        .reset_rules
+                        .push((rule_id, format!("unreadable state: {e}")));
                     continue;
                 }
             };
@@ -357,21 +427,39 @@ impl StateStore {
         let complete = self.meta("run_complete")?.is_none_or(|v| v == "1");
         if !complete {
             if let Some(text) = self.meta("runner_state")? {
-                let saved: SavedRunner = serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Invalid { path: self.path.clone(), message: format!("runner state: {e}") })?;
+                let saved: SavedRunner =
+                    serde_json::from_str(&text).map_err(|e| StoreError::Invalid {
+                        path: self.path.clone(),
+                        message: format!("runner state: {e}"),
+                    })?;
                 runner.restore(&saved.runner);
                 resume.pending = saved.pending.into_iter().collect();
                 resume.continued = true;
             }
         }
         {
-            let mut st = self.conn.prepare("SELECT file, fingerprint, records FROM progress").map_err(self.sq())?;
+            let mut st = self
+                .conn
+                .prepare("SELECT file, fingerprint, records FROM progress")
+                .map_err(self.sq())?;
             let rows = st
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
                 .map_err(self.sq())?;
             for row in rows {
                 let (f, fp, n) = row.map_err(self.sq())?;
-                resume.progress.insert(f, FileProgress { fingerprint: fp, records: n.max(0) as u64 });
+                resume.progress.insert(
+                    f,
+                    FileProgress {
+                        fingerprint: fp,
+                        records: n.max(0) as u64,
+                    },
+                );
             }
         }
         Ok(resume)
@@ -380,17 +468,33 @@ impl StateStore {
     /// Commits, in one transaction, the detector states, the runner's state, the input
     /// progress and `alerts` (those emitted since the previous checkpoint; an alert whose
     /// uuid is already stored is ignored).
-    pub fn checkpoint(&mut self, runner: &Runner, resume: &mut Resume, alerts: &[StoredAlert]) -> Result<(), StoreError> {
+    pub fn checkpoint(
+        &mut self,
+        runner: &Runner,
+        resume: &mut Resume,
+        alerts: &[StoredAlert],
+    ) -> Result<(), StoreError> {
         self.write(runner, resume, alerts, false)
     }
 
     /// The final checkpoint of a run (after `Runner::finish`): the next run is a new hunt
     /// that continues the detector states.
-    pub fn complete(&mut self, runner: &Runner, resume: &mut Resume, alerts: &[StoredAlert]) -> Result<(), StoreError> {
+    pub fn complete(
+        &mut self,
+        runner: &Runner,
+        resume: &mut Resume,
+        alerts: &[StoredAlert],
+    ) -> Result<(), StoreError> {
         self.write(runner, resume, alerts, true)
     }
 
-    fn write(&mut self, runner: &Runner, resume: &mut Resume, alerts: &[StoredAlert], complete: bool) -> Result<(), StoreError> {
+    fn write(
+        &mut self,
+        runner: &Runner,
+        resume: &mut Resume,
+        alerts: &[StoredAlert],
+        complete: bool,
+    ) -> Result<(), StoreError> {
         let keys = rule_keys(runner);
         // Serialize outside the transaction (the expensive part).
         let mut states: Vec<(String, String, String, String, [u8; 32])> = Vec::new();
@@ -398,13 +502,21 @@ impl StateStore {
             if !det.is_stateful() {
                 continue;
             }
-            let Some(state) = det.save_state() else { continue };
+            let Some(state) = det.save_state() else {
+                continue;
+            };
             let text = state.to_string();
             let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
             if self.written.get(key) == Some(&digest) {
                 continue;
             }
-            states.push((key.clone(), det.rule().rule_id.clone(), rule_hash(det.rule()), text, digest));
+            states.push((
+                key.clone(),
+                det.rule().rule_id.clone(),
+                rule_hash(det.rule()),
+                text,
+                digest,
+            ));
         }
         let snap = runner.snapshot();
         let mut pending = Vec::with_capacity(snap.pending.len());
@@ -413,19 +525,33 @@ impl StateStore {
                 pending.push((k, o.record));
             }
         }
-        let saved = SavedRunner { runner: RunnerState { pending: Vec::new(), ..snap }, pending };
+        let saved = SavedRunner {
+            runner: RunnerState {
+                pending: Vec::new(),
+                ..snap
+            },
+            pending,
+        };
         let runner_text = serde_json::to_string(&saved).unwrap_or_default();
         let mut progress = Vec::new();
         for f in resume.touched.iter() {
-            let Some(p) = resume.progress.get_mut(f) else { continue };
+            let Some(p) = resume.progress.get_mut(f) else {
+                continue;
+            };
             if p.fingerprint.is_empty() {
                 p.fingerprint = fingerprint(Path::new(f)).unwrap_or_default();
             }
             progress.push((f.clone(), p.fingerprint.clone(), p.records));
         }
         let path = self.path.clone();
-        let sq = |e: rusqlite::Error| StoreError::Sqlite { path: path.clone(), source: e };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sq)?;
+        let sq = |e: rusqlite::Error| StoreError::Sqlite {
+            path: path.clone(),
+            source: e,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
         {
             let mut up = tx
                 .prepare_cached(
@@ -436,9 +562,13 @@ impl StateStore {
             for (k, id, h, s, _) in &states {
                 up.execute(params![k, id, h, s]).map_err(sq)?;
             }
-            let mut meta = tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)").map_err(sq)?;
-            meta.execute(params!["runner_state", runner_text]).map_err(sq)?;
-            meta.execute(params!["run_complete", if complete { "1" } else { "0" }]).map_err(sq)?;
+            let mut meta = tx
+                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+                .map_err(sq)?;
+            meta.execute(params!["runner_state", runner_text])
+                .map_err(sq)?;
+            meta.execute(params!["run_complete", if complete { "1" } else { "0" }])
+                .map_err(sq)?;
             let mut pr = tx.prepare_cached("INSERT OR REPLACE INTO progress (file, fingerprint, records) VALUES (?1, ?2, ?3)").map_err(sq)?;
             for (f, fp, n) in &progress {
                 pr.execute(params![f, fp, *n as i64]).map_err(sq)?;
@@ -447,7 +577,8 @@ impl StateStore {
                 .prepare_cached("INSERT OR IGNORE INTO alerts (uuid, rule_id, timestamp, doc) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(sq)?;
             for a in alerts {
-                al.execute(params![a.uuid, a.rule_id, a.timestamp, a.doc.to_string()]).map_err(sq)?;
+                al.execute(params![a.uuid, a.rule_id, a.timestamp, a.doc.to_string()])
+                    .map_err(sq)?;
             }
         }
         tx.commit().map_err(sq)?;
@@ -462,22 +593,40 @@ impl StateStore {
 
     /// Every stored alert, in the order they were first stored.
     pub fn alerts(&self) -> Result<Vec<StoredAlert>, StoreError> {
-        let mut st = self.conn.prepare("SELECT uuid, rule_id, timestamp, doc FROM alerts ORDER BY seq").map_err(self.sq())?;
+        let mut st = self
+            .conn
+            .prepare("SELECT uuid, rule_id, timestamp, doc FROM alerts ORDER BY seq")
+            .map_err(self.sq())?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
             .map_err(self.sq())?;
         let mut out = Vec::new();
         for row in rows {
             let (uuid, rule_id, timestamp, doc) = row.map_err(self.sq())?;
             let doc = serde_json::from_str(&doc).unwrap_or(Value::Null);
-            out.push(StoredAlert { uuid, rule_id, timestamp, doc });
+            out.push(StoredAlert {
+                uuid,
+                rule_id,
+                timestamp,
+                doc,
+            });
         }
         Ok(out)
     }
 
     /// Number of stored alerts.
     pub fn alert_count(&self) -> Result<u64, StoreError> {
-        self.conn.query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(self.sq())
+        self.conn
+            .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.sq())
     }
 
     /// The file's path.

@@ -45,20 +45,39 @@ pub struct SuppressionConfig {
 impl SuppressionConfig {
     /// The rule's suppression, if it has one.
     pub fn from_rule(rule: &Rule) -> Result<Option<SuppressionConfig>, CompileError> {
-        let Some(s) = &rule.alert_suppression else { return Ok(None) };
-        let mut group_by: Vec<String> = s.group_by.iter().filter(|f| !f.trim().is_empty()).cloned().collect();
+        let Some(s) = &rule.alert_suppression else {
+            return Ok(None);
+        };
+        let mut group_by: Vec<String> = s
+            .group_by
+            .iter()
+            .filter(|f| !f.trim().is_empty())
+            .cloned()
+            .collect();
         if group_by.is_empty() && rule.rule_type == RuleType::Threshold {
-            group_by = rule.threshold.as_ref().map(|t| t.field.clone()).unwrap_or_default();
+            group_by = rule
+                .threshold
+                .as_ref()
+                .map(|t| t.field.clone())
+                .unwrap_or_default();
         }
         if group_by.is_empty() && rule.rule_type != RuleType::Threshold {
-            return Err(CompileError::Invalid("alert_suppression without group_by fields".into()));
+            return Err(CompileError::Invalid(
+                "alert_suppression without group_by fields".into(),
+            ));
         }
         if group_by.len() > 3 {
-            return Err(CompileError::Invalid(format!("alert_suppression.group_by lists {} fields (at most 3)", group_by.len())));
+            return Err(CompileError::Invalid(format!(
+                "alert_suppression.group_by lists {} fields (at most 3)",
+                group_by.len()
+            )));
         }
         let duration_ms = match &s.duration {
             Some(d) => Some(d.millis().filter(|m| *m > 0).ok_or_else(|| {
-                CompileError::Invalid(format!("alert_suppression.duration {} {:?} is not a positive duration in s, m, h or d", d.value, d.unit))
+                CompileError::Invalid(format!(
+                    "alert_suppression.duration {} {:?} is not a positive duration in s, m, h or d",
+                    d.value, d.unit
+                ))
             })?),
             None => None,
         };
@@ -69,12 +88,20 @@ impl SuppressionConfig {
                 return Err(CompileError::Invalid(format!("alert_suppression.missing_fields_strategy {o:?} (expected suppress or doNotSuppress)")))
             }
         };
-        Ok(Some(SuppressionConfig { group_by, duration_ms, interval_ms: rule.interval_millis().max(1), suppress_missing }))
+        Ok(Some(SuppressionConfig {
+            group_by,
+            duration_ms,
+            interval_ms: rule.interval_millis().max(1),
+            suppress_missing,
+        }))
     }
 }
 
 /// Wraps a compiled rule with its own `alert_suppression` (used by [`crate::compile_rule`]).
-pub fn wrap_rule_suppression(rule: &Arc<Rule>, det: Box<dyn Detector>) -> Result<Box<dyn Detector>, CompileError> {
+pub fn wrap_rule_suppression(
+    rule: &Arc<Rule>,
+    det: Box<dyn Detector>,
+) -> Result<Box<dyn Detector>, CompileError> {
     Ok(match SuppressionConfig::from_rule(rule)? {
         Some(cfg) => Box::new(Suppressed::new(det, cfg)),
         None => det,
@@ -103,7 +130,14 @@ pub struct Suppressed {
 
 impl Suppressed {
     pub fn new(inner: Box<dyn Detector>, cfg: SuppressionConfig) -> Suppressed {
-        Suppressed { inner, cfg, open: HashMap::new(), deadlines: BTreeSet::new(), suppressed: 0, buf: Vec::new() }
+        Suppressed {
+            inner,
+            cfg,
+            open: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            suppressed: 0,
+            buf: Vec::new(),
+        }
     }
 
     /// Emits the groups whose window closed at or before `t` (all of them for `None`).
@@ -112,7 +146,9 @@ impl Suppressed {
             if t.is_some_and(|t| *deadline > t) {
                 break;
             }
-            let Some((_, key)) = self.deadlines.pop_first() else { break };
+            let Some((_, key)) = self.deadlines.pop_first() else {
+                break;
+            };
             if let Some(o) = self.open.remove(&key) {
                 out.push(finish_open(o));
             }
@@ -125,7 +161,10 @@ impl Suppressed {
             .group_by
             .iter()
             .map(|f| {
-                let mut vals: Vec<Value> = fields_doc.as_ref().map(|doc| doc.values(f).into_iter().cloned().collect()).unwrap_or_default();
+                let mut vals: Vec<Value> = fields_doc
+                    .as_ref()
+                    .map(|doc| doc.values(f).into_iter().cloned().collect())
+                    .unwrap_or_default();
                 if vals.is_empty() {
                     if let Some(ev) = d.events.first() {
                         vals = ev.doc.values(f).into_iter().cloned().collect();
@@ -155,7 +194,8 @@ impl Suppressed {
             }
             let t = d.timestamp;
             self.close_until(Some(t), out);
-            let key = serde_json::to_string(&terms.iter().map(|(_, v)| v).collect::<Vec<_>>()).unwrap_or_default();
+            let key = serde_json::to_string(&terms.iter().map(|(_, v)| v).collect::<Vec<_>>())
+                .unwrap_or_default();
             if let Some(o) = self.open.get_mut(&key) {
                 o.docs += 1;
                 o.end = o.end.max(t);
@@ -165,21 +205,41 @@ impl Suppressed {
             }
             let deadline = match self.cfg.duration_ms {
                 Some(d) => t.saturating_add(d),
-                None => (t.div_euclid(self.cfg.interval_ms) + 1).saturating_mul(self.cfg.interval_ms),
+                None => {
+                    (t.div_euclid(self.cfg.interval_ms) + 1).saturating_mul(self.cfg.interval_ms)
+                }
             };
             self.deadlines.insert((deadline, key.clone()));
-            self.open.insert(key, Open { draft: d, terms, start: t, end: t, deadline, docs: 0 });
+            self.open.insert(
+                key,
+                Open {
+                    draft: d,
+                    terms,
+                    start: t,
+                    end: t,
+                    deadline,
+                    docs: 0,
+                },
+            );
         }
     }
 }
 
 fn finish_open(o: Open) -> AlertDraft {
     let mut d = o.draft;
-    let terms: Vec<Value> = o.terms.into_iter().map(|(f, v)| json!({"field": f, "value": v})).collect();
-    d.extra.insert("suppression.terms".into(), Value::Array(terms));
-    d.extra.insert("suppression.start".into(), json!(format_millis(o.start)));
-    d.extra.insert("suppression.end".into(), json!(format_millis(o.end)));
-    d.extra.insert("suppression.docs_count".into(), json!(o.docs));
+    let terms: Vec<Value> = o
+        .terms
+        .into_iter()
+        .map(|(f, v)| json!({"field": f, "value": v}))
+        .collect();
+    d.extra
+        .insert("suppression.terms".into(), Value::Array(terms));
+    d.extra
+        .insert("suppression.start".into(), json!(format_millis(o.start)));
+    d.extra
+        .insert("suppression.end".into(), json!(format_millis(o.end)));
+    d.extra
+        .insert("suppression.docs_count".into(), json!(o.docs));
     d
 }
 
@@ -244,7 +304,9 @@ impl Detector for Suppressed {
                 })
             })
             .collect();
-        Some(json!({"v": 1, "inner": self.inner.save_state(), "open": open, "suppressed": self.suppressed}))
+        Some(
+            json!({"v": 1, "inner": self.inner.save_state(), "open": open, "suppressed": self.suppressed}),
+        )
     }
 
     fn load_state(&mut self, state: Value) -> Result<(), String> {
@@ -268,7 +330,10 @@ impl Detector for Suppressed {
         }
         let s: S = serde_json::from_value(state).map_err(|e| format!("suppression state: {e}"))?;
         if s.v != 1 {
-            return Err(format!("suppression state version {} is not supported", s.v));
+            return Err(format!(
+                "suppression state version {} is not supported",
+                s.v
+            ));
         }
         if let Some(inner) = s.inner {
             self.inner.load_state(inner)?;
@@ -278,7 +343,17 @@ impl Detector for Suppressed {
         for o in s.open {
             let draft = draft_from_value(self.inner.rule(), o.draft)?;
             self.deadlines.insert((o.deadline, o.key.clone()));
-            self.open.insert(o.key, Open { draft, terms: o.terms, start: o.start, end: o.end, deadline: o.deadline, docs: o.docs });
+            self.open.insert(
+                o.key,
+                Open {
+                    draft,
+                    terms: o.terms,
+                    start: o.start,
+                    end: o.end,
+                    deadline: o.deadline,
+                    docs: o.docs,
+                },
+            );
         }
         self.suppressed = s.suppressed;
         Ok(())
@@ -315,7 +390,12 @@ pub fn draft_to_value(d: &AlertDraft) -> Value {
         events: d
             .events
             .iter()
-            .map(|e| EventRepr { doc: e.doc.clone(), timestamp: e.timestamp, origin: e.origin.clone(), seq: e.seq })
+            .map(|e| EventRepr {
+                doc: e.doc.clone(),
+                timestamp: e.timestamp,
+                origin: e.origin.clone(),
+                seq: e.seq,
+            })
             .collect(),
         fields: d.fields.clone(),
         timestamp: d.timestamp,
@@ -335,7 +415,14 @@ pub fn draft_from_value(rule: &Arc<Rule>, v: Value) -> Result<AlertDraft, String
         events: r
             .events
             .into_iter()
-            .map(|e| Arc::new(Event { doc: e.doc, timestamp: e.timestamp, origin: e.origin, seq: e.seq }))
+            .map(|e| {
+                Arc::new(Event {
+                    doc: e.doc,
+                    timestamp: e.timestamp,
+                    origin: e.origin,
+                    seq: e.seq,
+                })
+            })
             .collect(),
         fields: r.fields,
         timestamp: r.timestamp,

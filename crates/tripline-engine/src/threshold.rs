@@ -86,27 +86,42 @@ fn values_of(ev: &SharedEvent, path: &str, truncated: &mut u64) -> Vec<String> {
 
 impl ThresholdDetector {
     pub fn new(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<ThresholdDetector, CompileError> {
-        let th = rule
-            .threshold
-            .as_ref()
-            .ok_or_else(|| CompileError::Invalid("threshold rule without [rule.threshold]".into()))?;
+        let th = rule.threshold.as_ref().ok_or_else(|| {
+            CompileError::Invalid("threshold rule without [rule.threshold]".into())
+        })?;
         if th.value == 0 {
-            return Err(CompileError::Invalid("threshold.value must be at least 1".into()));
+            return Err(CompileError::Invalid(
+                "threshold.value must be at least 1".into(),
+            ));
         }
         let mut cardinality = Vec::new();
         for c in &th.cardinality {
             if c.field.trim().is_empty() {
-                return Err(CompileError::Invalid("threshold.cardinality entry without a field".into()));
+                return Err(CompileError::Invalid(
+                    "threshold.cardinality entry without a field".into(),
+                ));
             }
-            cardinality.push((c.field.clone(), ctx.types.source_path(&c.field).to_string(), c.value));
+            cardinality.push((
+                c.field.clone(),
+                ctx.types.source_path(&c.field).to_string(),
+                c.value,
+            ));
         }
-        let group_fields: Vec<String> = th.field.iter().filter(|f| !f.trim().is_empty()).cloned().collect();
+        let group_fields: Vec<String> = th
+            .field
+            .iter()
+            .filter(|f| !f.trim().is_empty())
+            .cloned()
+            .collect();
         let (predicate, warnings) = crate::query_rule::compile_kql(rule, ctx)?;
         Ok(ThresholdDetector {
             rule: rule.clone(),
             predicate,
             warnings,
-            group_sources: group_fields.iter().map(|f| ctx.types.source_path(f).to_string()).collect(),
+            group_sources: group_fields
+                .iter()
+                .map(|f| ctx.types.source_path(f).to_string())
+                .collect(),
             group_fields,
             value: th.value,
             cardinality,
@@ -147,9 +162,13 @@ impl ThresholdDetector {
         let (start, end) = self.sched.window(k);
         let dirty = std::mem::take(&mut self.dirty);
         for key in dirty {
-            let Some(entries) = self.groups.get_mut(&key) else { continue };
+            let Some(entries) = self.groups.get_mut(&key) else {
+                continue;
+            };
             entries.retain(|e| e.t >= start);
-            let counted: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].t >= start && entries[i].t < end).collect();
+            let counted: Vec<usize> = (0..entries.len())
+                .filter(|&i| entries[i].t >= start && entries[i].t < end)
+                .collect();
             let count = counted.len() as u64;
             if count < self.value {
                 continue;
@@ -189,7 +208,15 @@ impl ThresholdDetector {
         });
     }
 
-    fn draft(&self, key: &[String], count: u64, card: &[u64], first: i64, last: i64, run: i64) -> AlertDraft {
+    fn draft(
+        &self,
+        key: &[String],
+        count: u64,
+        card: &[u64],
+        first: i64,
+        last: i64,
+        run: i64,
+    ) -> AlertDraft {
         let mut fields = Map::new();
         let mut terms = Vec::new();
         for (f, v) in self.group_fields.iter().zip(key) {
@@ -201,7 +228,12 @@ impl ThresholdDetector {
         result.insert("count".into(), json!(count));
         result.insert("from".into(), json!(format_millis(first)));
         if !self.cardinality.is_empty() {
-            let c: Vec<Value> = self.cardinality.iter().zip(card).map(|((f, _, _), n)| json!({"field": f, "value": n})).collect();
+            let c: Vec<Value> = self
+                .cardinality
+                .iter()
+                .zip(card)
+                .map(|((f, _, _), n)| json!({"field": f, "value": n}))
+                .collect();
             result.insert("cardinality".into(), Value::Array(c));
         }
         let mut extra = Map::new();
@@ -209,7 +241,15 @@ impl ThresholdDetector {
         let group = if key.is_empty() {
             String::new()
         } else {
-            format!(" for {}", self.group_fields.iter().zip(key).map(|(f, v)| format!("{f}={v}")).collect::<Vec<_>>().join(", "))
+            format!(
+                " for {}",
+                self.group_fields
+                    .iter()
+                    .zip(key)
+                    .map(|(f, v)| format!("{f}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         };
         let mut card_txt = String::new();
         for ((f, _, _), n) in self.cardinality.iter().zip(card) {
@@ -260,7 +300,12 @@ impl Detector for ThresholdDetector {
     }
 
     fn fields(&self) -> Option<Vec<String>> {
-        let mut f: Vec<String> = self.predicate.fields().iter().map(|f| f.to_string()).collect();
+        let mut f: Vec<String> = self
+            .predicate
+            .fields()
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
         f.extend(self.group_fields.iter().cloned());
         f.extend(self.cardinality.iter().map(|c| c.0.clone()));
         f.sort();
@@ -278,7 +323,10 @@ impl Detector for ThresholdDetector {
             return;
         }
         // Late events count from the current run on (see the module doc).
-        let epoch_start = self.next_run.map(|n| self.sched.run_time(n - 1)).unwrap_or(ev.timestamp);
+        let epoch_start = self
+            .next_run
+            .map(|n| self.sched.run_time(n - 1))
+            .unwrap_or(ev.timestamp);
         let t = ev.timestamp.max(epoch_start);
         let card: Vec<Vec<String>> = self
             .cardinality
@@ -286,7 +334,13 @@ impl Detector for ThresholdDetector {
             .map(|(_, src, _)| values_of(ev, src, &mut self.truncated))
             .collect();
         for key in self.group_keys(ev) {
-            self.groups.entry(key.clone()).or_default().push_back(Entry { t, card: card.clone() });
+            self.groups
+                .entry(key.clone())
+                .or_default()
+                .push_back(Entry {
+                    t,
+                    card: card.clone(),
+                });
             self.dirty.insert(key);
         }
     }
@@ -301,9 +355,15 @@ impl Detector for ThresholdDetector {
     }
 
     fn stats(&self) -> DetectorStats {
-        let mut s = vec![("threshold groups in window".to_string(), self.groups.len() as u64)];
+        let mut s = vec![(
+            "threshold groups in window".to_string(),
+            self.groups.len() as u64,
+        )];
         if self.truncated > 0 {
-            s.push(("events with too many group values (truncated)".into(), self.truncated));
+            s.push((
+                "events with too many group values (truncated)".into(),
+                self.truncated,
+            ));
         }
         s
     }
@@ -340,12 +400,19 @@ impl Detector for ThresholdDetector {
             return Err(format!("threshold state version {} is not supported", s.v));
         }
         if s.interval_ms != self.sched.interval_ms || s.lookback_ms != self.sched.lookback_ms {
-            return Err("threshold state was saved with another schedule (interval or from changed)".into());
+            return Err(
+                "threshold state was saved with another schedule (interval or from changed)".into(),
+            );
         }
         let width = self.group_fields.len();
         let cw = self.cardinality.len();
-        if s.groups.iter().any(|(k, es)| k.len() != width || es.iter().any(|e| e.card.len() != cw)) {
-            return Err("threshold state has another group or cardinality shape (the rule changed)".into());
+        if s.groups
+            .iter()
+            .any(|(k, es)| k.len() != width || es.iter().any(|e| e.card.len() != cw))
+        {
+            return Err(
+                "threshold state has another group or cardinality shape (the rule changed)".into(),
+            );
         }
         self.next_run = s.next_run;
         self.groups = s.groups.into_iter().collect();

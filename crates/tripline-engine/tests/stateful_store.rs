@@ -30,10 +30,21 @@ duration = {value = 2, unit = "h"}
 "#;
 
 fn detectors() -> Vec<Box<dyn Detector>> {
-    let nw = CompileContext { no_warmup: true, ..Default::default() };
+    let nw = CompileContext {
+        no_warmup: true,
+        ..Default::default()
+    };
     let nt_nw = NEW_TERMS_RULE.replace("nt-console-user", "nt-console-user-nowarmup");
-    let two = NEW_TERMS_RULE.replace("nt-console-user", "nt-user-ip").replace("value = [\"user.name\"]", "value = [\"user.name\", \"source.ip\"]");
-    let set = tripline_engine::exceptions::load_exceptions_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/exceptions.toml")).unwrap();
+    let two = NEW_TERMS_RULE
+        .replace("nt-console-user", "nt-user-ip")
+        .replace(
+            "value = [\"user.name\"]",
+            "value = [\"user.name\", \"source.ip\"]",
+        );
+    let set = tripline_engine::exceptions::load_exceptions_file(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/exceptions.toml"),
+    )
+    .unwrap();
     set.apply(vec![
         compile(&rule(NEW_TERMS_RULE)),
         compile_with(&rule(&nt_nw), &nw),
@@ -47,14 +58,24 @@ fn detectors() -> Vec<Box<dyn Detector>> {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
 
 /// Writes NDJSON files of login events over `days` days, out of order within and across
 /// files (like per-region CloudTrail files), with failure bursts and a few late records.
-fn write_input(dir: &Path, files: usize, per_file: usize, start: i64, days: i64, seed: u64) -> Vec<PathBuf> {
+fn write_input(
+    dir: &Path,
+    files: usize,
+    per_file: usize,
+    start: i64,
+    days: i64,
+    seed: u64,
+) -> Vec<PathBuf> {
     let mut rng = Lcg(seed);
     let n = files * per_file;
     let step = days * DAY / n as i64;
@@ -79,7 +100,11 @@ fn write_input(dir: &Path, files: usize, per_file: usize, start: i64, days: i64,
             let count = if burst { 12 } else { 1 };
             let account = format!("acct-{}", rng.next(2));
             for j in 0..count {
-                let outcome = if burst || rng.next(5) == 0 { "failure" } else { "success" };
+                let outcome = if burst || rng.next(5) == 0 {
+                    "failure"
+                } else {
+                    "success"
+                };
                 let doc = json!({
                     "@timestamp": tripline_doc::time::format_millis(t + j * 5 * SEC),
                     "event": {"id": format!("e-{f}-{i}-{j}"), "action": "ConsoleLogin", "outcome": outcome},
@@ -115,23 +140,48 @@ fn hunt(files: &[PathBuf], state: &Path, every: u64, crash_at: Option<u64>) -> O
     let mut pending: Vec<StoredAlert> = Vec::new();
     let mut drafts = Vec::new();
     let mut seq = 0u64;
-    let to_stored = |d: &tripline_engine::AlertDraft| StoredAlert::new(identity(d), d.rule.rule_id.clone(), d.timestamp, json!({"extra": d.extra}));
+    let to_stored = |d: &tripline_engine::AlertDraft| {
+        StoredAlert::new(
+            identity(d),
+            d.rule.rule_id.clone(),
+            d.timestamp,
+            json!({"extra": d.extra}),
+        )
+    };
     for f in files {
         let name: Arc<str> = Arc::from(f.to_string_lossy().as_ref());
         let text = std::fs::read_to_string(f).unwrap();
         for (i, line) in text.lines().enumerate() {
             seq += 1;
             if crash_at == Some(seq) {
-                return Outcome { printed, crashed: true };
+                return Outcome {
+                    printed,
+                    crashed: true,
+                };
             }
             let v: Value = serde_json::from_str(line).unwrap();
             let doc = Document(v.as_object().unwrap().clone());
-            let ts = doc.first("@timestamp").and_then(tripline_doc::time::value_to_millis).unwrap();
-            let origin = Origin { file: name.clone(), record: i as u64 + 1, line: Some(i as u64 + 1) };
+            let ts = doc
+                .first("@timestamp")
+                .and_then(tripline_doc::time::value_to_millis)
+                .unwrap();
+            let origin = Origin {
+                file: name.clone(),
+                record: i as u64 + 1,
+                line: Some(i as u64 + 1),
+            };
             if resume.skip(&origin) {
                 continue;
             }
-            runner.push(Arc::new(Event { doc, timestamp: ts, origin, seq }), &mut drafts);
+            runner.push(
+                Arc::new(Event {
+                    doc,
+                    timestamp: ts,
+                    origin,
+                    seq,
+                }),
+                &mut drafts,
+            );
             pending.extend(drafts.drain(..).map(|d| to_stored(&d)));
             if resume.due() {
                 store.checkpoint(&runner, &mut resume, &pending).unwrap();
@@ -143,27 +193,50 @@ fn hunt(files: &[PathBuf], state: &Path, every: u64, crash_at: Option<u64>) -> O
     pending.extend(drafts.drain(..).map(|d| to_stored(&d)));
     store.complete(&runner, &mut resume, &pending).unwrap();
     printed.extend(pending.drain(..).map(|a| a.uuid));
-    Outcome { printed, crashed: false }
+    Outcome {
+        printed,
+        crashed: false,
+    }
 }
 
 fn stored(state: &Path) -> Vec<String> {
-    StateStore::open(state).unwrap().alerts().unwrap().into_iter().map(|a| a.uuid).collect()
+    StateStore::open(state)
+        .unwrap()
+        .alerts()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.uuid)
+        .collect()
 }
 
 #[test]
 fn crash_at_any_point_then_restart_gives_the_uninterrupted_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let files = write_input(dir.path(), 4, 120, T0, 10, 7);
-    let total: u64 = files.iter().map(|f| std::fs::read_to_string(f).unwrap().lines().count() as u64).sum();
+    let total: u64 = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap().lines().count() as u64)
+        .sum();
     let reference = hunt(&files, &dir.path().join("ref.db"), 40, None);
     assert!(!reference.crashed);
     let mut by_rule = std::collections::BTreeMap::new();
     for a in &reference.printed {
-        *by_rule.entry(a.split('|').next().unwrap().to_string()).or_insert(0) += 1;
+        *by_rule
+            .entry(a.split('|').next().unwrap().to_string())
+            .or_insert(0) += 1;
     }
     // The input exercises every detector (otherwise the comparison proves little).
-    for r in ["nt-console-user", "nt-console-user-nowarmup", "nt-user-ip", "th-failed-logins", "q-root"] {
-        assert!(by_rule.get(r).copied().unwrap_or(0) > 0, "no alert from {r}: {by_rule:?}");
+    for r in [
+        "nt-console-user",
+        "nt-console-user-nowarmup",
+        "nt-user-ip",
+        "th-failed-logins",
+        "q-root",
+    ] {
+        assert!(
+            by_rule.get(r).copied().unwrap_or(0) > 0,
+            "no alert from {r}: {by_rule:?}"
+        );
     }
     assert_eq!(stored(&dir.path().join("ref.db")), reference.printed);
 
@@ -179,8 +252,15 @@ fn crash_at_any_point_then_restart_gives_the_uninterrupted_alerts() {
         let mut all = first.printed.clone();
         all.extend(second.printed.iter().cloned());
         all.extend(third.printed.iter().cloned());
-        assert_eq!(all, reference.printed, "crash at event {crash}: printed alerts differ");
-        assert_eq!(stored(&state), reference.printed, "crash at event {crash}: stored alerts differ");
+        assert_eq!(
+            all, reference.printed,
+            "crash at event {crash}: printed alerts differ"
+        );
+        assert_eq!(
+            stored(&state),
+            reference.printed,
+            "crash at event {crash}: stored alerts differ"
+        );
     }
 }
 
@@ -200,7 +280,12 @@ fn next_days_hunt_continues_yesterdays_state() {
     // (the 00:00 run sees 6; the 00:05 run, window [23:59, 00:05), will see them with day 2's).
     let mut d1 = vec![line(T0, "a1", "alice", "success")];
     for i in 0..6 {
-        d1.push(line(T0 + 8 * DAY - 50 * SEC + i * SEC, &format!("f1-{i}"), "mallory", "failure"));
+        d1.push(line(
+            T0 + 8 * DAY - 50 * SEC + i * SEC,
+            &format!("f1-{i}"),
+            "mallory",
+            "failure",
+        ));
     }
     // Make day 1 last 8 days so that day 2 is past the first history window.
     d1.insert(1, line(T0 + 6 * DAY, "a2", "alice", "success"));
@@ -208,24 +293,39 @@ fn next_days_hunt_continues_yesterdays_state() {
     // Day 2: 4 more failures at 00:01 (same 6-minute window), alice again, bob new.
     let mut d2 = Vec::new();
     for i in 0..4 {
-        d2.push(line(T0 + 8 * DAY + MIN + i * SEC, &format!("f2-{i}"), "mallory", "failure"));
+        d2.push(line(
+            T0 + 8 * DAY + MIN + i * SEC,
+            &format!("f2-{i}"),
+            "mallory",
+            "failure",
+        ));
     }
     d2.push(line(T0 + 8 * DAY + HOUR, "a3", "alice", "success"));
     d2.push(line(T0 + 8 * DAY + 2 * HOUR, "b1", "bob", "success"));
     std::fs::write(&day2, d2.join("\n")).unwrap();
 
     let main_rules = |v: &[String]| -> Vec<String> {
-        v.iter().filter(|a| a.starts_with("nt-console-user|") || a.starts_with("th-")).cloned().collect()
+        v.iter()
+            .filter(|a| a.starts_with("nt-console-user|") || a.starts_with("th-"))
+            .cloned()
+            .collect()
     };
     let first = hunt(std::slice::from_ref(&day1), &state, 1000, None);
-    assert!(main_rules(&first.printed).is_empty(), "day 1: warm-up and 6 < 10 failures: {:?}", first.printed);
+    assert!(
+        main_rules(&first.printed).is_empty(),
+        "day 1: warm-up and 6 < 10 failures: {:?}",
+        first.printed
+    );
     // Day 2, given both files (day 1 must be skipped, not re-evaluated).
     let second = hunt(&[day1.clone(), day2.clone()], &state, 1000, None);
     let mut got = main_rules(&second.printed);
     got.sort();
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(got[0].starts_with("nt-console-user|key:b1"), "{got:?}");
-    assert!(got[1].starts_with("th-failed-logins|"), "threshold across the two days: {got:?}");
+    assert!(
+        got[1].starts_with("th-failed-logins|"),
+        "threshold across the two days: {got:?}"
+    );
     // A third run on the same files: everything consumed, nothing new.
     let third = hunt(&[day1, day2], &state, 1000, None);
     assert!(third.printed.is_empty(), "{:?}", third.printed);
@@ -236,7 +336,10 @@ fn changed_rule_resets_its_state_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s.db");
     let mut store = StateStore::open(&state).unwrap();
-    let mut runner = Runner::new(vec![compile(&rule(NEW_TERMS_RULE))], RunnerConfig::default());
+    let mut runner = Runner::new(
+        vec![compile(&rule(NEW_TERMS_RULE))],
+        RunnerConfig::default(),
+    );
     let mut resume = store.restore(&mut runner).unwrap();
     let mut out = Vec::new();
     runner.push(event(T0, 1, login("alice", "success")), &mut out);
@@ -253,7 +356,10 @@ fn changed_rule_resets_its_state_and_reports_it() {
     assert_eq!(resume.reset_rules[0].0, "nt-console-user");
 
     let mut store = StateStore::open(&state).unwrap();
-    let mut runner = Runner::new(vec![compile(&rule(NEW_TERMS_RULE))], RunnerConfig::default());
+    let mut runner = Runner::new(
+        vec![compile(&rule(NEW_TERMS_RULE))],
+        RunnerConfig::default(),
+    );
     let resume = store.restore(&mut runner).unwrap();
     assert_eq!(resume.restored_rules, 1);
     assert!(!resume.continued);
@@ -263,7 +369,11 @@ fn changed_rule_resets_its_state_and_reports_it() {
 fn not_a_state_file_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("junk.db");
-    std::fs::write(&p, b"this is not sqlite at all, just some bytes that are long enough to be a header....").unwrap();
+    std::fs::write(
+        &p,
+        b"this is not sqlite at all, just some bytes that are long enough to be a header....",
+    )
+    .unwrap();
     let e = StateStore::open(&p).err().expect("error");
     assert!(e.to_string().contains("junk.db"), "{e}");
 }

@@ -67,15 +67,37 @@ fn one_alert_per_group_per_duration_with_docs_count() {
     assert_eq!(
         got_sorted,
         vec![
-            ("ev-1".into(), 2, json!([{"field": "source.ip", "value": "1.1.1.1"}])),
-            ("ev-3".into(), 0, json!([{"field": "source.ip", "value": "2.2.2.2"}])),
-            ("ev-5".into(), 0, json!([{"field": "source.ip", "value": "1.1.1.1"}])),
-            ("ev-6".into(), 1, json!([{"field": "source.ip", "value": null}])),
+            (
+                "ev-1".into(),
+                2,
+                json!([{"field": "source.ip", "value": "1.1.1.1"}])
+            ),
+            (
+                "ev-3".into(),
+                0,
+                json!([{"field": "source.ip", "value": "2.2.2.2"}])
+            ),
+            (
+                "ev-5".into(),
+                0,
+                json!([{"field": "source.ip", "value": "1.1.1.1"}])
+            ),
+            (
+                "ev-6".into(),
+                1,
+                json!([{"field": "source.ip", "value": null}])
+            ),
         ]
     );
-    let first = drafts.iter().find(|d| d.events[0].event_id() == Some("ev-1")).unwrap();
+    let first = drafts
+        .iter()
+        .find(|d| d.events[0].event_id() == Some("ev-1"))
+        .unwrap();
     assert_eq!(first.extra["suppression.start"], json!(format_millis(b)));
-    assert_eq!(first.extra["suppression.end"], json!(format_millis(b + 9 * MIN)));
+    assert_eq!(
+        first.extra["suppression.end"],
+        json!(format_millis(b + 9 * MIN))
+    );
     assert_eq!(stat(&s, "alerts suppressed"), Some(3));
 }
 
@@ -92,36 +114,61 @@ fn do_not_suppress_missing_and_per_execution_windows() {
         from_ip(b + 6 * MIN + SEC, 5, None),
     ];
     let (drafts, _) = run(vec![compile(&r)], &evs);
-    let mut got: Vec<(String, Option<u64>)> =
-        drafts.iter().map(|d| (d.events[0].event_id().unwrap().to_string(), d.extra.get("suppression.docs_count").and_then(|v| v.as_u64()))).collect();
+    let mut got: Vec<(String, Option<u64>)> = drafts
+        .iter()
+        .map(|d| {
+            (
+                d.events[0].event_id().unwrap().to_string(),
+                d.extra
+                    .get("suppression.docs_count")
+                    .and_then(|v| v.as_u64()),
+            )
+        })
+        .collect();
     got.sort();
     assert_eq!(
         got,
-        vec![("ev-1".into(), Some(1)), ("ev-3".into(), Some(0)), ("ev-4".into(), None), ("ev-5".into(), None)]
+        vec![
+            ("ev-1".into(), Some(1)),
+            ("ev-3".into(), Some(0)),
+            ("ev-4".into(), None),
+            ("ev-5".into(), None)
+        ]
     );
 }
 
 #[test]
 fn threshold_suppression_groups_by_threshold_fields() {
-    let text = format!("{THRESHOLD_RULE}\n[rule.alert_suppression]\nduration = {{value = 1, unit = \"h\"}}\n");
+    let text = format!(
+        "{THRESHOLD_RULE}\n[rule.alert_suppression]\nduration = {{value = 1, unit = \"h\"}}\n"
+    );
     let r = rule(&text);
     let mut evs = Vec::new();
     // Three bursts of 10 failures, 10 minutes apart: three threshold hits, one alert an hour.
     for burst in 0..3u64 {
         for i in 0..10u64 {
-            evs.push(event(T0 + HOUR + burst as i64 * 10 * MIN + i as i64 * SEC, burst * 100 + i, login("m", "failure")));
+            evs.push(event(
+                T0 + HOUR + burst as i64 * 10 * MIN + i as i64 * SEC,
+                burst * 100 + i,
+                login("m", "failure"),
+            ));
         }
     }
     let (drafts, _) = run(vec![compile(&r)], &evs);
     assert_eq!(drafts.len(), 1);
     assert_eq!(drafts[0].extra["suppression.docs_count"], json!(2));
-    assert_eq!(drafts[0].extra["suppression.terms"], json!([{"field": "cloud.account.id", "value": "111122223333"}]));
+    assert_eq!(
+        drafts[0].extra["suppression.terms"],
+        json!([{"field": "cloud.account.id", "value": "111122223333"}])
+    );
     assert_eq!(drafts[0].extra["threshold_result"]["count"], json!(10));
 }
 
 #[test]
 fn invalid_suppression_is_a_compile_error() {
     let r = rule(&suppressed_rule("[rule.alert_suppression]\ngroup_by = [\"source.ip\"]\nmissing_fields_strategy = \"ignore\""));
-    let e = tripline_engine::compile_rule(&r, &tripline_engine::CompileContext::default()).err().expect("error");
+    let e = tripline_engine::compile_rule(&r, &tripline_engine::CompileContext::default())
+        .err()
+        .expect("error");
     assert!(e.to_string().contains("missing_fields_strategy"), "{e}");
 }

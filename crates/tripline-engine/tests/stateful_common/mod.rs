@@ -36,13 +36,34 @@ pub fn event(t: i64, n: u64, doc: Value) -> SharedEvent {
     if !doc.exists("event.id") {
         doc.set("event.id", Value::String(format!("ev-{n}")));
     }
-    doc.set("@timestamp", Value::String(tripline_doc::time::format_millis(t)));
-    Arc::new(Event { doc, timestamp: t, origin: Origin { file: "mem".into(), record: n, line: None }, seq: n })
+    doc.set(
+        "@timestamp",
+        Value::String(tripline_doc::time::format_millis(t)),
+    );
+    Arc::new(Event {
+        doc,
+        timestamp: t,
+        origin: Origin {
+            file: "mem".into(),
+            record: n,
+            line: None,
+        },
+        seq: n,
+    })
 }
 
 /// Runs detectors over events (already in time order) and returns all drafts.
-pub fn run(dets: Vec<Box<dyn Detector>>, events: &[SharedEvent]) -> (Vec<AlertDraft>, tripline_engine::RunSummary) {
-    let mut runner = Runner::new(dets, RunnerConfig { reorder_window_ms: 0, ..Default::default() });
+pub fn run(
+    dets: Vec<Box<dyn Detector>>,
+    events: &[SharedEvent],
+) -> (Vec<AlertDraft>, tripline_engine::RunSummary) {
+    let mut runner = Runner::new(
+        dets,
+        RunnerConfig {
+            reorder_window_ms: 0,
+            ..Default::default()
+        },
+    );
     let mut out = Vec::new();
     for e in events {
         runner.push(e.clone(), &mut out);
@@ -58,13 +79,21 @@ pub fn identity(d: &AlertDraft) -> String {
         None => format!(
             "{}|{}",
             d.rule.rule_id,
-            d.events.iter().map(|e| e.event_id().unwrap_or("?").to_string()).collect::<Vec<_>>().join(",")
+            d.events
+                .iter()
+                .map(|e| e.event_id().unwrap_or("?").to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         ),
     }
 }
 
 pub fn stat(summary: &tripline_engine::RunSummary, name: &str) -> Option<u64> {
-    summary.detector_stats.iter().find(|(_, k, _)| k == name).map(|(_, _, v)| *v)
+    summary
+        .detector_stats
+        .iter()
+        .find(|(_, k, _)| k == name)
+        .map(|(_, _, v)| *v)
 }
 
 pub const NEW_TERMS_RULE: &str = r#"
