@@ -9,7 +9,8 @@
 //! - `<`, `<=`, `>`, `>=` against a literal → `range`.
 //! - `in` / `in~` → `terms`; `not in` → `must_not terms`.
 //! - `like` / `like~` → `wildcard`; `regex` / `regex~` → `regexp`.
-//! - `startsWith`/`endsWith`/`stringContains(field, "lit")` (and `~`) → prefix/wildcard queries;
+//! - `startsWith(field, "lit")` → prefix query; `endsWith`/`stringContains(field, "lit")` →
+//!   wildcard query on the raw string (its `*`, `?`, `\\` keep their Lucene meaning); all `~`-able;
 //!   `cidrMatch(field, ...)` → CIDR terms.
 //! - `not X` → `must_not X`, except when X is itself a script, where the whole negation stays a
 //!   script (`not null` is null, so no match) — exactly ES's `Not` translator.
@@ -203,11 +204,14 @@ impl Ctx<'_> {
                     let keyword = f.ty.is_none_or(|t| t.is_keyword_like());
                     match (lname.as_str(), args.get(1), args.len()) {
                         ("startswith" | "endswith" | "stringcontains", Some(Expr::Lit(Lit::Str(s), _)), 2) if keyword => {
-                            let esc = wc_escape(s);
+                            // ES builds a prefix query for startsWith, but for endsWith and
+                            // stringContains a Lucene wildcard query from the raw string: `*` and
+                            // `?` inside it are wildcards and `\` escapes (rules write
+                            // `"Principal=\\*"` for a literal star).
                             let pat = match lname.as_str() {
-                                "startswith" => format!("{esc}*"),
-                                "endswith" => format!("*{esc}"),
-                                _ => format!("*{esc}*"),
+                                "startswith" => format!("{}*", wc_escape(s)),
+                                "endswith" => format!("*{s}"),
+                                _ => format!("*{s}*"),
                             };
                             self.check_call(&lname, *ci_flag(e), args.len(), *pos)?;
                             return Ok(Predicate::Wildcard { field: f, pattern: Wildcard::new(&pat, ci) });

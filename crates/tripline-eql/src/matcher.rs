@@ -73,7 +73,7 @@ enum PipeState {
 
 enum Engine {
     Event(Predicate),
-    Sequence(SeqEngine),
+    Sequence(Box<SeqEngine>),
     Sample(SampleEngine),
 }
 
@@ -82,7 +82,7 @@ impl Matcher {
         let engine = match &q.body {
             Body::Event(p) => Engine::Event(p.clone()),
             Body::Sequence { stages, until, maxspan_ms } => {
-                Engine::Sequence(SeqEngine::new(stages.clone(), until.clone(), *maxspan_ms, q.options.max_partial_sequences))
+                Engine::Sequence(Box::new(SeqEngine::new(stages.clone(), until.clone(), *maxspan_ms, q.options.max_partial_sequences)))
             }
             Body::Sample { stages } => Engine::Sample(SampleEngine {
                 stages: stages.clone(),

@@ -129,16 +129,16 @@ impl Parser {
         let mut by = Vec::new();
         let mut maxspan_ms = None;
         // `by` and `with maxspan` may come in either order.
-        loop {
-            if self.eat("by") {
-                by = self.join_keys()?;
-            } else if self.is("with") && matches!(self.peek_at(1), Tok::Sym("maxspan")) {
-                self.bump();
-                self.bump();
-                self.expect("=")?;
-                maxspan_ms = Some(self.time_unit()?);
-            } else {
-                break;
+        if self.eat("by") {
+            by = self.join_keys()?;
+        }
+        if self.is("with") && matches!(self.peek_at(1), Tok::Sym("maxspan")) {
+            self.bump();
+            self.bump();
+            self.expect("=")?;
+            maxspan_ms = Some(self.time_unit()?);
+            if self.is("by") {
+                return Err(self.err("please specify sequence [by] before [with], not after"));
             }
         }
         let mut stages = Vec::new();
@@ -218,7 +218,7 @@ impl Parser {
         Ok(Stage { query, by, runs, missing })
     }
 
-    /// `maxspan=N[unit]`, units ms, s, m, h, d; no unit means milliseconds.
+    /// `maxspan=N unit`, units ms, s, m, h, d (a unit is required, as in ES).
     fn time_unit(&mut self) -> Result<i64, EqlError> {
         let pos = self.pos();
         let n = match self.bump() {
@@ -226,11 +226,11 @@ impl Parser {
             t => return Err(EqlError::at(pos, format!("expected a time span, found {}", describe(&t)))),
         };
         let unit = match self.peek().clone() {
-            Tok::Ident(u) if !self.toks[self.i].space_before || matches!(u.as_str(), "ms" | "s" | "m" | "h" | "d") => {
+            Tok::Ident(u) => {
                 self.bump();
                 u
             }
-            _ => "ms".to_string(),
+            _ => return Err(self.err(&format!("no time unit specified, did you mean [s] as in [{n}s]?"))),
         };
         let mult = match unit.as_str() {
             "ms" => 1,

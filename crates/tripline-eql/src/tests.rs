@@ -280,3 +280,29 @@ fn case_insensitive_mode_of_es_7x() {
     let Body::Event(p) = &query.body else { panic!() };
     assert!(p.matches(&Document(json!({"event": {"action": "CreateUser"}}).as_object().cloned().unwrap())));
 }
+
+#[test]
+fn string_functions_translate_like_elasticsearch() {
+    let d = json!({"msg": "Effect=Allow Principal=* x", "tags": ["alpha", "beta"]});
+    // endsWith/stringContains become wildcard queries on the raw string: `\\*` is a literal
+    // star, a bare `*` a wildcard.
+    assert!(matches(r#"any where stringContains(msg, "Principal=\\*")"#, d.clone()));
+    assert!(!matches(r#"any where stringContains(msg, "Principal=\\*")"#, json!({"msg": "Principal=arn"})));
+    assert!(matches(r#"any where stringContains(msg, "Effect=*Principal")"#, d.clone()));
+    assert!(matches(r#"any where endsWith(msg, "=* x")"#, d.clone()));
+    // startsWith is a prefix query: no wildcards.
+    assert!(!matches(r#"any where startsWith(msg, "E*t")"#, d.clone()));
+    assert!(matches(r#"any where startsWith(msg, "Effect=")"#, d.clone()));
+    // Leaf queries and scripts both see every value of a multi-valued field.
+    assert!(matches(r#"any where tags == "beta""#, d.clone()));
+    assert!(matches(r#"any where length(tags) == 4"#, d.clone()));
+    assert!(!matches(r#"any where length(tags) == 3"#, d));
+}
+
+#[test]
+fn maxspan_needs_a_unit_and_by_comes_first() {
+    assert!(Query::compile("sequence with maxspan=30 [any where true] [any where true]", &types(), &Options::default()).is_err());
+    assert!(Query::compile("sequence with maxspan=30s by user.name [any where true] [any where true]", &types(), &Options::default()).is_err());
+    let q = q("sequence by user.name with maxspan=2h [any where true] [any where true]");
+    assert!(matches!(q.body, Body::Sequence { maxspan_ms: Some(7_200_000), .. }));
+}

@@ -52,24 +52,79 @@ impl Expr {
     }
 }
 
-/// Evaluates an expression to a JSON value (`Null` for missing or null results).
+/// Per-field value overrides while a condition is tried against each value of a multi-valued
+/// field.
+type Overrides<'a> = [(&'a str, &'a Value)];
+
+/// Evaluates an expression to a JSON value (`Null` for missing or null results). A
+/// multi-valued field yields its first value.
 pub fn eval(expr: &Expr, doc: &Document) -> Value {
+    ev(expr, doc, &[])
+}
+
+fn ev(expr: &Expr, doc: &Document, ov: &Overrides) -> Value {
     match expr {
         Expr::Literal(v) => v.clone(),
-        Expr::Field { field, .. } => field_value(field, doc),
-        Expr::Call { name, args, case_insensitive } => call(name, args, *case_insensitive, doc),
+        Expr::Field { field, .. } => match ov.iter().find(|(f, _)| *f == &*field.source) {
+            Some((_, v)) => convert(field, v),
+            None => field_value(field, doc),
+        },
+        Expr::Call { name, args, case_insensitive } => call(name, args, *case_insensitive, doc, ov),
     }
 }
 
+/// Most combinations of multi-valued field values a condition is tried with.
+const MAX_COMBINATIONS: usize = 256;
+
 /// Evaluates a script condition: true only for boolean `true`.
+///
+/// Like Elasticsearch's multi-value-aware script queries, a condition over multi-valued fields
+/// is true when it holds for some combination of their values (bounded to
+/// [`MAX_COMBINATIONS`]; beyond that the first values are used).
 pub fn eval_bool(expr: &Expr, doc: &Document) -> bool {
-    matches!(eval(expr, doc), Value::Bool(true))
+    let mut fields: Vec<&str> = Vec::new();
+    collect_sources(expr, &mut fields);
+    fields.sort_unstable();
+    fields.dedup();
+    let multi: Vec<(&str, smallvec::SmallVec<[&Value; 2]>)> =
+        fields.into_iter().map(|f| (f, doc.values(f))).filter(|(_, v)| v.len() > 1).collect();
+    let combos = multi.iter().try_fold(1usize, |acc, (_, v)| acc.checked_mul(v.len()));
+    match combos {
+        Some(n) if n > 1 && n <= MAX_COMBINATIONS => {
+            let mut ov: Vec<(&str, &Value)> = multi.iter().map(|(f, v)| (*f, v[0])).collect();
+            for mut i in 0..n {
+                for (slot, (_, vals)) in ov.iter_mut().zip(&multi) {
+                    slot.1 = vals[i % vals.len()];
+                    i /= vals.len();
+                }
+                if matches!(ev(expr, doc, &ov), Value::Bool(true)) {
+                    return true;
+                }
+            }
+            false
+        }
+        _ => matches!(eval(expr, doc), Value::Bool(true)),
+    }
+}
+
+fn collect_sources<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
+    match e {
+        Expr::Literal(_) => {}
+        Expr::Field { field, .. } => out.push(&field.source),
+        Expr::Call { args, .. } => args.iter().for_each(|a| collect_sources(a, out)),
+    }
 }
 
 /// A field's script value: its first value, converted the way the field's doc values hold it
 /// (numbers in numeric fields even when `_source` has a string, strings in keyword fields).
 pub fn field_value(field: &FieldRef, doc: &Document) -> Value {
-    let Some(v) = doc.first(&field.source) else { return Value::Null };
+    match doc.first(&field.source) {
+        Some(v) => convert(field, v),
+        None => Value::Null,
+    }
+}
+
+fn convert(field: &FieldRef, v: &Value) -> Value {
     match field.ty {
         Some(t) if t.is_numeric() => match v {
             Value::String(s) => parse_number(s.trim()).unwrap_or(Value::Null),
@@ -217,7 +272,8 @@ fn bool_of(v: &Value) -> Option<bool> {
     v.as_bool()
 }
 
-fn call(name: &str, args: &[Expr], ci: bool, doc: &Document) -> Value {
+fn call(name: &str, args: &[Expr], ci: bool, doc: &Document, ov: &Overrides) -> Value {
+    let eval = |e: &Expr, doc: &Document| ev(e, doc, ov);
     let arg = |i: usize| args.get(i).map(|e| eval(e, doc)).unwrap_or(Value::Null);
     match name {
         "and" => {
@@ -597,5 +653,19 @@ mod tests {
         assert_eq!(field_value(&FieldRef::resolve("k", &types), &d), json!("7"));
         assert_eq!(field_value(&FieldRef::resolve("m", &types), &d), json!(3));
         assert_eq!(field_value(&FieldRef::resolve("x", &types), &d), Value::Null);
+    }
+
+    #[test]
+    fn conditions_over_multi_valued_fields_try_every_value() {
+        let types = tripline_doc::FieldTypes::parse_tsv("m\tlong\nk\tkeyword\n").unwrap();
+        let d = Document(json!({"m": [3, 4], "k": ["a", "b", "c"]}).as_object().unwrap().clone());
+        let m = Expr::Field { field: FieldRef::resolve("m", &types), optional: false };
+        let k = Expr::Field { field: FieldRef::resolve("k", &types), optional: false };
+        let four = Expr::call("==", vec![Expr::call("add", vec![m.clone(), lit(json!(1))], false), lit(json!(5))], false);
+        assert!(eval_bool(&four, &d));
+        let both = Expr::call("and", vec![four, Expr::call("endswith", vec![k.clone(), lit(json!("c"))], false)], false);
+        assert!(eval_bool(&both, &d));
+        let none = Expr::call("==", vec![m, lit(json!(5))], false);
+        assert!(!eval_bool(&none, &d));
     }
 }
