@@ -196,16 +196,22 @@ impl Resume {
                 }
             }
         }
-        if self.pending.remove(&(key.clone(), origin.record)) {
+        // Cheap checks first: this runs once per input event.
+        if !self.pending.is_empty() && self.pending.remove(&(key.clone(), origin.record)) {
             return false;
         }
-        let p = self.progress.entry(key.clone()).or_default();
-        if origin.record <= p.records {
-            self.skipped += 1;
-            return true;
+        if let Some(p) = self.progress.get_mut(&key) {
+            if origin.record <= p.records {
+                self.skipped += 1;
+                return true;
+            }
+            p.records = origin.record;
+        } else {
+            self.progress.insert(key.clone(), FileProgress { fingerprint: String::new(), records: origin.record });
         }
-        p.records = origin.record;
-        self.touched.insert(key);
+        if !self.touched.contains(&key) {
+            self.touched.insert(key);
+        }
         false
     }
 
