@@ -47,20 +47,42 @@ fn field_types(docs: &[Value]) -> FieldTypes {
 }
 
 fn load_events(path: &Path) -> Result<(Vec<SharedEvent>, FieldTypes)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let docs: Vec<Value> = serde_json::from_str(&text).context("parsing test_data.json")?;
     let types = field_types(&docs);
     let file: Arc<str> = "test_data.json".into();
     let mut evs = Vec::new();
     for (i, d) in docs.into_iter().enumerate() {
         let Value::Object(m) = d else { continue };
-        let ts = m.get("timestamp").and_then(|v| v.as_i64()).map(filetime_to_millis).unwrap_or(0);
+        let ts = m
+            .get("timestamp")
+            .and_then(|v| v.as_i64())
+            .map(filetime_to_millis)
+            .unwrap_or(0);
         let mut doc = Document(m);
         doc.set("@timestamp", Value::from(ts));
-        evs.push(Event { doc, timestamp: ts, origin: Origin { file: file.clone(), record: i as u64 + 1, line: None }, seq: 0 });
+        evs.push(Event {
+            doc,
+            timestamp: ts,
+            origin: Origin {
+                file: file.clone(),
+                record: i as u64 + 1,
+                line: None,
+            },
+            seq: 0,
+        });
     }
     // Order by @timestamp, then the tiebreaker serial_event_id.
-    evs.sort_by_key(|e| (e.timestamp, e.doc.first("serial_event_id").and_then(|v| v.as_i64()).unwrap_or(0)));
+    evs.sort_by_key(|e| {
+        (
+            e.timestamp,
+            e.doc
+                .first("serial_event_id")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0),
+        )
+    });
     let evs = evs
         .into_iter()
         .enumerate()
@@ -81,13 +103,26 @@ struct Case {
 }
 
 fn load_cases(path: &Path) -> Result<Vec<Case>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let t: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let t: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut out = Vec::new();
-    for q in t.get("queries").and_then(|v| v.as_array()).into_iter().flatten() {
-        let Some(query) = q.get("query").and_then(|v| v.as_str()) else { continue };
+    for q in t
+        .get("queries")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let Some(query) = q.get("query").and_then(|v| v.as_str()) else {
+            continue;
+        };
         out.push(Case {
-            name: q.get("name").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+            name: q
+                .get("name")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string(),
             query: query.trim().to_string(),
             expected: q
                 .get("expected_event_ids")
@@ -101,15 +136,30 @@ fn load_cases(path: &Path) -> Result<Vec<Case>> {
     Ok(out)
 }
 
-fn run_case(q: &str, ci: bool, events: &[SharedEvent], types: &FieldTypes) -> Result<Vec<i64>, String> {
-    let opts = Options { case_insensitive_default: ci, category_field: "event_type".into(), ..Options::default() };
-    let query = Query::compile(q, types, &opts).map_err(|e| format!("compile error: {}", e.message))?;
+fn run_case(
+    q: &str,
+    ci: bool,
+    events: &[SharedEvent],
+    types: &FieldTypes,
+) -> Result<Vec<i64>, String> {
+    let opts = Options {
+        case_insensitive_default: ci,
+        category_field: "event_type".into(),
+        ..Options::default()
+    };
+    let query =
+        Query::compile(q, types, &opts).map_err(|e| format!("compile error: {}", e.message))?;
     let mut m = query.matcher();
     let mut ids = Vec::new();
     let mut take = |ms: Vec<tripline_eql::Match>| {
         for x in ms {
             for e in x.events() {
-                ids.push(e.doc.first("serial_event_id").and_then(|v| v.as_i64()).unwrap_or(-1));
+                ids.push(
+                    e.doc
+                        .first("serial_event_id")
+                        .and_then(|v| v.as_i64())
+                        .unwrap_or(-1),
+                );
             }
         }
     };
@@ -125,10 +175,11 @@ pub fn run(corpus: &Path) -> Result<Suite> {
     let mut s = Suite::new("eql-qa");
     let (events, types) = load_events(&dir.join("test_data.json"))?;
     let cases = load_cases(&dir.join("test_queries.toml"))?;
-    let unsupported: HashSet<(String, Option<bool>, Option<bool>)> = load_cases(&dir.join("test_queries_unsupported.toml"))?
-        .into_iter()
-        .map(|c| (c.query, c.cs, c.ci))
-        .collect();
+    let unsupported: HashSet<(String, Option<bool>, Option<bool>)> =
+        load_cases(&dir.join("test_queries_unsupported.toml"))?
+            .into_iter()
+            .map(|c| (c.query, c.cs, c.ci))
+            .collect();
     let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let (mut skipped_pass, mut skipped_fail) = (0usize, Vec::new());
     for c in &cases {
@@ -140,7 +191,9 @@ pub fn run(corpus: &Path) -> Result<Suite> {
         if unsupported.contains(&(c.query.clone(), c.cs, c.ci)) {
             s.skipped += 1;
             // Informational only: how many of the cases ES skipped Tripline gets right anyway.
-            if modes.iter().all(|ci| run_case(&c.query, *ci, &events, &types).is_ok_and(|ids| ids == c.expected)) {
+            if modes.iter().all(|ci| {
+                run_case(&c.query, *ci, &events, &types).is_ok_and(|ids| ids == c.expected)
+            }) {
                 skipped_pass += 1;
             } else {
                 skipped_fail.push(c.name.clone());
@@ -156,18 +209,31 @@ pub fn run(corpus: &Path) -> Result<Suite> {
         };
         let mut fail = None;
         for ci in modes {
-            let mode = if ci { "case-insensitive" } else { "case-sensitive" };
+            let mode = if ci {
+                "case-insensitive"
+            } else {
+                "case-sensitive"
+            };
             match run_case(&c.query, ci, &events, &types) {
                 Ok(ids) if ids == c.expected => {}
                 Ok(ids) => {
                     fail = Some((
                         format!("{kind} query: wrong ids ({mode})"),
-                        format!("{}: expected {:?}, got {:?} — {}", c.name, c.expected, ids, c.query.replace('\n', " ")),
+                        format!(
+                            "{}: expected {:?}, got {:?} — {}",
+                            c.name,
+                            c.expected,
+                            ids,
+                            c.query.replace('\n', " ")
+                        ),
                     ));
                     break;
                 }
                 Err(e) => {
-                    fail = Some((e.chars().take(80).collect(), format!("{} ({mode}): {}", c.name, c.query.replace('\n', " "))));
+                    fail = Some((
+                        e.chars().take(80).collect(),
+                        format!("{} ({mode}): {}", c.name, c.query.replace('\n', " ")),
+                    ));
                     break;
                 }
             }

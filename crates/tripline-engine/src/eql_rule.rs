@@ -37,7 +37,10 @@ pub struct EqlDetector {
 }
 
 /// Compiles an EQL query the way an `eql` rule does (for `rules check` and ad-hoc queries).
-pub fn compile_eql(rule: &Rule, ctx: &CompileContext) -> Result<(Query, Vec<String>), CompileError> {
+pub fn compile_eql(
+    rule: &Rule,
+    ctx: &CompileContext,
+) -> Result<(Query, Vec<String>), CompileError> {
     let text = rule.query.as_deref().unwrap_or("").trim();
     if text.is_empty() {
         return Err(CompileError::Invalid("eql rule without a query".into()));
@@ -49,13 +52,18 @@ pub fn compile_eql(rule: &Rule, ctx: &CompileContext) -> Result<(Query, Vec<Stri
     };
     let query = Query::compile(text, &ctx.types, &opts).map_err(|e| {
         let (line, col) = e.line_col(text);
-        CompileError::Syntax { language: "eql".into(), message: format!("{} (line {line}, column {col})", e.message) }
+        CompileError::Syntax {
+            language: "eql".into(),
+            message: format!("{} (line {line}, column {col})", e.message),
+        }
     })?;
     let mut warnings = Vec::new();
     if !ctx.known_fields.is_empty() {
         for f in query.fields() {
             if f != "@timestamp" && !ctx.known_fields.contains(&f) && !f.contains('*') {
-                warnings.push(format!("field {f} is never produced by Tripline's CloudTrail normalizer"));
+                warnings.push(format!(
+                    "field {f} is never produced by Tripline's CloudTrail normalizer"
+                ));
             }
         }
     }
@@ -65,7 +73,12 @@ pub fn compile_eql(rule: &Rule, ctx: &CompileContext) -> Result<(Query, Vec<Stri
 pub fn compile(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<Box<dyn Detector>, CompileError> {
     let (query, warnings) = compile_eql(rule, ctx)?;
     let matcher = query.matcher();
-    Ok(Box::new(EqlDetector { rule: rule.clone(), query, matcher, warnings }))
+    Ok(Box::new(EqlDetector {
+        rule: rule.clone(),
+        query,
+        matcher,
+        warnings,
+    }))
 }
 
 impl EqlDetector {
@@ -83,14 +96,20 @@ impl EqlDetector {
     }
 
     fn emit_group(&self, events: Vec<SharedEvent>, out: &mut Vec<AlertDraft>) {
-        let Some(first) = events.first().cloned() else { return };
+        let Some(first) = events.first().cloned() else {
+            return;
+        };
         let gid = self.group_id(&events);
         for (i, ev) in events.iter().enumerate() {
             let mut d = AlertDraft::for_event(&self.rule, ev);
             d.building_block = true;
-            d.extra.insert("group.id".into(), Value::String(gid.clone()));
+            d.extra
+                .insert("group.id".into(), Value::String(gid.clone()));
             d.extra.insert("group.index".into(), Value::from(i as u64));
-            d.extra.insert("building_block_type".into(), Value::String("default".into()));
+            d.extra.insert(
+                "building_block_type".into(),
+                Value::String("default".into()),
+            );
             out.push(d);
         }
         let mut shell = AlertDraft::for_event(&self.rule, &first);
@@ -155,7 +174,10 @@ impl Detector for EqlDetector {
             v.push(("expired sequence states".to_string(), s.expired_states));
         }
         if s.timestamp_fallbacks > 0 {
-            v.push(("timestamp override fallbacks".to_string(), s.timestamp_fallbacks));
+            v.push((
+                "timestamp override fallbacks".to_string(),
+                s.timestamp_fallbacks,
+            ));
         }
         v
     }
@@ -169,7 +191,9 @@ impl Detector for EqlDetector {
         let fb = self.matcher.stats().timestamp_fallbacks;
         if fb > 0 {
             if let Some(f) = &self.rule.timestamp_override {
-                w.push(format!("{fb} event(s) had no {f} (timestamp_override); @timestamp was used instead"));
+                w.push(format!(
+                    "{fb} event(s) had no {f} (timestamp_override); @timestamp was used instead"
+                ));
             }
         }
         w
@@ -192,7 +216,8 @@ mod tests {
     use serde_json::json;
     use tripline_doc::{Event, Origin};
 
-    const SEED: &str = "rules/integrations/aws/persistence_aws_attempt_to_register_virtual_mfa_device.toml";
+    const SEED: &str =
+        "rules/integrations/aws/persistence_aws_attempt_to_register_virtual_mfa_device.toml";
 
     fn corpus() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
@@ -200,8 +225,20 @@ mod tests {
 
     fn event(i: u64, doc: Value) -> SharedEvent {
         let doc = Document(doc.as_object().cloned().unwrap_or_default());
-        let ts = doc.first("@timestamp").and_then(tripline_doc::time::value_to_millis).unwrap_or(0);
-        Arc::new(Event { doc, timestamp: ts, origin: Origin { file: "test".into(), record: i + 1, line: None }, seq: i })
+        let ts = doc
+            .first("@timestamp")
+            .and_then(tripline_doc::time::value_to_millis)
+            .unwrap_or(0);
+        Arc::new(Event {
+            doc,
+            timestamp: ts,
+            origin: Origin {
+                file: "test".into(),
+                record: i + 1,
+                line: None,
+            },
+            seq: i,
+        })
     }
 
     /// A CloudTrail IAM call as the AWS integration normalizes it.
@@ -235,14 +272,28 @@ mod tests {
     #[test]
     fn seed_rule_alerts_once_per_matching_event() {
         let p = corpus().join("detection-rules").join(SEED);
-        let Ok(text) = std::fs::read_to_string(&p) else { return };
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            return;
+        };
         let rule = Rule::parse(SEED, &text).expect("seed rule parses");
         let events = vec![
             iam(1, "CreateVirtualMFADevice", "ASIAEXAMPLE1", "success", None),
             iam(2, "EnableMFADevice", "ASIAEXAMPLE2", "success", None),
-            iam(3, "CreateVirtualMFADevice", "ASIAEXAMPLE3", "success", Some("false")),
+            iam(
+                3,
+                "CreateVirtualMFADevice",
+                "ASIAEXAMPLE3",
+                "success",
+                Some("false"),
+            ),
             // Near misses.
-            iam(4, "CreateVirtualMFADevice", "ASIAEXAMPLE4", "success", Some("true")),
+            iam(
+                4,
+                "CreateVirtualMFADevice",
+                "ASIAEXAMPLE4",
+                "success",
+                Some("true"),
+            ),
             iam(5, "EnableMFADevice", "AKIAEXAMPLE5", "success", None),
             iam(6, "CreateVirtualMFADevice", "ASIAEXAMPLE6", "failure", None),
             iam(7, "CreateUser", "ASIAEXAMPLE7", "success", None),
@@ -251,9 +302,14 @@ mod tests {
             iam(10, "EnableMFADevice", "asiaEXAMPLE10", "success", None),
         ];
         let alerts = run_rule(rule, &events);
-        let ids: Vec<&str> = alerts.iter().map(|a| a.events[0].event_id().unwrap_or("")).collect();
+        let ids: Vec<&str> = alerts
+            .iter()
+            .map(|a| a.events[0].event_id().unwrap_or(""))
+            .collect();
         assert_eq!(ids, vec!["ev-1", "ev-2", "ev-3"]);
-        assert!(alerts.iter().all(|a| !a.building_block && a.events.len() == 1));
+        assert!(alerts
+            .iter()
+            .all(|a| !a.building_block && a.events.len() == 1));
     }
 
     fn rule_with(query: &str, extra: &str) -> Rule {
@@ -281,25 +337,41 @@ mod tests {
         assert_eq!(alerts.len(), 3);
         assert!(alerts[0].building_block && alerts[1].building_block && !alerts[2].building_block);
         let shell = &alerts[2];
-        let ids: Vec<&str> = shell.events.iter().map(|e| e.event_id().unwrap_or("")).collect();
+        let ids: Vec<&str> = shell
+            .events
+            .iter()
+            .map(|e| e.event_id().unwrap_or(""))
+            .collect();
         assert_eq!(ids, vec!["ev-1", "ev-3"]);
         assert_eq!(shell.extra["group.id"], alerts[0].extra["group.id"]);
         assert_eq!(alerts[1].extra["group.index"], json!(1));
         let common = shell.fields.as_ref().expect("shell fields");
-        assert_eq!(common["aws"]["cloudtrail"]["user_identity"]["access_key_id"], json!("ASIA1"));
+        assert_eq!(
+            common["aws"]["cloudtrail"]["user_identity"]["access_key_id"],
+            json!("ASIA1")
+        );
         assert!(common.get("event").and_then(|e| e.get("action")).is_none());
     }
 
     #[test]
     fn timestamp_override_falls_back_and_says_so() {
-        let rule = Arc::new(rule_with("any where event.action == \"X\"", "timestamp_override = \"event.ingested\"\n"));
+        let rule = Arc::new(rule_with(
+            "any where event.action == \"X\"",
+            "timestamp_override = \"event.ingested\"\n",
+        ));
         let mut det = compile(&rule, &CompileContext::default()).unwrap();
-        let ev = event(0, json!({"@timestamp": "2024-01-01T00:00:00Z", "event": {"action": "X"}}));
+        let ev = event(
+            0,
+            json!({"@timestamp": "2024-01-01T00:00:00Z", "event": {"action": "X"}}),
+        );
         let mut out = Vec::new();
         det.on_event(&ev, &mut out);
         assert_eq!(out.len(), 1);
         assert!(det.warnings().iter().any(|w| w.contains("event.ingested")));
-        assert!(det.stats().iter().any(|(k, v)| k.contains("fallback") && *v == 1));
+        assert!(det
+            .stats()
+            .iter()
+            .any(|(k, v)| k.contains("fallback") && *v == 1));
     }
 
     #[test]
@@ -323,6 +395,11 @@ mod tests {
             }
         }
         assert!(n > 0, "no eql rules found under {}", dir.display());
-        assert!(failures.is_empty(), "{} of {n} eql rules failed:\n{}", failures.len(), failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{} of {n} eql rules failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
 }

@@ -69,18 +69,41 @@ impl ArithOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     Lit(Lit, usize),
-    Field { name: String, optional: bool, pos: usize },
+    Field {
+        name: String,
+        optional: bool,
+        pos: usize,
+    },
     /// A function call; `ci` is the `~` suffix.
-    Call { name: String, ci: bool, args: Vec<Expr>, pos: usize },
+    Call {
+        name: String,
+        ci: bool,
+        args: Vec<Expr>,
+        pos: usize,
+    },
     Neg(Box<Expr>),
     Arith(ArithOp, Box<Expr>, Box<Expr>),
     Cmp(CmpOp, Box<Expr>, Box<Expr>),
     /// `x : v`, `x : (v1, v2)`, `x !: v` — case-insensitive equality with wildcards.
-    Seq { left: Box<Expr>, values: Vec<Expr>, negated: bool },
+    Seq {
+        left: Box<Expr>,
+        values: Vec<Expr>,
+        negated: bool,
+    },
     /// `x in (...)`, `x in~ (...)`, `x not in (...)`.
-    In { left: Box<Expr>, values: Vec<Expr>, ci: bool, negated: bool },
+    In {
+        left: Box<Expr>,
+        values: Vec<Expr>,
+        ci: bool,
+        negated: bool,
+    },
     /// `x like "p*"`, `x regex "r"` (and `~` forms), one or several patterns.
-    Like { left: Box<Expr>, patterns: Vec<String>, ci: bool, regex: bool },
+    Like {
+        left: Box<Expr>,
+        patterns: Vec<String>,
+        ci: bool,
+        regex: bool,
+    },
     Not(Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
@@ -116,8 +139,16 @@ pub enum Pipe {
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryBody {
     Event(EventQuery),
-    Sequence { by: Vec<Expr>, maxspan_ms: Option<i64>, stages: Vec<Stage>, until: Option<Stage> },
-    Sample { by: Vec<Expr>, stages: Vec<Stage> },
+    Sequence {
+        by: Vec<Expr>,
+        maxspan_ms: Option<i64>,
+        stages: Vec<Stage>,
+        until: Option<Stage>,
+    },
+    Sample {
+        by: Vec<Expr>,
+        stages: Vec<Stage>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -36,7 +36,9 @@ fn lit_json(l: &Lit) -> Value {
         Lit::Null => Value::Null,
         Lit::Bool(b) => Value::Bool(*b),
         Lit::Int(i) => Value::from(*i),
-        Lit::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        Lit::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         Lit::Str(s) => Value::String(s.clone()),
     }
 }
@@ -117,7 +119,9 @@ impl Ctx<'_> {
     pub fn cond(&self, e: &Expr) -> Result<Predicate, EqlError> {
         let p = self.cond_inner(e)?;
         Ok(match p {
-            Predicate::Script(s) if s.is_constant() => Predicate::Const(scalar::eval_bool(&s, &Default::default())),
+            Predicate::Script(s) if s.is_constant() => {
+                Predicate::Const(scalar::eval_bool(&s, &Default::default()))
+            }
             p => p,
         })
     }
@@ -130,10 +134,15 @@ impl Ctx<'_> {
             Expr::Field { name, pos, .. } => {
                 let f = self.field(name);
                 match f.ty {
-                    Some(FieldType::Boolean) | None => {
-                        Ok(Predicate::Term { field: f, value: Literal::Bool(true), case_insensitive: false })
-                    }
-                    Some(t) => Err(EqlError::at(*pos, format!("field {name} is {}, not a boolean condition", t.as_str()))),
+                    Some(FieldType::Boolean) | None => Ok(Predicate::Term {
+                        field: f,
+                        value: Literal::Bool(true),
+                        case_insensitive: false,
+                    }),
+                    Some(t) => Err(EqlError::at(
+                        *pos,
+                        format!("field {name} is {}, not a boolean condition", t.as_str()),
+                    )),
                 }
             }
             Expr::And(l, r) => {
@@ -157,34 +166,68 @@ impl Ctx<'_> {
                 Ok(Predicate::Or(v))
             }
             Expr::Not(x) => Ok(match self.cond(x)? {
-                Predicate::Script(s) => Predicate::Script(S::call("not", vec![(*s).clone()], false).into()),
+                Predicate::Script(s) => {
+                    Predicate::Script(S::call("not", vec![(*s).clone()], false).into())
+                }
                 Predicate::Const(b) => Predicate::Const(!b),
                 p => Predicate::Not(Box::new(p)),
             }),
             Expr::Cmp(op, l, r) => self.cmp(*op, l, r, e),
-            Expr::Seq { left, values, negated } => {
+            Expr::Seq {
+                left,
+                values,
+                negated,
+            } => {
                 let p = self.seq(left, values, e)?;
                 Ok(if *negated { negate(p) } else { p })
             }
-            Expr::In { left, values, ci, negated } => {
+            Expr::In {
+                left,
+                values,
+                ci,
+                negated,
+            } => {
                 let ci = *ci || self.ci_default;
                 if let (Expr::Field { name, .. }, Some(lits)) = (&**left, all_lits(values)) {
                     let f = self.field(name);
-                    let vals: Vec<Literal> = lits.iter().filter(|l| ***l != Lit::Null).map(|l| lit_ir(l)).collect();
-                    let p = Predicate::Terms { field: f, values: vals, case_insensitive: ci };
-                    return Ok(if *negated { Predicate::Not(Box::new(p)) } else { p });
+                    let vals: Vec<Literal> = lits
+                        .iter()
+                        .filter(|l| ***l != Lit::Null)
+                        .map(|l| lit_ir(l))
+                        .collect();
+                    let p = Predicate::Terms {
+                        field: f,
+                        values: vals,
+                        case_insensitive: ci,
+                    };
+                    return Ok(if *negated {
+                        Predicate::Not(Box::new(p))
+                    } else {
+                        p
+                    });
                 }
                 self.script_cond(e)
             }
-            Expr::Like { left, patterns, ci, regex } => {
+            Expr::Like {
+                left,
+                patterns,
+                ci,
+                regex,
+            } => {
                 if let Expr::Field { name, .. } = &**left {
                     let f = self.field(name);
                     let mut alts = Vec::new();
                     for p in patterns {
                         alts.push(if *regex {
-                            Predicate::Regex { field: f.clone(), regex: std::sync::Arc::new(self.regex(p, *ci, expr_pos(e))?) }
+                            Predicate::Regex {
+                                field: f.clone(),
+                                regex: std::sync::Arc::new(self.regex(p, *ci, expr_pos(e))?),
+                            }
                         } else {
-                            Predicate::Wildcard { field: f.clone(), pattern: eql_wildcard(p, *ci) }
+                            Predicate::Wildcard {
+                                field: f.clone(),
+                                pattern: eql_wildcard(p, *ci),
+                            }
                         });
                     }
                     return Ok(or_of(alts));
@@ -196,14 +239,23 @@ impl Ctx<'_> {
                 }
                 self.script_cond(e)
             }
-            Expr::Call { name, ci, args, pos } => {
+            Expr::Call {
+                name,
+                ci,
+                args,
+                pos,
+            } => {
                 let lname = name.to_ascii_lowercase();
                 let ci = *ci || self.ci_default;
                 if let Some(Expr::Field { name: fname, .. }) = args.first() {
                     let f = self.field(fname);
                     let keyword = f.ty.is_none_or(|t| t.is_keyword_like());
                     match (lname.as_str(), args.get(1), args.len()) {
-                        ("startswith" | "endswith" | "stringcontains", Some(Expr::Lit(Lit::Str(s), _)), 2) if keyword => {
+                        (
+                            "startswith" | "endswith" | "stringcontains",
+                            Some(Expr::Lit(Lit::Str(s), _)),
+                            2,
+                        ) if keyword => {
                             // ES builds a prefix query for startsWith, but for endsWith and
                             // stringContains a Lucene wildcard query from the raw string: `*` and
                             // `?` inside it are wildcards and `\` escapes (rules write
@@ -214,20 +266,32 @@ impl Ctx<'_> {
                                 _ => format!("*{s}*"),
                             };
                             self.check_call(&lname, *ci_flag(e), args.len(), *pos)?;
-                            return Ok(Predicate::Wildcard { field: f, pattern: Wildcard::new(&pat, ci) });
+                            return Ok(Predicate::Wildcard {
+                                field: f,
+                                pattern: Wildcard::new(&pat, ci),
+                            });
                         }
                         ("cidrmatch", _, n) if n >= 2 => {
                             if let Some(lits) = all_lits(&args[1..]) {
                                 let mut nets = Vec::new();
                                 for l in lits {
                                     let Lit::Str(s) = l else {
-                                        return Err(EqlError::at(*pos, "cidrMatch takes CIDR strings"));
+                                        return Err(EqlError::at(
+                                            *pos,
+                                            "cidrMatch takes CIDR strings",
+                                        ));
                                     };
                                     let net = s
                                         .trim()
                                         .parse::<ipnet::IpNet>()
-                                        .or_else(|_| s.trim().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                                        .map_err(|_| EqlError::at(*pos, format!("invalid CIDR {s:?}")))?;
+                                        .or_else(|_| {
+                                            s.trim()
+                                                .parse::<std::net::IpAddr>()
+                                                .map(ipnet::IpNet::from)
+                                        })
+                                        .map_err(|_| {
+                                            EqlError::at(*pos, format!("invalid CIDR {s:?}"))
+                                        })?;
                                     nets.push(net);
                                 }
                                 return Ok(Predicate::Cidr { field: f, nets });
@@ -238,13 +302,17 @@ impl Ctx<'_> {
                 }
                 self.script_cond(e)
             }
-            Expr::Neg(_) | Expr::Arith(..) => Err(EqlError::at(expr_pos(e), "a condition must be boolean, found arithmetic")),
+            Expr::Neg(_) | Expr::Arith(..) => Err(EqlError::at(
+                expr_pos(e),
+                "a condition must be boolean, found arithmetic",
+            )),
         }
     }
 
     fn regex(&self, p: &str, ci: bool, pos: usize) -> Result<regex::Regex, EqlError> {
         let flags = if ci { "(?is)" } else { "(?s)" };
-        regex::Regex::new(&format!("{flags}^(?:{p})$")).map_err(|e| EqlError::at(pos, format!("invalid regex {p:?}: {e}")))
+        regex::Regex::new(&format!("{flags}^(?:{p})$"))
+            .map_err(|e| EqlError::at(pos, format!("invalid regex {p:?}: {e}")))
     }
 
     fn script_cond(&self, e: &Expr) -> Result<Predicate, EqlError> {
@@ -266,14 +334,43 @@ impl Ctx<'_> {
             });
         }
         let value = lit_ir(lit);
-        let bound = |inclusive| Some(Bound { value: value.clone(), inclusive });
+        let bound = |inclusive| {
+            Some(Bound {
+                value: value.clone(),
+                inclusive,
+            })
+        };
         Ok(match op {
-            CmpOp::Eq => Predicate::Term { field: f, value, case_insensitive: self.ci_default },
-            CmpOp::Ne => Predicate::Not(Box::new(Predicate::Term { field: f, value, case_insensitive: self.ci_default })),
-            CmpOp::Lt => Predicate::Range { field: f, lower: None, upper: bound(false) },
-            CmpOp::Le => Predicate::Range { field: f, lower: None, upper: bound(true) },
-            CmpOp::Gt => Predicate::Range { field: f, lower: bound(false), upper: None },
-            CmpOp::Ge => Predicate::Range { field: f, lower: bound(true), upper: None },
+            CmpOp::Eq => Predicate::Term {
+                field: f,
+                value,
+                case_insensitive: self.ci_default,
+            },
+            CmpOp::Ne => Predicate::Not(Box::new(Predicate::Term {
+                field: f,
+                value,
+                case_insensitive: self.ci_default,
+            })),
+            CmpOp::Lt => Predicate::Range {
+                field: f,
+                lower: None,
+                upper: bound(false),
+            },
+            CmpOp::Le => Predicate::Range {
+                field: f,
+                lower: None,
+                upper: bound(true),
+            },
+            CmpOp::Gt => Predicate::Range {
+                field: f,
+                lower: bound(false),
+                upper: None,
+            },
+            CmpOp::Ge => Predicate::Range {
+                field: f,
+                lower: bound(true),
+                upper: None,
+            },
         })
     }
 
@@ -293,8 +390,15 @@ impl Ctx<'_> {
             for l in lits {
                 alts.push(match l {
                     Lit::Null => Predicate::Not(Box::new(Predicate::Exists(f.clone()))),
-                    Lit::Str(s) if has_wildcard(s) => Predicate::Wildcard { field: f.clone(), pattern: eql_wildcard(s, true) },
-                    l => Predicate::Term { field: f.clone(), value: lit_ir(l), case_insensitive: true },
+                    Lit::Str(s) if has_wildcard(s) => Predicate::Wildcard {
+                        field: f.clone(),
+                        pattern: eql_wildcard(s, true),
+                    },
+                    l => Predicate::Term {
+                        field: f.clone(),
+                        value: lit_ir(l),
+                        case_insensitive: true,
+                    },
                 });
             }
             return Ok(or_of(alts));
@@ -304,9 +408,15 @@ impl Ctx<'_> {
 
     fn is_null(&self, e: &Expr) -> Result<Predicate, EqlError> {
         if let Expr::Field { name, .. } = e {
-            return Ok(Predicate::Not(Box::new(Predicate::Exists(self.field(name)))));
+            return Ok(Predicate::Not(Box::new(Predicate::Exists(
+                self.field(name),
+            ))));
         }
-        Ok(Predicate::Script(std::sync::Arc::new(S::call("is_null", vec![self.script(e)?], false))))
+        Ok(Predicate::Script(std::sync::Arc::new(S::call(
+            "is_null",
+            vec![self.script(e)?],
+            false,
+        ))))
     }
 
     fn check_call(&self, lname: &str, tilde: bool, n: usize, pos: usize) -> Result<(), EqlError> {
@@ -314,10 +424,16 @@ impl Ctx<'_> {
             return Err(EqlError::at(pos, format!("unknown function {lname:?}")));
         };
         if tilde && !ci_ok {
-            return Err(EqlError::at(pos, format!("function {lname} has no case-insensitive (~) form")));
+            return Err(EqlError::at(
+                pos,
+                format!("function {lname} has no case-insensitive (~) form"),
+            ));
         }
         if n < min || n > max {
-            return Err(EqlError::at(pos, format!("wrong number of arguments for {lname}: {n}")));
+            return Err(EqlError::at(
+                pos,
+                format!("wrong number of arguments for {lname}: {n}"),
+            ));
         }
         Ok(())
     }
@@ -326,26 +442,53 @@ impl Ctx<'_> {
     pub fn script(&self, e: &Expr) -> Result<S, EqlError> {
         Ok(match e {
             Expr::Lit(l, _) => S::Literal(lit_json(l)),
-            Expr::Field { name, optional, .. } => S::Field { field: self.field(name), optional: *optional },
-            Expr::Call { name, ci, args, pos } => {
+            Expr::Field { name, optional, .. } => S::Field {
+                field: self.field(name),
+                optional: *optional,
+            },
+            Expr::Call {
+                name,
+                ci,
+                args,
+                pos,
+            } => {
                 let lname = name.to_ascii_lowercase();
                 self.check_call(&lname, *ci, args.len(), *pos)?;
-                let sargs = args.iter().map(|a| self.script(a)).collect::<Result<Vec<_>, _>>()?;
+                let sargs = args
+                    .iter()
+                    .map(|a| self.script(a))
+                    .collect::<Result<Vec<_>, _>>()?;
                 S::call(&lname, sargs, *ci || self.ci_default)
             }
             Expr::Neg(x) => S::call("neg", vec![self.script(x)?], false),
-            Expr::Arith(op, l, r) => S::call(arith_name(*op), vec![self.script(l)?, self.script(r)?], false),
+            Expr::Arith(op, l, r) => S::call(
+                arith_name(*op),
+                vec![self.script(l)?, self.script(r)?],
+                false,
+            ),
             Expr::Cmp(op, l, r) => {
                 let (sl, sr) = (self.script(l)?, self.script(r)?);
                 match (op, l.as_ref(), r.as_ref()) {
                     (CmpOp::Eq, Expr::Lit(Lit::Null, _), _) => S::call("is_null", vec![sr], false),
                     (CmpOp::Eq, _, Expr::Lit(Lit::Null, _)) => S::call("is_null", vec![sl], false),
-                    (CmpOp::Ne, Expr::Lit(Lit::Null, _), _) => S::call("is_not_null", vec![sr], false),
-                    (CmpOp::Ne, _, Expr::Lit(Lit::Null, _)) => S::call("is_not_null", vec![sl], false),
-                    _ => S::call(op.name(), vec![sl, sr], self.ci_default && matches!(op, CmpOp::Eq | CmpOp::Ne)),
+                    (CmpOp::Ne, Expr::Lit(Lit::Null, _), _) => {
+                        S::call("is_not_null", vec![sr], false)
+                    }
+                    (CmpOp::Ne, _, Expr::Lit(Lit::Null, _)) => {
+                        S::call("is_not_null", vec![sl], false)
+                    }
+                    _ => S::call(
+                        op.name(),
+                        vec![sl, sr],
+                        self.ci_default && matches!(op, CmpOp::Eq | CmpOp::Ne),
+                    ),
                 }
             }
-            Expr::Seq { left, values, negated } => {
+            Expr::Seq {
+                left,
+                values,
+                negated,
+            } => {
                 let inner = if values.len() == 1 && matches!(values[0], Expr::Lit(Lit::Null, _)) {
                     S::call("is_null", vec![self.script(left)?], false)
                 } else if values.len() == 1 && matches!(**left, Expr::Lit(Lit::Null, _)) {
@@ -363,7 +506,12 @@ impl Ctx<'_> {
                     inner
                 }
             }
-            Expr::In { left, values, ci, negated } => {
+            Expr::In {
+                left,
+                values,
+                ci,
+                negated,
+            } => {
                 let mut a = vec![self.script(left)?];
                 for v in values {
                     a.push(self.script(v)?);
@@ -375,9 +523,18 @@ impl Ctx<'_> {
                     inner
                 }
             }
-            Expr::Like { left, patterns, ci, regex } => {
+            Expr::Like {
+                left,
+                patterns,
+                ci,
+                regex,
+            } => {
                 let mut a = vec![self.script(left)?];
-                a.extend(patterns.iter().map(|p| S::Literal(Value::String(p.clone()))));
+                a.extend(
+                    patterns
+                        .iter()
+                        .map(|p| S::Literal(Value::String(p.clone()))),
+                );
                 S::call(if *regex { "regex" } else { "like" }, a, *ci)
             }
             Expr::Not(x) => S::call("not", vec![self.script(x)?], false),

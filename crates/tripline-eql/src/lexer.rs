@@ -28,14 +28,14 @@ pub struct Token {
 }
 
 const KEYWORDS: &[&str] = &[
-    "and", "any", "by", "false", "head", "in", "join", "like", "maxspan", "not", "null", "of", "or", "regex", "runs",
-    "sample", "sequence", "tail", "true", "until", "where", "with",
+    "and", "any", "by", "false", "head", "in", "join", "like", "maxspan", "not", "null", "of",
+    "or", "regex", "runs", "sample", "sequence", "tail", "true", "until", "where", "with",
 ];
 
 /// Symbols, longest first so that `==` wins over `=`.
 const SYMS: &[&str] = &[
-    "!=", "!:", "==", "<=", ">=", "<", ">", ":", "=", "+", "-", "*", "/", "%", "(", ")", "[", "]", ",", "|", "!", "?",
-    ".", "~",
+    "!=", "!:", "==", "<=", ">=", "<", ">", ":", "=", "+", "-", "*", "/", "%", "(", ")", "[", "]",
+    ",", "|", "!", "?", ".", "~",
 ];
 
 pub fn lex(text: &str) -> Result<Vec<Token>, EqlError> {
@@ -67,13 +67,19 @@ pub fn lex(text: &str) -> Result<Vec<Token>, EqlError> {
         }
         let start = i;
         let push = |out: &mut Vec<Token>, tok: Tok, space: &mut bool| {
-            out.push(Token { tok, pos: start, space_before: *space });
+            out.push(Token {
+                tok,
+                pos: start,
+                space_before: *space,
+            });
             *space = false;
         };
         // Raw strings: """...""" and ?"..." / ?'...'.
         if text[i..].starts_with("\"\"\"") {
             let body = &text[i + 3..];
-            let end = body.find("\"\"\"").ok_or_else(|| EqlError::at(i, "unterminated raw string"))?;
+            let end = body
+                .find("\"\"\"")
+                .ok_or_else(|| EqlError::at(i, "unterminated raw string"))?;
             // A raw string may end with more quotes: the last three close it.
             let mut e = end;
             while body[e + 3..].starts_with('"') {
@@ -86,7 +92,9 @@ pub fn lex(text: &str) -> Result<Vec<Token>, EqlError> {
         if c == b'?' && i + 1 < b.len() && (b[i + 1] == b'"' || b[i + 1] == b'\'') {
             let q = b[i + 1] as char;
             let body = &text[i + 2..];
-            let end = body.find(q).ok_or_else(|| EqlError::at(i, "unterminated raw string"))?;
+            let end = body
+                .find(q)
+                .ok_or_else(|| EqlError::at(i, "unterminated raw string"))?;
             if body[..end].contains(['\n', '\r']) {
                 return Err(EqlError::at(i, "line break in a string"));
             }
@@ -155,11 +163,17 @@ pub fn lex(text: &str) -> Result<Vec<Token>, EqlError> {
             }
             let s = &text[i..j];
             let tok = if float {
-                Tok::Float(s.parse().map_err(|_| EqlError::at(i, format!("bad number {s}")))?)
+                Tok::Float(
+                    s.parse()
+                        .map_err(|_| EqlError::at(i, format!("bad number {s}")))?,
+                )
             } else {
                 match s.parse::<i64>() {
                     Ok(n) => Tok::Int(n),
-                    Err(_) => Tok::Float(s.parse().map_err(|_| EqlError::at(i, format!("bad number {s}")))?),
+                    Err(_) => Tok::Float(
+                        s.parse()
+                            .map_err(|_| EqlError::at(i, format!("bad number {s}")))?,
+                    ),
                 }
             };
             push(&mut out, tok, &mut space);
@@ -174,7 +188,11 @@ pub fn lex(text: &str) -> Result<Vec<Token>, EqlError> {
                 && (b[j].is_ascii_alphanumeric()
                     || b[j] == b'_'
                     || b[j] == b'@'
-                    || (b[j] == b'.' && j + 1 < b.len() && (b[j + 1].is_ascii_alphanumeric() || b[j + 1] == b'_' || b[j + 1] == b'@')))
+                    || (b[j] == b'.'
+                        && j + 1 < b.len()
+                        && (b[j + 1].is_ascii_alphanumeric()
+                            || b[j + 1] == b'_'
+                            || b[j + 1] == b'@')))
             {
                 j += 1;
             }
@@ -209,7 +227,11 @@ pub fn lex(text: &str) -> Result<Vec<Token>, EqlError> {
             }
         }
     }
-    out.push(Token { tok: Tok::Eof, pos: text.len(), space_before: space });
+    out.push(Token {
+        tok: Tok::Eof,
+        pos: text.len(),
+        space_before: space,
+    });
     Ok(out)
 }
 
@@ -238,18 +260,27 @@ fn lex_string(text: &str, start: usize) -> Result<(String, usize), EqlError> {
                         let body = rest
                             .strip_prefix('{')
                             .and_then(|r| r.find('}').map(|e| &r[..e]))
-                            .ok_or_else(|| EqlError::at(pos, "bad unicode escape, expected \\u{hex}"))?;
+                            .ok_or_else(|| {
+                                EqlError::at(pos, "bad unicode escape, expected \\u{hex}")
+                            })?;
                         let cp = u32::from_str_radix(body, 16)
                             .ok()
                             .filter(|_| (2..=8).contains(&body.len()))
                             .and_then(char::from_u32)
-                            .ok_or_else(|| EqlError::at(pos, format!("invalid unicode escape \\u{{{body}}}")))?;
+                            .ok_or_else(|| {
+                                EqlError::at(pos, format!("invalid unicode escape \\u{{{body}}}"))
+                            })?;
                         s.push(cp);
                         for _ in 0..body.len() + 2 {
                             it.next();
                         }
                     }
-                    other => return Err(EqlError::at(pos, format!("illegal escape sequence \\{other}"))),
+                    other => {
+                        return Err(EqlError::at(
+                            pos,
+                            format!("illegal escape sequence \\{other}"),
+                        ))
+                    }
                 }
             }
             c => s.push(c),

@@ -41,7 +41,10 @@ pub struct EqlError {
 
 impl EqlError {
     pub fn at(pos: usize, message: impl Into<String>) -> EqlError {
-        EqlError { pos, message: message.into() }
+        EqlError {
+            pos,
+            message: message.into(),
+        }
     }
 
     /// `line:column` (1-based) of the error in `text`.
@@ -91,8 +94,14 @@ pub struct Stage {
 #[derive(Debug, Clone)]
 pub enum Body {
     Event(Predicate),
-    Sequence { stages: Vec<Stage>, until: Option<Stage>, maxspan_ms: Option<i64> },
-    Sample { stages: Vec<Stage> },
+    Sequence {
+        stages: Vec<Stage>,
+        until: Option<Stage>,
+        maxspan_ms: Option<i64>,
+    },
+    Sample {
+        stages: Vec<Stage>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -115,7 +124,10 @@ impl Query {
     /// Parses and compiles `text` against a field-type table.
     pub fn compile(text: &str, types: &FieldTypes, opts: &Options) -> Result<Query, EqlError> {
         let ast = parser::parse(text)?;
-        let ctx = compile::Ctx { types, ci_default: opts.case_insensitive_default };
+        let ctx = compile::Ctx {
+            types,
+            ci_default: opts.case_insensitive_default,
+        };
         let event = |q: &ast::EventQuery| -> Result<Predicate, EqlError> {
             let cond = ctx.cond(&q.condition)?;
             Ok(match &q.category {
@@ -142,23 +154,45 @@ impl Query {
             for k in by.iter().chain(s.by.iter()) {
                 keys.push(ctx.script(k)?);
             }
-            Ok(Stage { predicate: event(&s.query)?, keys, missing: s.missing })
+            Ok(Stage {
+                predicate: event(&s.query)?,
+                keys,
+                missing: s.missing,
+            })
         };
         let body = match &ast.body {
             ast::QueryBody::Event(q) => Body::Event(event(q)?),
-            ast::QueryBody::Sequence { by, maxspan_ms, stages, until } => {
-                let stages = stages.iter().map(|s| stage(by, s)).collect::<Result<Vec<_>, _>>()?;
+            ast::QueryBody::Sequence {
+                by,
+                maxspan_ms,
+                stages,
+                until,
+            } => {
+                let stages = stages
+                    .iter()
+                    .map(|s| stage(by, s))
+                    .collect::<Result<Vec<_>, _>>()?;
                 check_key_counts(&stages)?;
                 let until = until.as_ref().map(|s| stage(by, s)).transpose()?;
                 if let Some(u) = &until {
                     if u.keys.len() != stages[0].keys.len() {
-                        return Err(EqlError::at(0, "until must have as many join keys as the sequence's queries"));
+                        return Err(EqlError::at(
+                            0,
+                            "until must have as many join keys as the sequence's queries",
+                        ));
                     }
                 }
-                Body::Sequence { stages, until, maxspan_ms: *maxspan_ms }
+                Body::Sequence {
+                    stages,
+                    until,
+                    maxspan_ms: *maxspan_ms,
+                }
             }
             ast::QueryBody::Sample { by, stages } => {
-                let stages = stages.iter().map(|s| stage(by, s)).collect::<Result<Vec<_>, _>>()?;
+                let stages = stages
+                    .iter()
+                    .map(|s| stage(by, s))
+                    .collect::<Result<Vec<_>, _>>()?;
                 check_key_counts(&stages)?;
                 Body::Sample { stages }
             }
@@ -170,13 +204,21 @@ impl Query {
                 ast::Pipe::Tail(n) => Pipe::Tail(*n),
                 ast::Pipe::Filter(e) => {
                     if !matches!(body, Body::Event(_)) {
-                        return Err(EqlError::at(0, "the filter pipe applies to event queries only"));
+                        return Err(EqlError::at(
+                            0,
+                            "the filter pipe applies to event queries only",
+                        ));
                     }
                     Pipe::Filter(ctx.cond(e)?)
                 }
             });
         }
-        Ok(Query { body, pipes, options: opts.clone(), text: text.into() })
+        Ok(Query {
+            body,
+            pipes,
+            options: opts.clone(),
+            text: text.into(),
+        })
     }
 
     /// A fresh streaming matcher for this query.
@@ -253,7 +295,10 @@ impl Query {
 fn check_key_counts(stages: &[Stage]) -> Result<(), EqlError> {
     let n = stages[0].keys.len();
     if stages.iter().any(|s| s.keys.len() != n) {
-        return Err(EqlError::at(0, "every query of a sequence or sample needs the same number of join keys"));
+        return Err(EqlError::at(
+            0,
+            "every query of a sequence or sample needs the same number of join keys",
+        ));
     }
     Ok(())
 }

@@ -81,9 +81,16 @@ impl Matcher {
     pub(crate) fn new(q: &Query) -> Matcher {
         let engine = match &q.body {
             Body::Event(p) => Engine::Event(p.clone()),
-            Body::Sequence { stages, until, maxspan_ms } => {
-                Engine::Sequence(Box::new(SeqEngine::new(stages.clone(), until.clone(), *maxspan_ms, q.options.max_partial_sequences)))
-            }
+            Body::Sequence {
+                stages,
+                until,
+                maxspan_ms,
+            } => Engine::Sequence(Box::new(SeqEngine::new(
+                stages.clone(),
+                until.clone(),
+                *maxspan_ms,
+                q.options.max_partial_sequences,
+            ))),
             Body::Sample { stages } => Engine::Sample(SampleEngine {
                 stages: stages.clone(),
                 groups: HashMap::new(),
@@ -100,7 +107,12 @@ impl Matcher {
                 Pipe::Filter(f) => PipeState::Filter(f.clone()),
             })
             .collect();
-        Matcher { engine, pipes, ts_field: q.options.timestamp_field.clone(), stats: MatcherStats::default() }
+        Matcher {
+            engine,
+            pipes,
+            ts_field: q.options.timestamp_field.clone(),
+            stats: MatcherStats::default(),
+        }
     }
 
     /// Feeds one event (in event-time order); returns the results it completes.
@@ -188,7 +200,11 @@ fn key_of(stage: &Stage, ev: &SharedEvent) -> String {
     if stage.keys.is_empty() {
         return String::new();
     }
-    let vals: Vec<Value> = stage.keys.iter().map(|k| scalar::eval(k, &ev.doc)).collect();
+    let vals: Vec<Value> = stage
+        .keys
+        .iter()
+        .map(|k| scalar::eval(k, &ev.doc))
+        .collect();
     serde_json::to_string(&vals).unwrap_or_default()
 }
 
@@ -225,7 +241,12 @@ struct SeqEngine {
 }
 
 impl SeqEngine {
-    fn new(stages: Vec<Stage>, until: Option<Stage>, maxspan: Option<i64>, cap: usize) -> SeqEngine {
+    fn new(
+        stages: Vec<Stage>,
+        until: Option<Stage>,
+        maxspan: Option<i64>,
+        cap: usize,
+    ) -> SeqEngine {
         let mut pos = Vec::new();
         let mut gaps = vec![Vec::new()];
         for s in stages {
@@ -281,7 +302,11 @@ impl SeqEngine {
             }
             let key = key_of(&self.pos[k], ev);
             let partial = if k == 0 {
-                Some(Partial { events: vec![ev.clone()], start: t, last: t })
+                Some(Partial {
+                    events: vec![ev.clone()],
+                    start: t,
+                    last: t,
+                })
             } else {
                 let taken = self.slots.get_mut(&key).and_then(|s| s[k - 1].take());
                 match taken {
@@ -303,7 +328,10 @@ impl SeqEngine {
             if k == n - 1 {
                 self.complete(key, p, out);
             } else {
-                let slots = self.slots.entry(key).or_insert_with(|| (0..n - 1).map(|_| None).collect());
+                let slots = self
+                    .slots
+                    .entry(key)
+                    .or_insert_with(|| (0..n - 1).map(|_| None).collect());
                 if slots[k].replace(p).is_none() {
                     self.live += 1;
                 }
@@ -333,7 +361,8 @@ impl SeqEngine {
         for st in &self.trail {
             if st.predicate.matches(&ev.doc) {
                 let key = key_of(st, ev);
-                self.pending.retain(|p| !(p.key == key && p.last <= t && t <= p.deadline));
+                self.pending
+                    .retain(|p| !(p.key == key && p.last <= t && t <= p.deadline));
             }
         }
         if self.live > self.cap {
@@ -352,7 +381,12 @@ impl SeqEngine {
         }
         if !self.trail.is_empty() {
             let deadline = p.start.saturating_add(self.maxspan.unwrap_or(0));
-            self.pending.push(Pending { key, deadline, last: p.last, events: p.events });
+            self.pending.push(Pending {
+                key,
+                deadline,
+                last: p.last,
+                events: p.events,
+            });
             return;
         }
         out.push(Match::Sequence(p.events));
@@ -447,12 +481,21 @@ impl SampleEngine {
                 stats.dropped_states += 1;
                 continue;
             }
-            let g = self.groups.entry(key.clone()).or_insert_with(|| vec![None; n]);
+            let g = self
+                .groups
+                .entry(key.clone())
+                .or_insert_with(|| vec![None; n]);
             if g[i].is_none() {
                 g[i] = Some(ev.clone());
             }
             if g.iter().all(|e| e.is_some()) {
-                let events = self.groups.remove(&key).unwrap_or_default().into_iter().flatten().collect();
+                let events = self
+                    .groups
+                    .remove(&key)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .flatten()
+                    .collect();
                 if self.done.len() < self.cap {
                     self.done.insert(key);
                 }

@@ -62,7 +62,10 @@ impl Parser {
         }
     }
     fn err(&self, msg: &str) -> EqlError {
-        EqlError::at(self.pos(), format!("{msg} (found {})", describe(self.peek())))
+        EqlError::at(
+            self.pos(),
+            format!("{msg} (found {})", describe(self.peek())),
+        )
     }
     fn expect(&mut self, s: &str) -> Result<(), EqlError> {
         if self.eat(s) {
@@ -89,7 +92,12 @@ impl Parser {
                 Tok::Sym("head") => pipes.push(Pipe::Head(self.count()?)),
                 Tok::Sym("tail") => pipes.push(Pipe::Tail(self.count()?)),
                 Tok::Ident(s) if s == "filter" => pipes.push(Pipe::Filter(self.expr()?)),
-                t => return Err(EqlError::at(pos, format!("unsupported pipe {}", describe(&t)))),
+                t => {
+                    return Err(EqlError::at(
+                        pos,
+                        format!("unsupported pipe {}", describe(&t)),
+                    ))
+                }
             }
         }
         Ok(Ast { body, pipes })
@@ -110,11 +118,19 @@ impl Parser {
         let category = match self.bump() {
             Tok::Sym("any") => None,
             Tok::Ident(s) | Tok::Str(s) | Tok::Quoted(s) => Some(s),
-            t => return Err(EqlError::at(pos, format!("expected an event category, found {}", describe(&t)))),
+            t => {
+                return Err(EqlError::at(
+                    pos,
+                    format!("expected an event category, found {}", describe(&t)),
+                ))
+            }
         };
         self.expect("where")?;
         let condition = self.expr()?;
-        Ok(EventQuery { category, condition })
+        Ok(EventQuery {
+            category,
+            condition,
+        })
     }
 
     fn join_keys(&mut self) -> Result<Vec<Expr>, EqlError> {
@@ -147,7 +163,10 @@ impl Parser {
             if self.is("[") || (self.is("!") && matches!(self.peek_at(1), Tok::Sym("["))) {
                 let st = self.stage(true)?;
                 for _ in 0..st.runs {
-                    stages.push(Stage { runs: 1, ..st.clone() });
+                    stages.push(Stage {
+                        runs: 1,
+                        ..st.clone()
+                    });
                 }
             } else if self.eat("until") {
                 let st = self.stage(false)?;
@@ -166,10 +185,17 @@ impl Parser {
         if stages.iter().any(|s| s.missing) && until.is_some() {
             return Err(self.err("missing events cannot be combined with until"));
         }
-        if (stages.first().is_some_and(|s| s.missing) || stages.last().is_some_and(|s| s.missing)) && maxspan_ms.is_none() {
+        if (stages.first().is_some_and(|s| s.missing) || stages.last().is_some_and(|s| s.missing))
+            && maxspan_ms.is_none()
+        {
             return Err(self.err("a leading or trailing missing event needs `with maxspan`"));
         }
-        Ok(QueryBody::Sequence { by, maxspan_ms, stages, until })
+        Ok(QueryBody::Sequence {
+            by,
+            maxspan_ms,
+            stages,
+            until,
+        })
     }
 
     fn sample(&mut self) -> Result<QueryBody, EqlError> {
@@ -215,7 +241,12 @@ impl Parser {
                 break;
             }
         }
-        Ok(Stage { query, by, runs, missing })
+        Ok(Stage {
+            query,
+            by,
+            runs,
+            missing,
+        })
     }
 
     /// `maxspan=N unit`, units ms, s, m, h, d (a unit is required, as in ES).
@@ -223,14 +254,23 @@ impl Parser {
         let pos = self.pos();
         let n = match self.bump() {
             Tok::Int(n) if n >= 0 => n,
-            t => return Err(EqlError::at(pos, format!("expected a time span, found {}", describe(&t)))),
+            t => {
+                return Err(EqlError::at(
+                    pos,
+                    format!("expected a time span, found {}", describe(&t)),
+                ))
+            }
         };
         let unit = match self.peek().clone() {
             Tok::Ident(u) => {
                 self.bump();
                 u
             }
-            _ => return Err(self.err(&format!("no time unit specified, did you mean [s] as in [{n}s]?"))),
+            _ => {
+                return Err(self.err(&format!(
+                    "no time unit specified, did you mean [s] as in [{n}s]?"
+                )))
+            }
         };
         let mult = match unit.as_str() {
             "ms" => 1,
@@ -240,7 +280,8 @@ impl Parser {
             "d" => 86_400_000,
             u => return Err(EqlError::at(pos, format!("unknown time unit {u:?}"))),
         };
-        n.checked_mul(mult).ok_or_else(|| EqlError::at(pos, "time span too large"))
+        n.checked_mul(mult)
+            .ok_or_else(|| EqlError::at(pos, "time span too large"))
     }
 
     // ---- boolean expressions ----
@@ -280,8 +321,16 @@ impl Parser {
         // constant or a parenthesised list on the right.
         if let Tok::Sym(k @ (":" | "!:")) = self.peek().clone() {
             self.bump();
-            let values = if self.is("(") { self.paren_list()? } else { vec![self.unary_value()?] };
-            return Ok(Expr::Seq { left: Box::new(l), values, negated: k == "!:" });
+            let values = if self.is("(") {
+                self.paren_list()?
+            } else {
+                vec![self.unary_value()?]
+            };
+            return Ok(Expr::Seq {
+                left: Box::new(l),
+                values,
+                negated: k == "!:",
+            });
         }
         let op = match self.peek() {
             Tok::Sym("==") => CmpOp::Eq,
@@ -351,7 +400,8 @@ impl Parser {
 
     /// Postfix predicates on a primary: `in`, `not in`, `:`, `!:`, `like`, `regex`.
     fn predicate(&mut self, left: Expr) -> Result<Expr, EqlError> {
-        let negated_in = self.is("not") && matches!(self.peek_at(1), Tok::Sym("in") | Tok::Sym("in~"));
+        let negated_in =
+            self.is("not") && matches!(self.peek_at(1), Tok::Sym("in") | Tok::Sym("in~"));
         if negated_in {
             self.bump();
         }
@@ -359,7 +409,12 @@ impl Parser {
             Tok::Sym(k @ ("in" | "in~")) => {
                 self.bump();
                 let values = self.paren_list()?;
-                Ok(Expr::In { left: Box::new(left), values, ci: k == "in~", negated: negated_in })
+                Ok(Expr::In {
+                    left: Box::new(left),
+                    values,
+                    ci: k == "in~",
+                    negated: negated_in,
+                })
             }
             Tok::Sym(k @ ("like" | "like~" | "regex" | "regex~")) => {
                 self.bump();
@@ -459,9 +514,17 @@ impl Parser {
             Tok::Sym("?") => {
                 self.bump();
                 let name = self.qualified_name()?;
-                Ok(Expr::Field { name, optional: true, pos })
+                Ok(Expr::Field {
+                    name,
+                    optional: true,
+                    pos,
+                })
             }
-            Tok::Ident(name) if matches!(self.peek_at(1), Tok::Sym("(")) || (matches!(self.peek_at(1), Tok::Sym("~")) && matches!(self.peek_at(2), Tok::Sym("("))) => {
+            Tok::Ident(name)
+                if matches!(self.peek_at(1), Tok::Sym("("))
+                    || (matches!(self.peek_at(1), Tok::Sym("~"))
+                        && matches!(self.peek_at(2), Tok::Sym("("))) =>
+            {
                 self.bump();
                 let ci = self.eat("~");
                 self.expect("(")?;
@@ -473,11 +536,20 @@ impl Parser {
                     }
                 }
                 self.expect(")")?;
-                Ok(Expr::Call { name, ci, args, pos })
+                Ok(Expr::Call {
+                    name,
+                    ci,
+                    args,
+                    pos,
+                })
             }
             Tok::Ident(_) | Tok::Quoted(_) => {
                 let name = self.qualified_name()?;
-                Ok(Expr::Field { name, optional: false, pos })
+                Ok(Expr::Field {
+                    name,
+                    optional: false,
+                    pos,
+                })
             }
             _ => Err(self.err("expected a value, field or function")),
         }
@@ -487,7 +559,12 @@ impl Parser {
     fn qualified_name(&mut self) -> Result<String, EqlError> {
         let mut name = match self.bump() {
             Tok::Ident(s) | Tok::Quoted(s) => s,
-            _ => return Err(EqlError::at(self.toks[self.i.saturating_sub(1)].pos, "expected a field name")),
+            _ => {
+                return Err(EqlError::at(
+                    self.toks[self.i.saturating_sub(1)].pos,
+                    "expected a field name",
+                ))
+            }
         };
         while self.is(".") && !self.toks[self.i].space_before {
             self.bump();
@@ -496,7 +573,12 @@ impl Parser {
                     name.push('.');
                     name.push_str(&s);
                 }
-                _ => return Err(EqlError::at(self.toks[self.i.saturating_sub(1)].pos, "expected a field name after '.'")),
+                _ => {
+                    return Err(EqlError::at(
+                        self.toks[self.i.saturating_sub(1)].pos,
+                        "expected a field name after '.'",
+                    ))
+                }
             }
         }
         Ok(name)

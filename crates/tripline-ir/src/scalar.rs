@@ -31,15 +31,26 @@ pub enum Expr {
     Literal(Value),
     /// A field's value; multi-valued fields yield their first value (as painless does with
     /// `doc[f].value`). `optional` marks EQL's `?field`.
-    Field { field: FieldRef, optional: bool },
+    Field {
+        field: FieldRef,
+        optional: bool,
+    },
     /// A function or operator call by its (lowercase) name; evaluation is in [`eval`].
-    Call { name: Arc<str>, args: Vec<Expr>, case_insensitive: bool },
+    Call {
+        name: Arc<str>,
+        args: Vec<Expr>,
+        case_insensitive: bool,
+    },
 }
 
 impl Expr {
     /// Shorthand for an operator/function node.
     pub fn call(name: &str, args: Vec<Expr>, case_insensitive: bool) -> Expr {
-        Expr::Call { name: name.into(), args, case_insensitive }
+        Expr::Call {
+            name: name.into(),
+            args,
+            case_insensitive,
+        }
     }
 
     /// True when the expression reads no field (it can be folded to a constant).
@@ -69,7 +80,11 @@ fn ev(expr: &Expr, doc: &Document, ov: &Overrides) -> Value {
             Some((_, v)) => convert(field, v),
             None => field_value(field, doc),
         },
-        Expr::Call { name, args, case_insensitive } => call(name, args, *case_insensitive, doc, ov),
+        Expr::Call {
+            name,
+            args,
+            case_insensitive,
+        } => call(name, args, *case_insensitive, doc, ov),
     }
 }
 
@@ -86,9 +101,14 @@ pub fn eval_bool(expr: &Expr, doc: &Document) -> bool {
     collect_sources(expr, &mut fields);
     fields.sort_unstable();
     fields.dedup();
-    let multi: Vec<(&str, smallvec::SmallVec<[&Value; 2]>)> =
-        fields.into_iter().map(|f| (f, doc.values(f))).filter(|(_, v)| v.len() > 1).collect();
-    let combos = multi.iter().try_fold(1usize, |acc, (_, v)| acc.checked_mul(v.len()));
+    let multi: Vec<(&str, smallvec::SmallVec<[&Value; 2]>)> = fields
+        .into_iter()
+        .map(|f| (f, doc.values(f)))
+        .filter(|(_, v)| v.len() > 1)
+        .collect();
+    let combos = multi
+        .iter()
+        .try_fold(1usize, |acc, (_, v)| acc.checked_mul(v.len()));
     match combos {
         Some(n) if n > 1 && n <= MAX_COMBINATIONS => {
             let mut ov: Vec<(&str, &Value)> = multi.iter().map(|(f, v)| (*f, v[0])).collect();
@@ -154,7 +174,10 @@ fn parse_number(s: &str) -> Option<Value> {
     if let Ok(i) = s.parse::<i64>() {
         return Some(Value::from(i));
     }
-    s.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number)
+    s.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map(Value::Number)
 }
 
 fn num(v: &Value) -> Option<Num> {
@@ -180,7 +203,9 @@ impl Num {
     fn value(self) -> Value {
         match self {
             Num::I(i) => Value::from(i),
-            Num::F(f) => Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
+            Num::F(f) => Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
         }
     }
 }
@@ -340,7 +365,9 @@ fn call(name: &str, args: &[Expr], ci: bool, doc: &Document, ov: &Overrides) -> 
                     continue;
                 }
                 let hit = match (&a, &b, e) {
-                    (Value::String(x), Value::String(p), Expr::Literal(_)) => wildcard_match(p, x, true),
+                    (Value::String(x), Value::String(p), Expr::Literal(_)) => {
+                        wildcard_match(p, x, true)
+                    }
                     _ => eq_values(&a, &b, true) == Value::Bool(true),
                 };
                 if hit {
@@ -374,9 +401,13 @@ fn call(name: &str, args: &[Expr], ci: bool, doc: &Document, ov: &Overrides) -> 
             }
         }
         "like" | "regex" => {
-            let Some(s) = as_str(&arg(0)) else { return Value::Null };
+            let Some(s) = as_str(&arg(0)) else {
+                return Value::Null;
+            };
             for e in &args[1..] {
-                let Value::String(p) = eval(e, doc) else { continue };
+                let Value::String(p) = eval(e, doc) else {
+                    continue;
+                };
                 let hit = if name == "like" {
                     wildcard_match(&p, &s, ci)
                 } else {
@@ -397,7 +428,9 @@ fn call(name: &str, args: &[Expr], ci: bool, doc: &Document, ov: &Overrides) -> 
         "add" | "subtract" | "multiply" | "divide" | "modulo" => arith(name, &arg(0), &arg(1)),
         "between" => {
             let (s, l, r) = (arg(0), arg(1), arg(2));
-            let (Some(s), Some(l), Some(r)) = (as_str(&s), as_str(&l), as_str(&r)) else { return Value::Null };
+            let (Some(s), Some(l), Some(r)) = (as_str(&s), as_str(&l), as_str(&r)) else {
+                return Value::Null;
+            };
             let greedy = match args.get(3).map(|e| eval(e, doc)) {
                 None => false,
                 Some(Value::Bool(b)) => b,
@@ -407,7 +440,9 @@ fn call(name: &str, args: &[Expr], ci: bool, doc: &Document, ov: &Overrides) -> 
         }
         "cidrmatch" => {
             let a = arg(0);
-            let Some(ip) = a.as_str().and_then(|s| s.trim().parse::<IpAddr>().ok()) else { return Value::Null };
+            let Some(ip) = a.as_str().and_then(|s| s.trim().parse::<IpAddr>().ok()) else {
+                return Value::Null;
+            };
             for e in &args[1..] {
                 if let Some(net) = as_str(&eval(e, doc)).and_then(|s| parse_net(&s)) {
                     if net.contains(&ip) {
@@ -428,7 +463,9 @@ fn call(name: &str, args: &[Expr], ci: bool, doc: &Document, ov: &Overrides) -> 
             Value::String(out)
         }
         "endswith" | "startswith" | "stringcontains" => {
-            let (Some(s), Some(p)) = (as_str(&arg(0)), as_str(&arg(1))) else { return Value::Null };
+            let (Some(s), Some(p)) = (as_str(&arg(0)), as_str(&arg(1))) else {
+                return Value::Null;
+            };
             let (s, p) = if ci { (lower(&s), lower(&p)) } else { (s, p) };
             Value::Bool(match name {
                 "endswith" => s.ends_with(&p),
@@ -437,7 +474,9 @@ fn call(name: &str, args: &[Expr], ci: bool, doc: &Document, ov: &Overrides) -> 
             })
         }
         "indexof" => {
-            let (Some(s), Some(p)) = (as_str(&arg(0)), as_str(&arg(1))) else { return Value::Null };
+            let (Some(s), Some(p)) = (as_str(&arg(0)), as_str(&arg(1))) else {
+                return Value::Null;
+            };
             let start = match args.get(2).map(|e| eval(e, doc)) {
                 None | Some(Value::Null) => 0,
                 Some(v) => match as_int(&v) {
@@ -465,7 +504,9 @@ fn call(name: &str, args: &[Expr], ci: bool, doc: &Document, ov: &Overrides) -> 
             if let Value::Number(_) = a {
                 return a;
             }
-            let Some(s) = a.as_str() else { return Value::Null };
+            let Some(s) = a.as_str() else {
+                return Value::Null;
+            };
             let base = match args.get(1).map(|e| eval(e, doc)) {
                 None | Some(Value::Null) => 10,
                 Some(v) => match as_int(&v) {
@@ -480,8 +521,12 @@ fn call(name: &str, args: &[Expr], ci: bool, doc: &Document, ov: &Overrides) -> 
             v => as_str(&v).map(Value::String).unwrap_or(Value::Null),
         },
         "substring" => {
-            let Some(s) = as_str(&arg(0)) else { return Value::Null };
-            let Some(start) = as_int(&arg(1)) else { return Value::Null };
+            let Some(s) = as_str(&arg(0)) else {
+                return Value::Null;
+            };
+            let Some(start) = as_int(&arg(1)) else {
+                return Value::Null;
+            };
             let end = match args.get(2).map(|e| eval(e, doc)) {
                 None | Some(Value::Null) => None,
                 Some(v) => match as_int(&v) {
@@ -511,13 +556,21 @@ fn parse_eql_number(s: &str, base: u32) -> Option<Value> {
         Some(r) => (true, r),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    let body = if base == 16 { body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")).unwrap_or(body) } else { body };
+    let body = if base == 16 {
+        body.strip_prefix("0x")
+            .or_else(|| body.strip_prefix("0X"))
+            .unwrap_or(body)
+    } else {
+        body
+    };
     let n = i64::from_str_radix(body, base).ok()?;
     Some(Value::from(if neg { -n } else { n }))
 }
 
 fn arith(op: &str, a: &Value, b: &Value) -> Value {
-    let (Some(x), Some(y)) = (num(a), num(b)) else { return Value::Null };
+    let (Some(x), Some(y)) = (num(a), num(b)) else {
+        return Value::Null;
+    };
     match (x, y) {
         (Num::I(p), Num::I(q)) => {
             let r = match op {
@@ -554,13 +607,23 @@ pub fn between(s: &str, left: &str, right: &str, greedy: bool, ci: bool) -> Stri
     // otherwise (lowercasing can change lengths).
     let fold = ci && s.is_ascii() && left.is_ascii() && right.is_ascii();
     let (hs, l, r) = if fold {
-        (s.to_ascii_lowercase(), left.to_ascii_lowercase(), right.to_ascii_lowercase())
+        (
+            s.to_ascii_lowercase(),
+            left.to_ascii_lowercase(),
+            right.to_ascii_lowercase(),
+        )
     } else {
         (s.to_string(), left.to_string(), right.to_string())
     };
-    let Some(li) = hs.find(&l) else { return String::new() };
+    let Some(li) = hs.find(&l) else {
+        return String::new();
+    };
     let start = li + l.len();
-    let ri = if greedy { hs.rfind(&r).filter(|&i| i >= start) } else { hs[start..].find(&r).map(|i| i + start) };
+    let ri = if greedy {
+        hs.rfind(&r).filter(|&i| i >= start)
+    } else {
+        hs[start..].find(&r).map(|i| i + start)
+    };
     match ri {
         Some(ri) => s[start..ri].to_string(),
         None => String::new(),
@@ -589,29 +652,118 @@ mod tests {
         Expr::Literal(v)
     }
     fn ev(name: &str, args: Vec<Value>, ci: bool) -> Value {
-        eval(&Expr::call(name, args.into_iter().map(lit).collect(), ci), &Document::new())
+        eval(
+            &Expr::call(name, args.into_iter().map(lit).collect(), ci),
+            &Document::new(),
+        )
     }
 
     #[test]
     fn string_functions() {
-        assert_eq!(ev("between", vec![json!("System Idle Process"), json!("s"), json!("e")], true), json!("yst"));
-        assert_eq!(ev("between", vec![json!("System Idle Process"), json!("S"), json!("e"), json!(true)], false), json!("ystem Idle Proc"));
-        assert_eq!(ev("between", vec![json!("abc"), json!("x"), json!("c")], false), json!(""));
-        assert_eq!(ev("substring", vec![json!("explorer.exe"), json!(-4)], false), json!(".exe"));
-        assert_eq!(ev("substring", vec![json!("explorer.exe"), json!(1), json!(3)], false), json!("xp"));
-        assert_eq!(ev("indexof", vec![json!("explorer.exe"), json!("plore")], false), json!(2));
-        assert_eq!(ev("indexof", vec![json!("explorer.exe"), json!("plore"), json!(100)], false), Value::Null);
-        assert_eq!(ev("indexof", vec![json!("EXPLORER"), json!("plore")], true), json!(2));
-        assert_eq!(ev("startswith", vec![json!("EXPLORER.exe"), json!("explorer")], false), json!(false));
-        assert_eq!(ev("startswith", vec![json!("EXPLORER.exe"), json!("explorer")], true), json!(true));
-        assert_eq!(ev("concat", vec![json!("a"), json!(1), json!(true)], false), json!("a1true"));
-        assert_eq!(ev("concat", vec![json!("a"), Value::Null], false), Value::Null);
+        assert_eq!(
+            ev(
+                "between",
+                vec![json!("System Idle Process"), json!("s"), json!("e")],
+                true
+            ),
+            json!("yst")
+        );
+        assert_eq!(
+            ev(
+                "between",
+                vec![
+                    json!("System Idle Process"),
+                    json!("S"),
+                    json!("e"),
+                    json!(true)
+                ],
+                false
+            ),
+            json!("ystem Idle Proc")
+        );
+        assert_eq!(
+            ev("between", vec![json!("abc"), json!("x"), json!("c")], false),
+            json!("")
+        );
+        assert_eq!(
+            ev("substring", vec![json!("explorer.exe"), json!(-4)], false),
+            json!(".exe")
+        );
+        assert_eq!(
+            ev(
+                "substring",
+                vec![json!("explorer.exe"), json!(1), json!(3)],
+                false
+            ),
+            json!("xp")
+        );
+        assert_eq!(
+            ev(
+                "indexof",
+                vec![json!("explorer.exe"), json!("plore")],
+                false
+            ),
+            json!(2)
+        );
+        assert_eq!(
+            ev(
+                "indexof",
+                vec![json!("explorer.exe"), json!("plore"), json!(100)],
+                false
+            ),
+            Value::Null
+        );
+        assert_eq!(
+            ev("indexof", vec![json!("EXPLORER"), json!("plore")], true),
+            json!(2)
+        );
+        assert_eq!(
+            ev(
+                "startswith",
+                vec![json!("EXPLORER.exe"), json!("explorer")],
+                false
+            ),
+            json!(false)
+        );
+        assert_eq!(
+            ev(
+                "startswith",
+                vec![json!("EXPLORER.exe"), json!("explorer")],
+                true
+            ),
+            json!(true)
+        );
+        assert_eq!(
+            ev("concat", vec![json!("a"), json!(1), json!(true)], false),
+            json!("a1true")
+        );
+        assert_eq!(
+            ev("concat", vec![json!("a"), Value::Null], false),
+            Value::Null
+        );
         assert_eq!(ev("length", vec![json!("héllo")], false), json!(5));
-        assert_eq!(ev("number", vec![json!("0x1F"), json!(16)], false), json!(31));
+        assert_eq!(
+            ev("number", vec![json!("0x1F"), json!(16)], false),
+            json!(31)
+        );
         assert_eq!(ev("number", vec![json!("2.5")], false), json!(2.5));
         assert_eq!(ev("string", vec![json!(12)], false), json!("12"));
-        assert_eq!(ev("cidrmatch", vec![json!("10.1.2.3"), json!("10.0.0.0/8")], false), json!(true));
-        assert_eq!(ev("cidrmatch", vec![json!("11.1.2.3"), json!("10.0.0.0/8")], false), json!(false));
+        assert_eq!(
+            ev(
+                "cidrmatch",
+                vec![json!("10.1.2.3"), json!("10.0.0.0/8")],
+                false
+            ),
+            json!(true)
+        );
+        assert_eq!(
+            ev(
+                "cidrmatch",
+                vec![json!("11.1.2.3"), json!("10.0.0.0/8")],
+                false
+            ),
+            json!(false)
+        );
     }
 
     #[test]
@@ -624,11 +776,26 @@ mod tests {
         assert_eq!(ev("<", vec![Value::Null, json!(3)], false), Value::Null);
         assert_eq!(ev("==", vec![json!("A"), json!("a")], false), json!(false));
         assert_eq!(ev("==", vec![json!("A"), json!("a")], true), json!(true));
-        assert_eq!(ev("in", vec![json!(2), json!(1), Value::Null], false), Value::Null);
-        assert_eq!(ev("in", vec![json!(1), json!(1), Value::Null], false), json!(true));
-        assert_eq!(ev("seq", vec![json!("Explorer.EXE"), json!("*.exe")], false), json!(true));
-        assert_eq!(ev("like", vec![json!("Explorer.EXE"), json!("*.exe")], false), json!(false));
-        assert_eq!(ev("regex", vec![json!("abc"), json!("a.c")], false), json!(true));
+        assert_eq!(
+            ev("in", vec![json!(2), json!(1), Value::Null], false),
+            Value::Null
+        );
+        assert_eq!(
+            ev("in", vec![json!(1), json!(1), Value::Null], false),
+            json!(true)
+        );
+        assert_eq!(
+            ev("seq", vec![json!("Explorer.EXE"), json!("*.exe")], false),
+            json!(true)
+        );
+        assert_eq!(
+            ev("like", vec![json!("Explorer.EXE"), json!("*.exe")], false),
+            json!(false)
+        );
+        assert_eq!(
+            ev("regex", vec![json!("abc"), json!("a.c")], false),
+            json!(true)
+        );
     }
 
     #[test]
@@ -637,33 +804,90 @@ mod tests {
         let t = lit(json!(true));
         let f = lit(json!(false));
         let d = Document::new();
-        assert_eq!(eval(&Expr::call("and", vec![null_cmp.clone(), f.clone()], false), &d), json!(false));
-        assert_eq!(eval(&Expr::call("and", vec![null_cmp.clone(), t.clone()], false), &d), Value::Null);
-        assert_eq!(eval(&Expr::call("or", vec![null_cmp.clone(), t], false), &d), json!(true));
-        assert_eq!(eval(&Expr::call("or", vec![null_cmp.clone(), f], false), &d), Value::Null);
-        assert_eq!(eval(&Expr::call("not", vec![null_cmp.clone()], false), &d), Value::Null);
-        assert_eq!(eval(&Expr::call("is_null", vec![null_cmp], false), &d), json!(true));
+        assert_eq!(
+            eval(
+                &Expr::call("and", vec![null_cmp.clone(), f.clone()], false),
+                &d
+            ),
+            json!(false)
+        );
+        assert_eq!(
+            eval(
+                &Expr::call("and", vec![null_cmp.clone(), t.clone()], false),
+                &d
+            ),
+            Value::Null
+        );
+        assert_eq!(
+            eval(&Expr::call("or", vec![null_cmp.clone(), t], false), &d),
+            json!(true)
+        );
+        assert_eq!(
+            eval(&Expr::call("or", vec![null_cmp.clone(), f], false), &d),
+            Value::Null
+        );
+        assert_eq!(
+            eval(&Expr::call("not", vec![null_cmp.clone()], false), &d),
+            Value::Null
+        );
+        assert_eq!(
+            eval(&Expr::call("is_null", vec![null_cmp], false), &d),
+            json!(true)
+        );
     }
 
     #[test]
     fn field_values_follow_the_mapping() {
         let types = tripline_doc::FieldTypes::parse_tsv("n\tlong\nk\tkeyword\n").unwrap();
-        let d = Document(json!({"n": "42", "k": 7, "m": [3, 4]}).as_object().unwrap().clone());
+        let d = Document(
+            json!({"n": "42", "k": 7, "m": [3, 4]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
         assert_eq!(field_value(&FieldRef::resolve("n", &types), &d), json!(42));
         assert_eq!(field_value(&FieldRef::resolve("k", &types), &d), json!("7"));
         assert_eq!(field_value(&FieldRef::resolve("m", &types), &d), json!(3));
-        assert_eq!(field_value(&FieldRef::resolve("x", &types), &d), Value::Null);
+        assert_eq!(
+            field_value(&FieldRef::resolve("x", &types), &d),
+            Value::Null
+        );
     }
 
     #[test]
     fn conditions_over_multi_valued_fields_try_every_value() {
         let types = tripline_doc::FieldTypes::parse_tsv("m\tlong\nk\tkeyword\n").unwrap();
-        let d = Document(json!({"m": [3, 4], "k": ["a", "b", "c"]}).as_object().unwrap().clone());
-        let m = Expr::Field { field: FieldRef::resolve("m", &types), optional: false };
-        let k = Expr::Field { field: FieldRef::resolve("k", &types), optional: false };
-        let four = Expr::call("==", vec![Expr::call("add", vec![m.clone(), lit(json!(1))], false), lit(json!(5))], false);
+        let d = Document(
+            json!({"m": [3, 4], "k": ["a", "b", "c"]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let m = Expr::Field {
+            field: FieldRef::resolve("m", &types),
+            optional: false,
+        };
+        let k = Expr::Field {
+            field: FieldRef::resolve("k", &types),
+            optional: false,
+        };
+        let four = Expr::call(
+            "==",
+            vec![
+                Expr::call("add", vec![m.clone(), lit(json!(1))], false),
+                lit(json!(5)),
+            ],
+            false,
+        );
         assert!(eval_bool(&four, &d));
-        let both = Expr::call("and", vec![four, Expr::call("endswith", vec![k.clone(), lit(json!("c"))], false)], false);
+        let both = Expr::call(
+            "and",
+            vec![
+                four,
+                Expr::call("endswith", vec![k.clone(), lit(json!("c"))], false),
+            ],
+            false,
+        );
         assert!(eval_bool(&both, &d));
         let none = Expr::call("==", vec![m, lit(json!(5))], false);
         assert!(!eval_bool(&none, &d));
