@@ -7,6 +7,7 @@ mod suite;
 // Suites and tasks owned by their areas (one line each):
 mod gen_field_types;
 mod eql_qa;
+mod bench;
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +79,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(|s| s.as_str()) {
         Some("conformance") => conformance(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("gen-field-types") => gen_field_types::run(
             &args.get(1).map(PathBuf::from).unwrap_or_else(|| workspace_root().join("../shared/corpus")),
             &args.get(2).map(PathBuf::from).unwrap_or_else(|| workspace_root().join("crates/tripline-doc/data/field-types.tsv")),

@@ -709,7 +709,10 @@ impl Driver<'_> {
             let key_at = buf.len();
             match sc.read_value(buf, 1 << 16, self.line_mode) {
                 Ok(_) => {}
-                Err(e) => return self.record_scan_failed(e, sc, start_pos, start_line),
+                Err(e) => {
+                    self.record_no += 1; // this object is the record that failed
+                    return self.record_scan_failed(e, sc, start_pos, start_line);
+                }
             }
             let key = serde_json::from_slice::<String>(&buf[key_at..]).unwrap_or_default();
             if (key == "Records" || key == "Events") && scan!(sc.skip_ws(Some(buf))) == Some(b':') {
