@@ -1,0 +1,815 @@
+//! The pipeline proper: one pass over the pruned record, in the processors' order where the
+//! order changes the result (renames move values out of the record, so a later reader of the
+//! same source sees nothing; appends keep their order).
+
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+
+use crate::java::java_string;
+use crate::jtree::{Obj, J};
+use crate::{entities, time, NormalizeError, Normalizer, Retain};
+
+const PIPELINE: &str = "logs-aws.cloudtrail";
+
+fn failure(kind: &str, tag: &str, msg: &str) -> String {
+    format!("Processor {kind} with tag {tag} in pipeline {PIPELINE} failed with message: {msg}")
+}
+
+/// Sets a nested path in the output, creating (or replacing non-object) parents.
+pub(crate) fn put(root: &mut Map<String, Value>, path: &[&str], v: Value) {
+    let (last, init) = path.split_last().expect("non-empty path");
+    let mut cur = root;
+    for k in init {
+        let e = cur.entry(*k).or_insert_with(|| Value::Object(Map::new()));
+        if !e.is_object() {
+            *e = Value::Object(Map::new());
+        }
+        cur = e.as_object_mut().expect("object");
+    }
+    cur.insert((*last).to_string(), v);
+}
+
+pub(crate) fn get<'o>(root: &'o Map<String, Value>, path: &[&str]) -> Option<&'o Value> {
+    let (last, init) = path.split_last()?;
+    let mut cur = root;
+    for k in init {
+        cur = cur.get(*k)?.as_object()?;
+    }
+    cur.get(*last).filter(|v| !v.is_null())
+}
+
+fn remove(root: &mut Map<String, Value>, path: &[&str]) -> Option<Value> {
+    let (last, init) = path.split_last()?;
+    let mut cur = root;
+    for k in init {
+        cur = cur.get_mut(*k)?.as_object_mut()?;
+    }
+    cur.remove(*last)
+}
+
+/// Mustache rendering of a value (`{{{field}}}`): strings as they are, others as Java prints them.
+fn render(j: &J) -> String {
+    match j {
+        J::Str(s) => s.to_string(),
+        other => java_string(other),
+    }
+}
+
+fn render_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `append` with `allow_duplicates: false` into a list kept aside.
+fn append(list: &mut Vec<String>, v: String) {
+    if !list.contains(&v) {
+        list.push(v);
+    }
+}
+
+/// The final clean-up script: drops nulls, empty strings, empty maps and empty lists.
+pub(crate) fn prune_output(v: &mut Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => {
+            a.retain_mut(|e| !prune_output(e));
+            a.is_empty()
+        }
+        Value::Object(m) => {
+            m.retain(|_, e| !prune_output(e));
+            m.is_empty()
+        }
+        _ => false,
+    }
+}
+
+fn is_ip(s: &str) -> bool {
+    s.parse::<IpAddr>().is_ok()
+}
+
+/// Paths the `retain: minimal` setting keeps under `aws.cloudtrail.flattened`.
+const MINIMAL: &[(&str, &str)] = &[
+    ("additional_eventdata", "SSEApplied"),
+    ("request_parameters", "cidrIp"),
+    ("request_parameters", "dryRun"),
+    ("request_parameters", "fromPort"),
+    ("request_parameters", "includeDeprecated"),
+    ("request_parameters", "policyArn"),
+    ("request_parameters", "serialNumber"),
+    ("request_parameters", "withDecryption"),
+    ("request_parameters", "x-amz-server-side-encryption-customer-algorithm"),
+];
+
+pub(crate) struct Input<'a> {
+    pub rec: Obj<'a>,
+    pub original: Option<String>,
+}
+
+impl Normalizer {
+    pub(crate) fn run(&self, input: Input<'_>) -> Result<(Map<String, Value>, i64), NormalizeError> {
+        let Input { mut rec, original } = input;
+        let o = &self.opts;
+        let is_digest = rec.get("digestEndTime").is_some() || rec.get("digestStartTime").is_some();
+
+        // Essentials: a parseable eventTime (digests use digestEndTime) and an eventName.
+        let mut ts = match rec.get("eventTime") {
+            Some(J::Str(s)) => Some(time::parse_iso8601(s).ok_or_else(|| NormalizeError::BadEventTime(s.to_string()))?),
+            Some(other) => return Err(NormalizeError::BadEventTime(java_string(other))),
+            None if is_digest => None,
+            None => return Err(NormalizeError::MissingEventTime),
+        };
+        if !is_digest {
+            match rec.get("eventName") {
+                Some(J::Str(_)) => {}
+                Some(other) => return Err(NormalizeError::BadEventName(java_string(other))),
+                None => return Err(NormalizeError::MissingEventName),
+            }
+        }
+
+        let mut out = Map::new();
+        let mut errors: Vec<String> = Vec::new();
+        let mut tags: Vec<String> = Vec::new();
+        if o.keep_original {
+            tags.push("preserve_original_event".into());
+        }
+        if o.actor_target_mapping {
+            tags.push("actor_target_mapping".into());
+        }
+        if let Some(orig) = original {
+            put(&mut out, &["event", "original"], Value::String(orig));
+        }
+        if let Some(t) = &o.ingest_time {
+            put(&mut out, &["event", "created"], Value::String(t.clone()));
+        }
+        put(&mut out, &["ecs", "version"], "8.11.0".into());
+        if let Some(t) = ts {
+            put(&mut out, &["@timestamp"], time::format_millis(t).into());
+        }
+
+        // Entities, before any rename.
+        if o.actor_target_mapping && rec.get("eventName").is_some() {
+            match entities::collect(&rec) {
+                Ok(e) => write_entities(&mut out, e),
+                Err(msg) => {
+                    append(&mut tags, "preserve_original_event".into());
+                    errors.push(failure("script", "script_append_related_entity_31dc3369", &msg));
+                }
+            }
+        }
+
+        macro_rules! mv {
+            ($src:expr, $dst:expr) => {
+                if let Some(v) = rec.take_path($src) {
+                    put(&mut out, $dst, v.to_value());
+                }
+            };
+        }
+
+        mv!(&["eventVersion"], &["aws", "cloudtrail", "event_version"]);
+        let ui_type = rec.take_path(&["userIdentity", "type"]);
+        let ui_type_s: Option<String> = ui_type.as_ref().and_then(|t| t.as_str().map(str::to_string));
+        if let Some(t) = &ui_type {
+            put(&mut out, &["aws", "cloudtrail", "user_identity", "type"], t.to_value());
+        }
+        let typ = ui_type_s.as_deref();
+
+        // AWS-service actors (never decided from invokedBy alone).
+        let mut service_name: Option<String> = None;
+        if let Some(identity) = rec.get("userIdentity") {
+            let r: Result<Option<String>, String> = (|| {
+                if ui_type.is_some() && typ.is_none() {
+                    return Err("cannot cast userIdentity.type to java.lang.String".into());
+                }
+                let invoked_by = match identity {
+                    J::Obj(m) => match m.get("invokedBy") {
+                        None => None,
+                        Some(J::Str(s)) => Some(s.to_string()),
+                        Some(_) => return Err("cannot cast invokedBy to java.lang.String".into()),
+                    },
+                    _ => return Err("userIdentity is not a map".into()),
+                };
+                Ok(match typ {
+                    Some("AWSService") => invoked_by,
+                    Some("AssumedRole") => {
+                        let issuer = identity.as_obj().and_then(|m| m.path(&["sessionContext", "sessionIssuer", "arn"]));
+                        let issuer = match issuer {
+                            None => None,
+                            Some(J::Str(s)) => Some(s.as_ref()),
+                            Some(_) => return Err("cannot cast sessionIssuer.arn to java.lang.String".into()),
+                        };
+                        const MARKER: &str = ":role/aws-service-role/";
+                        match issuer.and_then(|a| a.find(MARKER).map(|i| &a[i + MARKER.len()..])) {
+                            Some(rest) => match invoked_by {
+                                Some(i) => Some(i),
+                                None => rest.find('/').filter(|&s| s > 0).map(|s| rest[..s].to_string()),
+                            },
+                            None => None,
+                        }
+                    }
+                    _ => None,
+                })
+            })();
+            match r {
+                Ok(s) => service_name = s.filter(|s| !s.is_empty()),
+                Err(m) => errors.push(failure("script", "script_aws_service_actor_93211d93", &m)),
+            }
+        }
+        if let Some(s) = &service_name {
+            put(&mut out, &["service", "name"], s.as_str().into());
+        }
+        let human = service_name.is_none();
+        if human {
+            mv!(&["userIdentity", "userName"], &["user", "name"]);
+            mv!(&["userIdentity", "principalId"], &["user", "id"]);
+        }
+        mv!(&["userIdentity", "arn"], &["aws", "cloudtrail", "user_identity", "arn"]);
+        mv!(&["userIdentity", "accountId"], &["cloud", "account", "id"]);
+        mv!(&["userIdentity", "accessKeyId"], &["aws", "cloudtrail", "user_identity", "access_key_id"]);
+        mv!(
+            &["userIdentity", "sessionContext", "attributes", "mfaAuthenticated"],
+            &["aws", "cloudtrail", "user_identity", "session_context", "mfa_authenticated"]
+        );
+        if let Some(cd) = rec.take_path(&["userIdentity", "sessionContext", "attributes", "creationDate"]) {
+            let parsed = cd.as_str().and_then(|s| time::parse_iso8601(s).or_else(|| time::parse_basic(s)));
+            match parsed {
+                Some(ms) => put(
+                    &mut out,
+                    &["aws", "cloudtrail", "user_identity", "session_context", "creation_date"],
+                    time::format_millis(ms).into(),
+                ),
+                None => errors.push(failure(
+                    "date",
+                    "date_json_userIdentity_sessionContext_attributes_creationDate_to_aws_cloudtrail_user_identity_session_context_creation_date_7cf57f10",
+                    &format!("unable to parse date [{}]", render(&cd)),
+                )),
+            }
+        }
+        mv!(
+            &["userIdentity", "sessionContext", "sessionIssuer", "type"],
+            &["aws", "cloudtrail", "user_identity", "session_context", "session_issuer", "type"]
+        );
+        if matches!(typ, Some("AssumedRole" | "FederatedUser")) && human {
+            mv!(&["userIdentity", "sessionContext", "sessionIssuer", "userName"], &["user", "name"]);
+        }
+        mv!(
+            &["userIdentity", "sessionContext", "sessionIssuer", "principalId"],
+            &["aws", "cloudtrail", "user_identity", "session_context", "session_issuer", "principal_id"]
+        );
+
+        // Session name: the text after the last `/` of an STS ARN.
+        let mut related_user: Vec<String> = Vec::new();
+        let mut session_name: Option<String> = None;
+        if matches!(typ, Some("AssumedRole" | "FederatedUser" | "IdentityCenterUser")) {
+            if let Some(Value::String(arn)) = get(&out, &["aws", "cloudtrail", "user_identity", "arn"]) {
+                if arn.contains(":sts:") && arn.contains('/') {
+                    match session_re().captures(arn) {
+                        Some(c) => session_name = c.get(1).map(|m| m.as_str().to_string()).filter(|s| !s.is_empty()),
+                        None => errors.push(failure(
+                            "grok",
+                            "extract_session_name_from_arn",
+                            "Provided Grok expressions do not match field value",
+                        )),
+                    }
+                }
+            }
+        }
+        let mut user_email_set = false;
+        if let Some(sn) = &session_name {
+            append(&mut related_user, sn.clone());
+            if let Some(at) = sn.find('@') {
+                append(&mut related_user, sn[..at].to_string());
+                put(&mut out, &["user", "email"], sn.as_str().into());
+                user_email_set = true;
+            }
+        }
+        if let Some(v) = rec.path(&["userIdentity", "onBehalfOf", "userId"]) {
+            put(&mut out, &["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"], v.to_value());
+        }
+        mv!(
+            &["userIdentity", "onBehalfOf", "identityStoreArn"],
+            &["aws", "cloudtrail", "user_identity", "on_behalf_of", "identity_store_arn"]
+        );
+        if typ == Some("IdentityCenterUser") && get(&out, &["user", "id"]).is_none() {
+            mv!(&["userIdentity", "onBehalfOf", "userId"], &["user", "id"]);
+        }
+        mv!(
+            &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
+            &["aws", "cloudtrail", "user_identity", "session_context", "session_issuer", "arn"]
+        );
+        mv!(
+            &["userIdentity", "sessionContext", "sessionIssuer", "accountId"],
+            &["aws", "cloudtrail", "user_identity", "session_context", "session_issuer", "account_id"]
+        );
+        mv!(&["sessionCredentialFromConsole"], &["aws", "cloudtrail", "session_credential_from_console"]);
+        mv!(&["userIdentity", "invokedBy"], &["aws", "cloudtrail", "user_identity", "invoked_by"]);
+        mv!(
+            &["userIdentity", "invokedByDelegate", "accountId"],
+            &["aws", "cloudtrail", "user_identity", "invoked_by_delegate", "account_id"]
+        );
+        mv!(&["userIdentity", "credentialId"], &["aws", "cloudtrail", "user_identity", "credential_id"]);
+        mv!(&["userIdentity", "identityProvider"], &["aws", "cloudtrail", "user_identity", "identity_provider"]);
+        mv!(&["userIdentity", "inScopeOf", "issuerType"], &["aws", "cloudtrail", "user_identity", "in_scope_of", "issuer_type"]);
+        mv!(
+            &["userIdentity", "inScopeOf", "credentialsIssuedTo"],
+            &["aws", "cloudtrail", "user_identity", "in_scope_of", "credentials_issued_to"]
+        );
+        mv!(&["userIdentity", "inScopeOf", "sourceArn"], &["aws", "cloudtrail", "user_identity", "in_scope_of", "source_arn"]);
+        mv!(&["userIdentity", "inScopeOf", "sourceAccount"], &["aws", "cloudtrail", "user_identity", "in_scope_of", "source_account"]);
+        mv!(
+            &["userIdentity", "sessionContext", "ec2RoleDelivery"],
+            &["aws", "cloudtrail", "user_identity", "session_context", "ec2_role_delivery"]
+        );
+        mv!(
+            &["userIdentity", "sessionContext", "sourceIdentity"],
+            &["aws", "cloudtrail", "user_identity", "session_context", "source_identity"]
+        );
+        mv!(
+            &["userIdentity", "sessionContext", "webIdFederationData", "federatedProvider"],
+            &["aws", "cloudtrail", "user_identity", "session_context", "web_id_federation_data", "federated_provider"]
+        );
+        mv!(
+            &["userIdentity", "sessionContext", "webIdFederationData", "attributes"],
+            &["aws", "cloudtrail", "user_identity", "session_context", "web_id_federation_data", "attributes"]
+        );
+        mv!(
+            &["userIdentity", "sessionContext", "assumedRoot"],
+            &["aws", "cloudtrail", "user_identity", "session_context", "assumed_root"]
+        );
+        mv!(
+            &["userIdentity", "sessionContext", "signInSessionArn"],
+            &["aws", "cloudtrail", "user_identity", "session_context", "sign_in_session_arn"]
+        );
+
+        // Event identity and cloud.
+        if let Some(J::Str(src)) = rec.get("eventSource") {
+            if let Some(name) = src.strip_suffix(".amazonaws.com") {
+                if !name.contains(".amazonaws.com") {
+                    put(&mut out, &["cloud", "service", "name"], name.into());
+                }
+            }
+        }
+        mv!(&["eventSource"], &["event", "provider"]);
+        let action: Option<String> = rec.get("eventName").map(render);
+        if let Some(a) = &action {
+            put(&mut out, &["event", "action"], a.as_str().into());
+        }
+        mv!(&["eventCategory"], &["aws", "cloudtrail", "event_category"]);
+        if action.as_deref() == Some("UserAuthentication") && get(&out, &["user", "name"]).is_none() {
+            mv!(&["additionalEventData", "UserName"], &["user", "name"]);
+        }
+        put(&mut out, &["cloud", "provider"], "aws".into());
+        if let Some(r) = rec.get("awsRegion") {
+            put(&mut out, &["cloud", "region"], r.to_value());
+        }
+        mv!(&["sourceIPAddress"], &["source", "address"]);
+        let source_ip: Option<String> = match get(&out, &["source", "address"]) {
+            Some(v) => Some(render_value(v)).filter(|s| is_ip(s)),
+            None => None,
+        };
+        if let Some(ip) = &source_ip {
+            put(&mut out, &["source", "ip"], ip.as_str().into());
+            if let Some(g) = &o.geoip {
+                if let Ok(addr) = ip.parse::<IpAddr>() {
+                    let (geo, asn) = g.lookup(addr);
+                    if let Some(geo) = geo {
+                        put(&mut out, &["source", "geo"], geo);
+                    }
+                    if let Some(asn) = asn {
+                        put(&mut out, &["source", "as"], asn);
+                    }
+                }
+            }
+        }
+        if let Some(J::Str(ua)) = rec.get("userAgent") {
+            put(&mut out, &["user_agent"], crate::useragent::parse_cached(ua));
+        }
+        mv!(&["errorCode"], &["aws", "cloudtrail", "error_code"]);
+        mv!(&["errorMessage"], &["aws", "cloudtrail", "error_message"]);
+
+        // Keyword (Java toString) and flattened copies.
+        let keep_flattened = o.retain.keeps_flattened();
+        for (src, dst) in [
+            ("requestParameters", "request_parameters"),
+            ("responseElements", "response_elements"),
+            ("additionalEventData", "additional_eventdata"),
+            ("serviceEventDetails", "service_event_details"),
+        ] {
+            if let Some(v) = rec.get(src) {
+                let s = java_string(v);
+                let short = s.len() < 32766 || s.encode_utf16().count() < 32766;
+                if keep_flattened && short {
+                    put(&mut out, &["aws", "cloudtrail", "flattened", dst], v.to_value());
+                }
+                put(&mut out, &["aws", "cloudtrail", dst], Value::String(s));
+            }
+        }
+        mv!(&["requestID"], &["aws", "cloudtrail", "request_id"]);
+        mv!(&["eventID"], &["event", "id"]);
+        mv!(&["eventType"], &["aws", "cloudtrail", "event_type"]);
+        mv!(&["apiVersion"], &["aws", "cloudtrail", "api_version"]);
+        if let Some(v) = rec.take_path(&["managementEvent"]) {
+            put(&mut out, &["aws", "cloudtrail", "management_event"], render(&v).into());
+        }
+        mv!(&["readOnly"], &["aws", "cloudtrail", "read_only"]);
+        if let Some(res) = rec.remove("resources") {
+            put(&mut out, &["aws", "cloudtrail", "resources"], dedup_resources(&res));
+        }
+        mv!(&["recipientAccountId"], &["aws", "cloudtrail", "recipient_account_id"]);
+        if get(&out, &["cloud", "account", "id"]).is_none() {
+            if let Some(v) = get(&out, &["aws", "cloudtrail", "recipient_account_id"]).cloned() {
+                put(&mut out, &["cloud", "account", "id"], v);
+            }
+        }
+        mv!(&["sharedEventID"], &["aws", "cloudtrail", "shared_event_id"]);
+        if get(&out, &["aws", "cloudtrail", "shared_event_id"]).is_none() {
+            mv!(&["sharedEventId"], &["aws", "cloudtrail", "shared_event_id"]);
+        }
+        mv!(&["vpcEndpointId"], &["aws", "cloudtrail", "vpc_endpoint_id"]);
+        mv!(&["vpcEndpointAccountId"], &["aws", "cloudtrail", "vpc_endpoint_account_id"]);
+        mv!(&["addendum", "reason"], &["aws", "cloudtrail", "addendum", "reason"]);
+        mv!(&["addendum", "updatedFields"], &["aws", "cloudtrail", "addendum", "updated_fields"]);
+        mv!(&["addendum", "originalRequestID"], &["aws", "cloudtrail", "addendum", "original_request_id"]);
+        mv!(&["addendum", "originalEventID"], &["aws", "cloudtrail", "addendum", "original_event_id"]);
+        for p in [&["requestParameters", "userName"][..], &["requestParameters", "newUserName"], &["responseElements", "user", "userId"]] {
+            if let Some(v) = rec.path(p) {
+                append(&mut related_user, render(v));
+            }
+        }
+
+        // ConsoleLogin extras.
+        if rec.get("eventName").and_then(J::as_str) == Some("ConsoleLogin") {
+            let aed = rec.get("additionalEventData").and_then(J::as_obj);
+            let mut m = Map::new();
+            if let Some(v) = aed.and_then(|a| a.get("MobileVersion")) {
+                m.insert("mobile_version".into(), Value::Bool(v.as_str() != Some("No")));
+            }
+            if let Some(v) = aed.and_then(|a| a.get("LoginTo")) {
+                m.insert("login_to".into(), v.to_value());
+            }
+            if let Some(v) = aed.and_then(|a| a.get("MFAUsed")) {
+                m.insert("mfa_used".into(), Value::Bool(v.as_str() != Some("No")));
+            }
+            if !m.is_empty() {
+                put(&mut out, &["aws", "cloudtrail", "console_login", "additional_eventdata"], Value::Object(m));
+            }
+        }
+
+        // Categorization.
+        put(&mut out, &["event", "kind"], "event".into());
+        let failed = get(&out, &["aws", "cloudtrail", "error_code"]).is_some() || get(&out, &["aws", "cloudtrail", "error_message"]).is_some();
+        put(&mut out, &["event", "outcome"], if failed { "failure" } else { "success" }.into());
+        let mut ev_type = Value::Array(vec!["info".into()]);
+        if let Some(a) = &action {
+            if a == "ConsoleLogin" {
+                match rec.path(&["responseElements", "ConsoleLogin"]) {
+                    Some(J::Str(s)) => put(&mut out, &["event", "outcome"], s.to_lowercase().into()),
+                    Some(_) => errors.push(failure("script", "script_add_ecs_categorization", "ConsoleLogin is not a string")),
+                    None => {}
+                }
+            }
+            if let Some((cat, typ)) = crate::categorize::lookup(a) {
+                put(&mut out, &["event", "category"], cat.iter().map(|s| Value::from(*s)).collect());
+                ev_type = typ.iter().map(|s| Value::from(*s)).collect();
+            }
+        }
+        put(&mut out, &["event", "type"], ev_type);
+
+        // Digest records.
+        if get(&out, &["cloud", "account", "id"]).is_none() {
+            mv!(&["awsAccountId"], &["cloud", "account", "id"]);
+        }
+        if get(&out, &["file", "path"]).is_none() {
+            mv!(&["digestS3Object"], &["file", "path"]);
+        }
+        let mut digest = Map::new();
+        let mut related_hash: Vec<String> = Vec::new();
+        for (src, dst) in [
+            ("previousDigestS3Object", "previous_s3_object"),
+            ("previousDigestSignature", "previous_signature"),
+            ("previousDigestHashValue", "previous_hash_value"),
+        ] {
+            if let Some(v) = rec.remove(src) {
+                digest.insert(dst.into(), v.to_value());
+            }
+        }
+        if let Some(v) = digest.get("previous_hash_value") {
+            append(&mut related_hash, render_value(v));
+        }
+        if let Some(v) = rec.remove("logFiles") {
+            digest.insert("log_files".into(), v.to_value());
+        }
+        digest_date(&mut rec, &mut digest, "digestStartTime", "start_time", "date_json_digestStartTime_to_aws_cloudtrail_digest_start_time_3c1d2845", &mut errors);
+        let end = digest_date(&mut rec, &mut digest, "digestEndTime", "end_time", "date_json_digestEndTime_to_aws_cloudtrail_digest_end_time_d95ac027", &mut errors);
+        if let Some(end) = end {
+            ts = Some(end);
+            put(&mut out, &["@timestamp"], time::format_millis(end).into());
+        }
+        if let Some(v) = rec.remove("digestS3Bucket") {
+            digest.insert("s3_bucket".into(), v.to_value());
+        }
+        digest_date(&mut rec, &mut digest, "newestEventTime", "newest_event_time", "date_json_newestEventTime_to_aws_cloudtrail_digest_newest_event_time_66ba4c38", &mut errors);
+        digest_date(&mut rec, &mut digest, "oldestEventTime", "oldest_event_time", "date_json_oldestEventTime_to_aws_cloudtrail_digest_oldest_event_time_51f01072", &mut errors);
+        for (src, dst) in [
+            ("previousDigestS3Bucket", "previous_s3_bucket"),
+            ("previousDigestHashAlgorithm", "previous_hash_algorithm"),
+            ("digestPublicKeyFingerprint", "public_key_fingerprint"),
+        ] {
+            if let Some(v) = rec.remove(src) {
+                digest.insert(dst.into(), v.to_value());
+            }
+        }
+        if !digest.contains_key("public_key_fingerprint") {
+            if let Some(v) = rec.remove("publicKeyFingerprint") {
+                digest.insert("public_key_fingerprint".into(), v.to_value());
+            }
+        }
+        if let Some(v) = rec.remove("digestSignatureAlgorithm") {
+            digest.insert("signature_algorithm".into(), v.to_value());
+        }
+        if !related_hash.is_empty() {
+            put(&mut out, &["related", "hash"], related_hash.into_iter().map(Value::from).collect());
+        }
+
+        // IAM target helpers.
+        for (src, dst) in [
+            (&["responseElements", "group", "groupId"][..], &["group", "id"][..]),
+            (&["responseElements", "user", "userId"], &["user", "target", "id"]),
+            (&["requestParameters", "newUserName"], &["user", "changes", "name"]),
+            (&["requestParameters", "groupName"], &["group", "name"]),
+            (&["requestParameters", "userName"], &["user", "target", "name"]),
+        ] {
+            if let Some(v) = rec.path(src) {
+                put(&mut out, dst, v.to_value());
+            }
+        }
+        if !digest.is_empty() {
+            put(&mut out, &["aws", "cloudtrail", "flattened", "digest"], Value::Object(digest));
+        }
+        mv!(&["insightDetails"], &["aws", "cloudtrail", "flattened", "insight_details"]);
+
+        // TLS.
+        if rec.path(&["tlsDetails", "tlsVersion"]).and_then(J::as_str) == Some("tlsVersion") {
+            rec.remove("tlsDetails");
+        }
+        if let Some(v) = rec.take_path(&["tlsDetails", "tlsVersion"]) {
+            match v.as_str().and_then(|s| s.split_once('v')) {
+                Some((proto, ver)) => {
+                    put(&mut out, &["tls", "version_protocol"], proto.to_lowercase().into());
+                    put(&mut out, &["tls", "version"], ver.into());
+                }
+                None => put(&mut out, &["tls", "version"], v.to_value()),
+            }
+        }
+        mv!(&["tlsDetails", "cipherSuite"], &["tls", "cipher"]);
+        mv!(&["tlsDetails", "clientProvidedHostHeader"], &["tls", "client", "server_name"]);
+        mv!(&["tlsDetails", "keyExchange"], &["aws", "cloudtrail", "tls_details", "key_exchange"]);
+
+        // User fields.
+        if !user_email_set && get(&out, &["user", "email"]).is_none() {
+            if let Some(Value::String(n)) = get(&out, &["user", "name"]) {
+                if n.find('@').is_some_and(|i| i > 0) {
+                    let n = n.clone();
+                    put(&mut out, &["user", "email"], n.into());
+                }
+            }
+        }
+        for p in [
+            &["user", "id"][..],
+            &["user", "name"],
+            &["user", "changes", "name"],
+            &["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"],
+        ] {
+            if let Some(v) = get(&out, p) {
+                let s = render_value(v);
+                append(&mut related_user, s);
+            }
+        }
+        if !related_user.is_empty() {
+            put(&mut out, &["related", "user"], related_user.into_iter().map(Value::from).collect());
+        }
+        let mut related_ip: Vec<String> = Vec::new();
+        if let Some(ip) = &source_ip {
+            append(&mut related_ip, ip.clone());
+        }
+        if let Some(v) = rec.path(&["serviceEventDetails", "sourceIpAddress"]) {
+            let s = render(v);
+            if is_ip(&s) {
+                append(&mut related_ip, s);
+            }
+        }
+        if !related_ip.is_empty() {
+            put(&mut out, &["related", "ip"], related_ip.into_iter().map(Value::from).collect());
+        }
+
+        // related.hosts.
+        let mut hosts: Vec<String> = Vec::new();
+        if let Some(Value::String(sn)) = get(&out, &["tls", "client", "server_name"]) {
+            if !sn.ends_with(".amazonaws.com") {
+                append(&mut hosts, sn.clone());
+            }
+        }
+        if source_ip.is_none() {
+            if let Some(Value::String(a)) = get(&out, &["source", "address"]) {
+                if a.contains('.') && !a.contains(' ') && !a.ends_with(".amazonaws.com") {
+                    append(&mut hosts, a.clone());
+                }
+            }
+        }
+        if let Some(v) = rec.path(&["requestParameters", "computerName"]) {
+            append(&mut hosts, render(v));
+        }
+        let resources_out = get(&out, &["aws", "cloudtrail", "resources"]);
+        if rec.get("requestParameters").is_some() || rec.get("responseElements").is_some() || resources_out.is_some() {
+            let mut found: Vec<String> = Vec::new();
+            let mut add = |v: Option<&str>| {
+                if let Some(s) = v {
+                    if s.len() >= 10 && s.starts_with("i-") && !found.iter().any(|f| f == s) {
+                        found.push(s.to_string());
+                    }
+                }
+            };
+            if let Some(Value::Array(rs)) = resources_out {
+                for r in rs {
+                    if let Some(Value::String(arn)) = r.get("arn") {
+                        if arn.contains(":instance/") {
+                            add(arn.rsplit('/').next());
+                        }
+                    }
+                }
+            }
+            for c in ["requestParameters", "responseElements"] {
+                let Some(J::Obj(m)) = rec.get(c) else { continue };
+                for k in ["instanceId", "target", "resourceId"] {
+                    add(m.get(k).and_then(J::as_str));
+                }
+                if let Some(J::Arr(ids)) = m.get("instanceIds") {
+                    for id in ids {
+                        add(id.as_str());
+                    }
+                }
+                if let Some(J::Obj(set)) = m.get("instancesSet") {
+                    if let Some(J::Arr(items)) = set.get("items") {
+                        for it in items {
+                            if let J::Obj(it) = it {
+                                add(it.get("instanceId").and_then(J::as_str));
+                            }
+                        }
+                    }
+                }
+            }
+            for f in found {
+                append(&mut hosts, f);
+            }
+        }
+        if !hosts.is_empty() {
+            put(&mut out, &["related", "hosts"], hosts.into_iter().map(Value::from).collect());
+        }
+
+        // Retain setting.
+        if o.retain == Retain::Minimal {
+            if let Some(Value::Object(fl)) = remove(&mut out, &["aws", "cloudtrail", "flattened"]) {
+                let mut keep = Map::new();
+                for (obj, key) in MINIMAL {
+                    if let Some(v) = fl.get(*obj).and_then(|o| o.get(*key)) {
+                        put(&mut keep, &[obj, key], v.clone());
+                    }
+                }
+                for k in ["digest", "insight_details"] {
+                    if let Some(v) = fl.get(k) {
+                        keep.insert(k.into(), v.clone());
+                    }
+                }
+                put(&mut out, &["aws", "cloudtrail", "flattened"], Value::Object(keep));
+            }
+        }
+        if !o.retain.keeps_keywords() {
+            for k in ["response_elements", "request_parameters", "additional_eventdata", "service_event_details"] {
+                remove(&mut out, &["aws", "cloudtrail", k]);
+            }
+        }
+
+        // Fields Fleet's data stream adds (rules query them).
+        if o.data_stream_fields {
+            put(&mut out, &["data_stream", "type"], "logs".into());
+            put(&mut out, &["data_stream", "dataset"], "aws.cloudtrail".into());
+            put(&mut out, &["data_stream", "namespace"], o.namespace.as_str().into());
+            put(&mut out, &["event", "dataset"], "aws.cloudtrail".into());
+            put(&mut out, &["event", "module"], "aws".into());
+        }
+
+        if !errors.is_empty() {
+            put(&mut out, &["event", "kind"], "pipeline_error".into());
+            put(&mut out, &["error", "message"], errors.into_iter().map(Value::from).collect());
+            append(&mut tags, "preserve_original_event".into());
+        }
+        if !tags.is_empty() {
+            put(&mut out, &["tags"], tags.into_iter().map(Value::from).collect());
+        }
+        let mut root = Value::Object(out);
+        prune_output(&mut root);
+        let Value::Object(out) = root else { unreachable!("object stays an object") };
+        let ts = match ts {
+            Some(t) => t,
+            // A digest whose end time did not parse: fall back to the ingest time, as the
+            // pipeline keeps the agent's @timestamp.
+            None => o
+                .ingest_time
+                .as_deref()
+                .and_then(time::parse_iso8601)
+                .ok_or(NormalizeError::MissingEventTime)?,
+        };
+        Ok((out, ts))
+    }
+}
+
+fn digest_date(rec: &mut Obj, digest: &mut Map<String, Value>, src: &str, dst: &str, tag: &str, errors: &mut Vec<String>) -> Option<i64> {
+    let v = rec.remove(src)?;
+    match v.as_str().and_then(time::parse_iso8601) {
+        Some(ms) => {
+            digest.insert(dst.into(), time::format_millis(ms).into());
+            Some(ms)
+        }
+        None => {
+            errors.push(failure("date", tag, &format!("unable to parse date [{}]", render(&v))));
+            None
+        }
+    }
+}
+
+fn session_re() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(r"^arn:[a-z0-9-]+:sts:.*/(.*)$").expect("session regex"))
+}
+
+/// `aws.cloudtrail.resources`: maps copied with `ARN`→`arn`, `accountId`→`account_id`,
+/// de-duplicated on `arn_account_type`, in the `HashMap` order of those keys. A non-list is
+/// copied as it is.
+fn dedup_resources(res: &J) -> Value {
+    let J::Arr(items) = res else { return res.to_value() };
+    let mut keys: Vec<String> = Vec::new();
+    let mut vals: Vec<Value> = Vec::new();
+    for item in items {
+        let J::Obj(m) = item else { continue };
+        let mut r = Map::new();
+        for (k, v) in &m.entries {
+            r.insert(k.to_string(), v.to_value());
+        }
+        if let Some(a) = r.remove("ARN") {
+            r.insert("arn".into(), a);
+        }
+        if let Some(a) = r.remove("accountId") {
+            r.insert("account_id".into(), a);
+        }
+        let part = |k: &str| r.get(k).map(render_value).unwrap_or_default();
+        let key = format!("{}_{}_{}", part("arn"), part("account_id"), part("type"));
+        match keys.iter().position(|k| *k == key) {
+            Some(i) => vals[i] = Value::Object(r),
+            None => {
+                keys.push(key);
+                vals.push(Value::Object(r));
+            }
+        }
+    }
+    let order = crate::java::hashmap_order(keys.iter().map(String::as_str), keys.len());
+    let mut slots: Vec<Option<Value>> = vals.into_iter().map(Some).collect();
+    Value::Array(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
+
+fn write_entities(out: &mut Map<String, Value>, e: entities::Entities) {
+    let list = |v: Vec<String>| Value::Array(v.into_iter().map(Value::from).collect());
+    if !e.target.is_empty() {
+        put(out, &["target", "entity", "id"], list(e.target));
+    }
+    if !e.user_target.is_empty() {
+        put(out, &["user", "target", "entity", "id"], list(e.user_target));
+    }
+    if !e.host_target.is_empty() {
+        put(out, &["host", "target", "entity", "id"], list(e.host_target));
+    }
+    if !e.host_target_id.is_empty() {
+        put(out, &["host", "target", "id"], list(e.host_target_id));
+    }
+    if !e.service_target.is_empty() {
+        put(out, &["service", "target", "entity", "id"], list(e.service_target));
+    }
+    if !e.entity_target.is_empty() {
+        put(out, &["entity", "target", "id"], list(e.entity_target));
+    }
+    if let Some((legacy, kind, id)) = e.actor {
+        put(out, &["actor", "entity", "id"], Value::Array(vec![legacy]));
+        let path: &[&str] = match kind {
+            "service" => &["service", "entity", "id"],
+            "user" => &["user", "entity", "id"],
+            "host" => &["host", "entity", "id"],
+            _ => &["entity", "id"],
+        };
+        put(out, path, Value::Array(vec![id]));
+    }
+    if !e.related.is_empty() {
+        put(out, &["related", "entity"], list(e.related));
+    }
+}
