@@ -150,8 +150,13 @@ pub fn rule_fields(rule: &Rule) -> Map<String, Value> {
 /// Turns a draft into an alert document.
 pub fn build_alert(draft: &AlertDraft) -> Alert {
     let rule = &draft.rule;
+    // Event alerts start from the source document. Alerts that stand for several events
+    // (sequence shells, threshold groups) or for an ES|QL row carry only their own fields,
+    // as Elastic's do.
+    let own_fields_only = draft.fields.is_some()
+        && (draft.events.len() != 1 || matches!(rule.rule_type, RuleType::Esql | RuleType::Threshold));
     let mut doc = match draft.events.first() {
-        Some(ev) if draft.fields.is_none() || rule.rule_type != RuleType::Esql => ev.doc.clone(),
+        Some(ev) if !own_fields_only => ev.doc.clone(),
         _ => Document::new(),
     };
     if let Some(fields) = &draft.fields {
