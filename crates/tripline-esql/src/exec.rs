@@ -7,8 +7,9 @@ use tripline_doc::{Event, FieldType, FieldTypes, SharedEvent};
 
 use crate::ast::*;
 use crate::functions::{self, aggregate, scalar};
+use crate::index::{is_alert_doc, EventIndex, CONSTANT_FIELDS};
 use crate::value::{compare, DataType, Key, Value};
-use crate::{Column, Dataset, ErrorKind, EsqlError, ExecContext, Table};
+use crate::{Column, ErrorKind, EsqlError, ExecContext, Table};
 
 pub(crate) struct Row {
     pub vals: Vec<Value>,
@@ -342,8 +343,14 @@ fn leaf_paths(
     }
 }
 
-/// The `_id` of an event: its `event.id` (CloudTrail's eventID), else a stable id from its origin.
+/// The `_id` of an event: its `event.id` (CloudTrail's eventID), an alert's
+/// `kibana.alert.uuid` (alerts keep their source's `event.id`), else a stable id from its origin.
 pub fn event_doc_id(ev: &Event) -> String {
+    if is_alert_doc(&ev.doc) {
+        if let Some(u) = ev.doc.str("kibana.alert.uuid") {
+            return u.to_string();
+        }
+    }
     match ev.event_id() {
         Some(id) => id.to_string(),
         None => format!("{}#{}", ev.origin.file, ev.origin.record),
@@ -356,7 +363,6 @@ pub(crate) fn load(
     metadata: &[Metadata],
     needed: Option<&HashSet<String>>,
     types: &FieldTypes,
-    dataset: &Dataset,
 ) -> Frame {
     let mut names: BTreeSet<String> = BTreeSet::new();
     match needed {
@@ -374,15 +380,22 @@ pub(crate) fn load(
         }
     }
     // Constant fields of the data stream (constant_keyword in the index mapping).
-    for (k, _) in dataset.constants.iter() {
-        if needed.is_none_or(|s| s.contains(*k)) {
+    // Only logs data streams have them (not the alerts index).
+    let any_logs = events
+        .iter()
+        .any(|e| !matches!(EventIndex::of(&e.doc), EventIndex::Alerts));
+    for k in CONSTANT_FIELDS {
+        if any_logs && needed.is_none_or(|s| s.contains(*k)) {
             names.insert(k.to_string());
         }
     }
     let mut f = Frame::new();
     let names: Vec<String> = names.into_iter().collect();
     let col_types: Vec<Option<DataType>> = names.iter().map(|n| field_type(n, types)).collect();
+    let wants_index = metadata.iter().any(|m| matches!(m, Metadata::Index))
+        || names.iter().any(|n| CONSTANT_FIELDS.contains(&n.as_str()));
     for (ev, &off) in events.iter().zip(offsets) {
+        let index = wants_index.then(|| EventIndex::of(&ev.doc));
         let mut vals = Vec::with_capacity(names.len() + metadata.len());
         for (n, ty) in names.iter().zip(&col_types) {
             let v = Value::from_vec(
@@ -393,11 +406,10 @@ pub(crate) fn load(
                     .collect(),
             );
             let v = if v.is_null() {
-                dataset
-                    .constants
-                    .iter()
-                    .find(|(k, _)| k == n)
-                    .map(|(_, c)| Value::Str(c.to_string()))
+                index
+                    .as_ref()
+                    .and_then(|ix| ix.constant(n))
+                    .map(|c| Value::Str(c.to_string()))
                     .unwrap_or(v)
             } else {
                 v
@@ -407,7 +419,12 @@ pub(crate) fn load(
         for m in metadata {
             vals.push(match m {
                 Metadata::Id => Value::Str(event_doc_id(ev)),
-                Metadata::Index => Value::Str(dataset.index.to_string()),
+                Metadata::Index => Value::Str(
+                    index
+                        .as_ref()
+                        .map(|ix| ix.name())
+                        .unwrap_or_else(|| EventIndex::of(&ev.doc).name()),
+                ),
                 Metadata::Version => Value::Long(1),
                 Metadata::Source => Value::Str(serde_json::to_string(&ev.doc).unwrap_or_default()),
                 Metadata::Score => Value::Double(0.0),

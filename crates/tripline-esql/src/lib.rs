@@ -6,14 +6,17 @@
 //! ```
 //!
 //! Semantics follow Elasticsearch's ES|QL:
-//! - `FROM` selects the dataset by index pattern: Tripline serves the normalized CloudTrail
-//!   documents as the data stream `logs-aws.cloudtrail-default`; a pattern that selects nothing
-//!   Tripline has (e.g. `.alerts-security.*`) is a compile error ([`ErrorKind::UnknownIndex`]).
+//! - `FROM` selects documents by index pattern ([`index`]): each event is in the data stream
+//!   `logs-<dataset>-<namespace>` of its `data_stream.dataset` / `event.dataset` (CloudTrail
+//!   documents: `logs-aws.cloudtrail-default`), Tripline's own alerts are in
+//!   `.alerts-security.alerts-default`; a pattern that can select none of those (e.g.
+//!   `metrics-*`) is a compile error ([`ErrorKind::UnknownIndex`]).
 //!   Its columns are the documents' fields (typed by the field-type table; `keyword` and `text`
 //!   both read the field's string value), plus the requested `METADATA` (`_id` = the event's
-//!   `event.id`, else `file#record`; `_index`; `_version` = 1; `_source`). The data stream's
-//!   constant fields (`data_stream.*`, `event.dataset`, `event.module`) are filled in when a
-//!   document lacks them, as their `constant_keyword` mapping would.
+//!   `event.id`, an alert's `kibana.alert.uuid`, else `file#record`; `_index`; `_version` = 1;
+//!   `_source`). The data stream's constant fields (`data_stream.*`, `event.dataset`,
+//!   `event.module`) are filled in when a document lacks them, as their `constant_keyword`
+//!   mapping would.
 //! - Multi-valued fields stay multi-valued; single-valued functions and operators (comparisons,
 //!   LIKE, IN, arithmetic) yield null on them, so `WHERE` drops such rows (ES|QL warns and does
 //!   the same). Null propagates; `WHERE` keeps only rows whose condition is `true`.
@@ -25,6 +28,7 @@ pub mod ast;
 mod exec;
 pub mod functions;
 pub mod grok;
+pub mod index;
 pub mod lexer;
 pub mod parser;
 pub mod value;
@@ -36,6 +40,7 @@ use tripline_doc::{Event, FieldTypes, SharedEvent};
 
 pub use ast::{Command, Expr, Metadata, Source};
 pub use exec::event_doc_id;
+pub use index::{EventIndex, IndexPatterns, ALERTS_INDEX, CLOUDTRAIL_INDEX};
 pub use value::{DataType, Value};
 
 use ast::{NamePattern, Span};
@@ -82,34 +87,13 @@ impl EsqlError {
     }
 }
 
-/// A dataset Tripline can serve to `FROM`.
-#[derive(Debug, Clone)]
-pub struct Dataset {
-    /// The data stream name index patterns are matched against.
-    pub index: &'static str,
-    /// `constant_keyword` fields of the data stream and their values.
-    pub constants: &'static [(&'static str, &'static str)],
-}
-
-/// The normalized CloudTrail events.
-pub const CLOUDTRAIL: Dataset = Dataset {
-    index: "logs-aws.cloudtrail-default",
-    constants: &[
-        ("data_stream.dataset", "aws.cloudtrail"),
-        ("data_stream.namespace", "default"),
-        ("data_stream.type", "logs"),
-        ("event.dataset", "aws.cloudtrail"),
-        ("event.module", "aws"),
-    ],
-};
-
 /// Options for [`Query::parse_with`].
 #[derive(Clone)]
 pub struct ParseOptions<'a> {
     /// Field types (for column types and for `KQL()`).
     pub types: &'a FieldTypes,
-    /// Accept FROM patterns that select no Tripline dataset (the events given to
-    /// [`Query::execute`] are then read as if they matched); for syntax checks.
+    /// Accept FROM patterns that can select no index Tripline has (every event given to
+    /// [`Query::execute`] is then read as if it matched); for syntax checks.
     pub allow_any_index: bool,
 }
 
@@ -209,7 +193,9 @@ pub struct Query {
     /// Source fields the query can read; `None` = every field (wildcard KEEP, open output).
     needed: Option<HashSet<String>>,
     types: Arc<FieldTypes>,
-    dataset: Dataset,
+    /// Which events the FROM reads; `None` = all given (ROW, or an unservable pattern
+    /// accepted with `allow_any_index`).
+    indices: Option<IndexPatterns>,
     /// The row-local prefix without its NOW()-dependent conditions (see [`Query::prefilter`]),
     /// `None` when it filters nothing.
     prefilter_cmds: Option<Vec<Command>>,
@@ -225,17 +211,23 @@ impl Query {
 
     pub fn parse_with(text: &str, opts: &ParseOptions) -> Result<Query, EsqlError> {
         let (source, commands) = parser::parse(text, opts.types)?;
+        let mut indices = None;
         if let Source::From { patterns, span, .. } = &source {
-            if !opts.allow_any_index && !selects(patterns, CLOUDTRAIL.index) {
+            let p = IndexPatterns::new(patterns);
+            if p.can_select_served() {
+                indices = Some(p);
+            } else if !opts.allow_any_index {
                 return Err(EsqlError::at(
                     ErrorKind::UnknownIndex,
                     text,
                     span.start,
                     format!(
-                        "index pattern [{}] selects no data Tripline has: only the normalized CloudTrail events \
-                         ({}, e.g. FROM logs-aws.cloudtrail-*) are queryable",
+                        "index pattern [{}] selects no data Tripline has: events are queryable as the data \
+                         streams logs-<dataset>-<namespace> of their data_stream.dataset (CloudTrail: {}) and \
+                         Tripline's alerts as {}",
                         patterns.join(","),
-                        CLOUDTRAIL.index
+                        CLOUDTRAIL_INDEX,
+                        ALERTS_INDEX,
                     ),
                 ));
             }
@@ -247,7 +239,7 @@ impl Query {
             commands,
             needed,
             types: Arc::new(opts.types.clone()),
-            dataset: CLOUDTRAIL,
+            indices,
             prefilter_cmds: None,
             prefilter_fields: None,
         };
@@ -313,6 +305,31 @@ impl Query {
         out
     }
 
+    /// Whether the FROM reads this event (its index, see [`index`], matches the patterns).
+    pub fn selects_event(&self, ev: &Event) -> bool {
+        match &self.indices {
+            Some(p) => p.selects_doc(&ev.doc),
+            None => true,
+        }
+    }
+
+    /// Whether the FROM selects the index `name` (e.g. [`ALERTS_INDEX`], [`CLOUDTRAIL_INDEX`]);
+    /// true for everything when the query reads all events given.
+    pub fn selects_index(&self, name: &str) -> bool {
+        match (&self.source, &self.indices) {
+            (Source::Row(_), _) => false,
+            (_, Some(p)) => p.selects(name),
+            (_, None) => true,
+        }
+    }
+
+    /// Whether the query reads Tripline's alerts ([`ALERTS_INDEX`]).
+    pub fn reads_alerts(&self) -> bool {
+        self.indices
+            .as_ref()
+            .is_some_and(|p| p.selects(ALERTS_INDEX))
+    }
+
     /// Whether the query calls `NOW()` anywhere.
     pub fn uses_now(&self) -> bool {
         let mut found = false;
@@ -376,14 +393,16 @@ impl Query {
         };
         let frame = match &self.source {
             Source::From { metadata, .. } => {
-                let offsets: Vec<u32> = (0..events.len() as u32).collect();
+                let offsets: Vec<u32> = (0..events.len() as u32)
+                    .filter(|&i| self.selects_event(events[i as usize]))
+                    .collect();
+                let selected: Vec<&Event> = offsets.iter().map(|&i| events[i as usize]).collect();
                 exec::load(
-                    events,
+                    &selected,
                     &offsets,
                     metadata,
                     self.needed.as_ref(),
                     &self.types,
-                    &self.dataset,
                 )
             }
             Source::Row(fields) => {
@@ -428,6 +447,9 @@ impl Query {
     /// a `true` may still be filtered later; a `false` is definitive. Used by the rule engine
     /// to buffer only useful events.
     pub fn prefilter(&self, ev: &Event) -> bool {
+        if !self.selects_event(ev) {
+            return false;
+        }
         let Some(cmds) = &self.prefilter_cmds else {
             return true;
         };
@@ -443,7 +465,6 @@ impl Query {
             self.metadata(),
             self.prefilter_fields.as_ref(),
             &self.types,
-            &self.dataset,
         );
         let ctx = ExecContext {
             now_ms: ev.timestamp,
@@ -599,23 +620,6 @@ fn required_in(e: &Expr, field: &str) -> Option<Vec<String>> {
         }
         _ => None,
     }
-}
-
-/// Whether any of the FROM patterns selects `index` (wildcards; `-pattern` excludes;
-/// `cluster:pattern` is treated as local).
-fn selects(patterns: &[String], index: &str) -> bool {
-    let mut any = false;
-    for p in patterns {
-        let p = p.rsplit(':').next().unwrap_or(p);
-        if let Some(ex) = p.strip_prefix('-') {
-            if tripline_ir::pattern::Wildcard::new(ex, false).matches(index) {
-                return false;
-            }
-        } else if tripline_ir::pattern::Wildcard::new(p, false).matches(index) {
-            any = true;
-        }
-    }
-    any
 }
 
 /// Static column checking: every column read must exist at that point (source fields are

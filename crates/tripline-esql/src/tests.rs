@@ -278,9 +278,11 @@ fn dataset_constants_and_metadata() {
 
 #[test]
 fn verification_and_index_errors() {
-    let e = Query::parse("FROM .alerts-security.* | WHERE x == 1").unwrap_err();
+    let e = Query::parse("FROM metrics-* | WHERE x == 1").unwrap_err();
     assert_eq!(e.kind, ErrorKind::UnknownIndex);
     assert_eq!((e.line, e.col), (1, 6));
+    assert!(e.message.contains("[metrics-*]"), "{e}");
+    assert!(Query::parse("FROM .alerts-security.* | WHERE x == 1").is_ok());
     let e = Query::parse("FROM logs-aws.cloudtrail-*\n| STATS c = COUNT(*) BY user.name\n| WHERE event.action == \"x\"").unwrap_err();
     assert_eq!(e.kind, ErrorKind::Verification);
     assert_eq!((e.line, e.col), (3, 9));
@@ -289,12 +291,16 @@ fn verification_and_index_errors() {
     assert!(e.message.contains("[c]"));
     assert!(Query::parse("FROM logs-* | KEEP a.* | EVAL b = a.x").is_ok());
     assert!(Query::parse("FROM logs-* | KEEP a.* | EVAL b = c.x").is_err());
-    assert!(Query::parse("FROM logs-*, -logs-aws.cloudtrail-*").is_err());
+    assert!(Query::parse("FROM logs-*, -logs-aws.cloudtrail-*").is_ok());
+    assert!(Query::parse("FROM -logs-*").is_err());
     let opts = ParseOptions {
         allow_any_index: true,
         ..Default::default()
     };
-    assert!(Query::parse_with("FROM logs-azure.signinlogs-* | LIMIT 1", &opts).is_ok());
+    // Accepted for syntax checks, then reads every event given.
+    let q = Query::parse_with("FROM winlogbeat-* | KEEP event.id", &opts).unwrap();
+    let t = q.execute(&sample(), &ExecContext::at(0)).unwrap();
+    assert_eq!(t.rows.len(), 4);
 }
 
 #[test]
@@ -341,4 +347,98 @@ fn kql_function_filters_on_the_source_document() {
     let e =
         Query::parse("FROM logs-aws.cloudtrail-* | WHERE KQL(\"event.action: (\")").unwrap_err();
     assert_eq!(e.kind, ErrorKind::Kql);
+}
+
+/// Documents of several integrations and one alert, as `--input json` would give them.
+fn mixed() -> Vec<SharedEvent> {
+    vec![
+        ev(
+            0,
+            json!({"@timestamp": "2024-05-01T10:00:00Z", "event": {"id": "ct", "action": "GetObject"}, "user": {"name": "alice"}}),
+        ),
+        ev(
+            1,
+            json!({"@timestamp": "2024-05-01T10:00:01Z", "data_stream": {"dataset": "okta.system", "namespace": "prod"}, "event": {"id": "ok", "action": "user.session.start"}, "user": {"name": "alice"}}),
+        ),
+        ev(
+            2,
+            json!({"@timestamp": "2024-05-01T10:00:02Z", "event": {"id": "az", "dataset": "azure.signinlogs", "action": "Sign-in activity"}, "user": {"name": "bob"}}),
+        ),
+        ev(
+            3,
+            json!({"@timestamp": "2024-05-01T10:00:03Z", "event": {"id": "ct", "kind": "signal", "dataset": "aws.cloudtrail"}, "kibana.alert.uuid": "alert-1", "kibana.alert.rule.name": "R", "user": {"name": "alice"}}),
+        ),
+    ]
+}
+
+#[test]
+fn from_selects_events_by_dataset_and_alerts_by_marker() {
+    let ids = |q: &str| col(&run(q, &mixed()), "_id");
+    assert_eq!(
+        ids("FROM logs-aws.cloudtrail-* METADATA _id | KEEP _id"),
+        vec![json!("ct")]
+    );
+    assert_eq!(
+        ids("FROM logs-okta* METADATA _id | KEEP _id"),
+        vec![json!("ok")]
+    );
+    assert_eq!(
+        ids("FROM logs-azure.signinlogs-* METADATA _id | KEEP _id"),
+        vec![json!("az")]
+    );
+    // Alerts: their _id is the alert uuid, not the copied source event.id.
+    assert_eq!(
+        ids("FROM .alerts-security.* METADATA _id | KEEP _id"),
+        vec![json!("alert-1")]
+    );
+    assert_eq!(
+        ids("FROM .alerts-security.*, logs-okta.system-* METADATA _id | SORT _id | KEEP _id"),
+        vec![json!("alert-1"), json!("ok")]
+    );
+    assert_eq!(
+        ids("FROM logs-*, -logs-aws.cloudtrail-* METADATA _id | SORT _id | KEEP _id"),
+        vec![json!("az"), json!("ok")]
+    );
+    // A bare wildcard does not expand to the (hidden) alerts index.
+    assert_eq!(ids("FROM * METADATA _id | KEEP _id").len(), 3);
+}
+
+#[test]
+fn index_metadata_and_constants_follow_each_event() {
+    let t = run(
+        "FROM logs-*, .alerts-* METADATA _id, _index | EVAL m = event.module | KEEP _id, _index, data_stream.dataset, data_stream.namespace, m | SORT _id",
+        &mixed(),
+    );
+    assert_eq!(
+        col(&t, "_index"),
+        vec![
+            json!(".alerts-security.alerts-default"),
+            json!("logs-azure.signinlogs-default"),
+            json!("logs-aws.cloudtrail-default"),
+            json!("logs-okta.system-prod"),
+        ]
+    );
+    assert_eq!(
+        col(&t, "data_stream.dataset"),
+        vec![
+            json!(null),
+            json!("azure.signinlogs"),
+            json!("aws.cloudtrail"),
+            json!("okta.system"),
+        ]
+    );
+    assert_eq!(col(&t, "data_stream.namespace")[3], json!("prod"));
+    assert_eq!(
+        col(&t, "m"),
+        vec![json!(null), json!("azure"), json!("aws"), json!("okta")]
+    );
+    // The prefilter rejects events outside the FROM.
+    let q = Query::parse("FROM logs-okta.system-* | WHERE user.name == \"alice\"").unwrap();
+    let m = mixed();
+    assert!(!q.prefilter(&m[0]));
+    assert!(q.prefilter(&m[1]));
+    assert!(!q.reads_alerts());
+    let q = Query::parse("FROM .alerts-security.* | LIMIT 1").unwrap();
+    assert!(q.reads_alerts() && !q.prefilter(&m[1]) && q.prefilter(&m[3]));
+    assert!(!q.selects_index(CLOUDTRAIL_INDEX));
 }

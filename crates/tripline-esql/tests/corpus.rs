@@ -138,8 +138,10 @@ fn every_corpus_query_parses_and_verifies() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// With dataset selection (and alerts as an index), every corpus query's FROM selects data
+/// Tripline can hold: none fails with an unknown index.
 #[test]
-fn corpus_index_patterns_outside_cloudtrail_are_reported_as_unknown_index() {
+fn every_corpus_index_pattern_is_served() {
     let Some(root) = corpus() else { return };
     let mut served = 0;
     for (file, q) in queries(&root) {
@@ -148,12 +150,9 @@ fn corpus_index_patterns_outside_cloudtrail_are_reported_as_unknown_index() {
         }
         match Query::parse(&q) {
             Ok(_) => served += 1,
-            Err(e) => {
-                assert_eq!(e.kind, ErrorKind::UnknownIndex, "{file}: {e}");
-                assert!(e.message.contains("selects no data Tripline has"), "{e}");
-            }
+            Err(e) => panic!("{file}: {e}"),
         }
     }
-    eprintln!("{served} queries select the CloudTrail dataset");
-    assert!(served >= 40);
+    eprintln!("{served} queries select data Tripline serves");
+    assert!(served >= 100);
 }
