@@ -1,1 +1,26 @@
-fn main() {}
+//! `tripline`: threat detection over cloud audit logs.
+
+mod cli;
+mod hunt;
+mod pipeline;
+mod rulesets;
+
+use clap::Parser;
+
+fn main() {
+    // A closed stdout (e.g. `| head`) is not an error worth a panic message.
+    let cli = cli::Cli::parse();
+    let code = match cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    std::process::exit(0);
+                }
+            }
+            eprintln!("tripline: error: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}

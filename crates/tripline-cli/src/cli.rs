@@ -1,0 +1,129 @@
+//! Command-line interface: argument definitions and dispatch.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tripline",
+    version,
+    about = "Threat detection for cloud audit logs: hunts AWS CloudTrail with Elastic's detection rules and Tripline's session-lineage analytic",
+    long_about = "Tripline reads CloudTrail in every delivery format (S3 {\"Records\":[...]} files, gzipped or not, \
+whole AWSLogs/ trees, event-history exports, NDJSON, EventBridge envelopes, stdin), normalizes each record to \
+Elastic Common Schema exactly as Elastic's AWS integration does, and runs Elastic detection rules (TOML files: \
+query/KQL, eql, esql, new_terms, threshold) plus Tripline's built-in rule pack.\n\n\
+Examples:\n  tripline hunt samples/trail\n  tripline hunt ./AWSLogs --rules builtin --rules detection-rules/rules/integrations/aws\n  \
+tripline normalize trail.json.gz > ecs.ndjson\n  tripline rules check my-rules/\n  \
+tripline query 'iam where event.action == \"CreateUser\"' ./AWSLogs"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read logs, normalize them, run every rule, print alerts and a summary.
+    Hunt(HuntArgs),
+    /// Write the ECS documents of the input records as NDJSON (one per record, in input order).
+    Normalize(NormalizeArgs),
+    /// Work with rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Log files or folders (walked recursively); `-` reads standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// MaxMind-format GeoIP (City/Country) or ASN database (GeoLite2, DB-IP, ...); repeatable.
+    /// Fills source.geo.* and source.as.* like Elastic's geoip processor.
+    #[arg(long = "geoip-db", value_name = "PATH")]
+    pub geoip_db: Vec<PathBuf>,
+    /// How to read records: `auto` detects CloudTrail vs already-normalized JSON documents per
+    /// record, `cloudtrail` requires CloudTrail records, `json` takes documents as they are.
+    #[arg(long, value_enum, default_value_t = InputMode::Auto)]
+    pub input: InputMode,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputMode {
+    Auto,
+    Cloudtrail,
+    Json,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertFormat {
+    /// Readable terminal table.
+    Table,
+    /// One Elastic-shaped alert document per line.
+    Ndjson,
+    /// Self-contained HTML report.
+    Html,
+}
+
+#[derive(Args, Debug)]
+pub struct HuntArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Rule file or folder (recursively, *.toml); `builtin` names Tripline's embedded pack.
+    /// Repeatable. Without it, the built-in pack runs; with it, exactly the named rules run.
+    #[arg(long = "rules", value_name = "PATH|builtin")]
+    pub rules: Vec<String>,
+    /// Output format for alerts.
+    #[arg(long, value_enum, default_value_t = AlertFormat::Table)]
+    pub format: AlertFormat,
+    /// Write alerts to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also keep alerts in this SQLite alert store (deduplicated by alert id).
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// No progress bar and no summary on standard error.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// How far (in event time) records may arrive out of order and still be evaluated in
+    /// order by stateful rules, e.g. `20m` (CloudTrail delivers up to ~15 minutes late).
+    #[arg(long, value_name = "DURATION", default_value = "20m")]
+    pub reorder_window: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NormalizeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Add `event.original` (the raw record), like Elastic's `preserve_original_event` tag.
+    #[arg(long)]
+    pub keep_original: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Load rule files and report, per rule, ok or the exact reason it cannot run.
+    Check(RulesCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RulesCheckArgs {
+    /// Rule files or folders (recursively, *.toml); `builtin` checks the embedded pack.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Print only failures, warnings and the summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Hunt(a) => crate::hunt::hunt(a),
+        Command::Normalize(a) => crate::hunt::normalize(a),
+        Command::Rules(RulesCommand::Check(a)) => crate::rulesets::check(a),
+    }
+}

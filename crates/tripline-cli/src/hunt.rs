@@ -1,0 +1,200 @@
+//! `tripline hunt` and `tripline normalize`.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tripline_alerts::{build_alert, severity_rank, Alert};
+use tripline_engine::{AlertDraft, Runner, RunnerConfig};
+
+use crate::cli::{AlertFormat, HuntArgs, NormalizeArgs};
+use crate::pipeline::{self, PipelineOptions, ReadStats};
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn output(path: &Option<std::path::PathBuf>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+fn progress_bar(quiet: bool) -> Option<indicatif::ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(pb)
+}
+
+fn print_read_summary(stats: &ReadStats, w: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "files: {}{}, records: {}, records skipped: {}",
+        stats.files,
+        if stats.digest_files > 0 { format!(" ({} CloudTrail-Digest files skipped)", stats.digest_files) } else { String::new() },
+        stats.records,
+        stats.skipped
+    )?;
+    for (reason, n) in &stats.skipped_by_reason {
+        writeln!(w, "  skipped {n}: {reason}")?;
+    }
+    for e in stats.first_errors.iter().take(10) {
+        writeln!(w, "  {e}")?;
+    }
+    if stats.first_errors.len() > 10 || stats.skipped as usize > stats.first_errors.len() {
+        writeln!(w, "  ... ({} skipped in all)", stats.skipped)?;
+    }
+    Ok(())
+}
+
+/// Exit status: 2 when nothing at all could be read, else 0.
+fn exit_code(stats: &ReadStats) -> i32 {
+    if stats.records == 0 && (stats.skipped > 0 || stats.files == 0) {
+        2
+    } else {
+        0
+    }
+}
+
+pub fn hunt(args: HuntArgs) -> Result<i32> {
+    let started = Instant::now();
+    let specs = if args.rules.is_empty() { vec!["builtin".to_string()] } else { args.rules.clone() };
+    let ctx = crate::rulesets::compile_context();
+    let loaded = crate::rulesets::load(&specs, &ctx)?;
+    let mut err = std::io::stderr();
+    if !args.quiet {
+        for f in &loaded.failures {
+            writeln!(err, "tripline: rule skipped: {}: {}", f.path, f.reason)?;
+        }
+    }
+    let n_rules = loaded.detectors.len();
+    let reorder = tripline_doc::time::parse_duration_millis(&args.reorder_window)
+        .ok_or_else(|| anyhow::anyhow!("--reorder-window {:?}: expected a duration like 20m, 1h, 90s", args.reorder_window))?;
+    let mut runner = Runner::new(loaded.detectors, RunnerConfig { reorder_window_ms: reorder, ..Default::default() });
+    let mut store = match &args.store {
+        Some(p) => Some(tripline_alerts::store::AlertStore::open(p)?),
+        None => None,
+    };
+    let mut out = output(&args.output)?;
+    let mut alerts: Vec<Alert> = Vec::new();
+    let mut drafts: Vec<AlertDraft> = Vec::new();
+    let streaming = args.format == AlertFormat::Ndjson;
+    let pb = progress_bar(args.quiet);
+    let emit = |drafts: &mut Vec<AlertDraft>, out: &mut Box<dyn Write>, alerts: &mut Vec<Alert>| -> Result<()> {
+        for d in drafts.drain(..) {
+            let a = build_alert(&d);
+            if streaming {
+                tripline_alerts::write_ndjson(out, &a)?;
+            }
+            alerts.push(a);
+        }
+        Ok(())
+    };
+    let popts = PipelineOptions { keep_original: false, threads: threads() };
+    let stats = pipeline::run(
+        &args.input,
+        &popts,
+        |ev| {
+            runner.push(Arc::new(ev), &mut drafts);
+            if !drafts.is_empty() {
+                emit(&mut drafts, &mut out, &mut alerts)?;
+            }
+            Ok(())
+        },
+        |files, records| {
+            if let Some(pb) = &pb {
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                pb.set_message(format!("files {files}, records {records} ({:.0} records/s)", records as f64 / secs));
+            }
+        },
+    )?;
+    let summary = runner.finish(&mut drafts);
+    emit(&mut drafts, &mut out, &mut alerts)?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let visible: Vec<Alert> = alerts.iter().filter(|a| !a.doc.0.contains_key("kibana.alert.building_block_type")).cloned().collect();
+    match args.format {
+        AlertFormat::Ndjson => {}
+        AlertFormat::Table => {
+            let mut sorted = visible.clone();
+            sorted.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(severity_rank(&a.severity).cmp(&severity_rank(&b.severity))));
+            if sorted.is_empty() {
+                writeln!(out, "No alerts.")?;
+            } else {
+                out.write_all(tripline_alerts::table::render_table(&sorted).as_bytes())?;
+            }
+        }
+        AlertFormat::Html => {
+            let lines = summary_lines(&stats, &summary, &visible, n_rules, started);
+            out.write_all(tripline_alerts::html::render_report("Tripline hunt report", &lines, &visible, &[]).as_bytes())?;
+        }
+    }
+    out.flush()?;
+    if let Some(store) = store.as_mut() {
+        store.insert(&alerts)?;
+    }
+    if !args.quiet {
+        writeln!(err, "--- tripline hunt summary")?;
+        print_read_summary(&stats, &mut err)?;
+        for l in summary_lines(&stats, &summary, &visible, n_rules, started).iter().skip(1) {
+            writeln!(err, "{l}")?;
+        }
+        for (rule, k, v) in &summary.detector_stats {
+            writeln!(err, "  {rule}: {k}: {v}")?;
+        }
+    }
+    Ok(exit_code(&stats))
+}
+
+fn summary_lines(stats: &ReadStats, summary: &tripline_engine::RunSummary, alerts: &[Alert], n_rules: usize, started: Instant) -> Vec<String> {
+    let mut by_sev: BTreeMap<u8, (String, usize)> = BTreeMap::new();
+    for a in alerts {
+        by_sev.entry(severity_rank(&a.severity)).or_insert_with(|| (a.severity.clone(), 0)).1 += 1;
+    }
+    let sev = by_sev.values().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(", ");
+    let secs = started.elapsed().as_secs_f64();
+    let mut lines = vec![
+        format!("files: {}, records: {}, records skipped: {}", stats.files, stats.records, stats.skipped),
+        format!("rules: {n_rules}"),
+        format!("alerts: {}{}", alerts.len(), if sev.is_empty() { String::new() } else { format!(" ({sev})") }),
+    ];
+    if summary.capped_alerts > 0 {
+        lines.push(format!("alerts not raised because a rule reached max_signals: {}", summary.capped_alerts));
+    }
+    if summary.late_events > 0 {
+        lines.push(format!("events later than the reorder window (evaluated out of order): {}", summary.late_events));
+    }
+    lines.push(format!("time: {secs:.2}s ({:.0} records/s)", stats.records as f64 / secs.max(0.001)));
+    lines
+}
+
+pub fn normalize(args: NormalizeArgs) -> Result<i32> {
+    let mut out = output(&args.output)?;
+    let popts = PipelineOptions { keep_original: args.keep_original, threads: threads() };
+    let stats = pipeline::run(
+        &args.input,
+        &popts,
+        |ev| {
+            serde_json::to_writer(&mut out, &ev.doc)?;
+            out.write_all(b"\n")?;
+            Ok(())
+        },
+        |_, _| {},
+    )?;
+    out.flush()?;
+    let mut err = std::io::stderr();
+    print_read_summary(&stats, &mut err)?;
+    Ok(exit_code(&stats))
+}

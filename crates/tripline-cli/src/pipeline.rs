@@ -1,0 +1,186 @@
+//! Sources → normalization → events, in parallel by file, delivered in input order.
+//!
+//! Worker threads take files in order; each streams its records through the normalizer and
+//! sends batches over a small bounded channel belonging to that file. The consumer drains the
+//! channels in file order, so output order (and event sequence numbers) are deterministic and
+//! memory is bounded by (threads × channel capacity × batch size), whatever the file sizes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::Result;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use tripline_doc::{Document, Event, Origin};
+use tripline_normalize::{GeoIp, NormalizeOptions, Normalizer};
+use tripline_sources::{Input, Item, RecordKind};
+
+use crate::cli::{InputArgs, InputMode};
+
+const BATCH: usize = 512;
+
+/// What a worker sends for one file.
+enum Msg {
+    Events(Vec<(Document, Origin)>),
+    Skipped { reason: String, detail: String },
+    Done(tripline_sources::FileStats),
+}
+
+#[derive(Default, Debug)]
+pub struct ReadStats {
+    pub files: u64,
+    pub records: u64,
+    pub skipped: u64,
+    pub digest_files: u64,
+    pub bytes: u64,
+    /// reason → count
+    pub skipped_by_reason: BTreeMap<String, u64>,
+    /// First error messages (file and position), for the summary.
+    pub first_errors: Vec<String>,
+}
+
+impl ReadStats {
+    fn skip(&mut self, reason: String, detail: String) {
+        self.skipped += 1;
+        *self.skipped_by_reason.entry(reason).or_default() += 1;
+        if self.first_errors.len() < 20 {
+            self.first_errors.push(detail);
+        }
+    }
+}
+
+pub struct PipelineOptions {
+    pub keep_original: bool,
+    pub threads: usize,
+}
+
+fn source_mode(m: InputMode) -> tripline_sources::InputMode {
+    match m {
+        InputMode::Auto => tripline_sources::InputMode::Auto,
+        InputMode::Cloudtrail => tripline_sources::InputMode::CloudTrail,
+        InputMode::Json => tripline_sources::InputMode::Json,
+    }
+}
+
+/// Opens the GeoIP databases given with `--geoip-db`.
+pub fn geoip(args: &InputArgs) -> Result<Option<Arc<GeoIp>>> {
+    if args.geoip_db.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(GeoIp::open(&args.geoip_db).map_err(|e| anyhow::anyhow!("{e}"))?)))
+}
+
+/// Reads every input; calls `on_event` for each normalized event in input order.
+/// `on_progress(files_done, records)` is called as files complete.
+pub fn run(
+    args: &InputArgs,
+    opts: &PipelineOptions,
+    mut on_event: impl FnMut(Event) -> Result<()>,
+    mut on_progress: impl FnMut(u64, u64),
+) -> Result<ReadStats> {
+    let mut stats = ReadStats::default();
+    let paths: Vec<PathBuf> = args.paths.clone();
+    let discovery = tripline_sources::discover(&paths);
+    for e in &discovery.errors {
+        stats.skip("unreadable path".into(), e.to_string());
+    }
+    let inputs: Arc<Vec<Input>> = Arc::new(discovery.inputs);
+    let normalizer = Arc::new(Normalizer::new(NormalizeOptions {
+        keep_original: opts.keep_original,
+        geoip: geoip(args)?,
+        ..Default::default()
+    }));
+    let read_opts = tripline_sources::ReadOptions { input: source_mode(args.input), ..Default::default() };
+    let n = inputs.len();
+    let channels: Vec<(Sender<Msg>, Receiver<Msg>)> = (0..n).map(|_| bounded(4)).collect();
+    let senders: Arc<Vec<Sender<Msg>>> = Arc::new(channels.iter().map(|(s, _)| s.clone()).collect());
+    let receivers: Vec<Receiver<Msg>> = channels.into_iter().map(|(_, r)| r).collect();
+    let next = Arc::new(AtomicUsize::new(0));
+    let threads = opts.threads.max(1).min(n.max(1));
+    let mut seq = 0u64;
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..threads {
+            let (inputs, senders, next, normalizer, read_opts) =
+                (inputs.clone(), senders.clone(), next.clone(), normalizer.clone(), read_opts.clone());
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= inputs.len() {
+                    break;
+                }
+                let tx = &senders[i];
+                let mut batch = Vec::with_capacity(BATCH);
+                let mut closed = false;
+                let fstats = tripline_sources::read_input(&inputs[i], &read_opts, &mut |item| {
+                    if closed {
+                        return;
+                    }
+                    match item {
+                        Item::Record(rec) => {
+                            let doc = match rec.kind {
+                                RecordKind::CloudTrail => match normalizer.normalize(&rec.value) {
+                                    Ok(d) => d,
+                                    Err(e) => {
+                                        closed |= tx
+                                            .send(Msg::Skipped { reason: "not a valid CloudTrail record".into(), detail: format!("{}: {e}", rec.origin) })
+                                            .is_err();
+                                        return;
+                                    }
+                                },
+                                RecordKind::Document => match rec.value {
+                                    serde_json::Value::Object(m) => Document(m),
+                                    _ => {
+                                        closed |= tx
+                                            .send(Msg::Skipped { reason: "record is not a JSON object".into(), detail: format!("{}: record is not a JSON object", rec.origin) })
+                                            .is_err();
+                                        return;
+                                    }
+                                },
+                            };
+                            batch.push((doc, rec.origin));
+                            if batch.len() >= BATCH {
+                                closed |= tx.send(Msg::Events(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err();
+                            }
+                        }
+                        Item::Error(e) => {
+                            closed |= tx.send(Msg::Skipped { reason: e.kind().to_string(), detail: e.to_string() }).is_err();
+                        }
+                    }
+                });
+                if !closed && !batch.is_empty() {
+                    let _ = tx.send(Msg::Events(batch));
+                }
+                let _ = tx.send(Msg::Done(fstats));
+            });
+        }
+        drop(senders);
+        // Owned iteration: on an early error the remaining receivers drop, which unblocks
+        // workers (their sends fail) so the scope can join them.
+        for rx in receivers.into_iter() {
+            for msg in rx.iter() {
+                match msg {
+                    Msg::Events(evs) => {
+                        for (doc, origin) in evs {
+                            let timestamp = doc.first("@timestamp").and_then(tripline_doc::time::value_to_millis).unwrap_or(0);
+                            stats.records += 1;
+                            on_event(Event { doc, timestamp, origin, seq })?;
+                            seq += 1;
+                        }
+                    }
+                    Msg::Skipped { reason, detail } => stats.skip(reason, detail),
+                    Msg::Done(fs) => {
+                        stats.files += 1;
+                        stats.bytes += fs.bytes_read;
+                        if fs.digest {
+                            stats.digest_files += 1;
+                        }
+                        on_progress(stats.files, stats.records);
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(stats)
+}
