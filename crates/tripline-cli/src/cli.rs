@@ -32,6 +32,43 @@ pub enum Command {
     /// Work with rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Ad-hoc hunting: run one EQL (default), KQL or ES|QL query over logs and print the matches.
+    ///
+    /// EQL event queries print matching events; sequences and samples print one object per
+    /// match with its events in order ({"sequence": [...]}). ES|QL prints the result rows.
+    Query(QueryArgs),
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryLang {
+    Eql,
+    Kql,
+    Esql,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryFormat {
+    Ndjson,
+    Table,
+}
+
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// The query, e.g. 'iam where event.action == "CreateUser"' or
+    /// 'FROM logs-aws.cloudtrail-* | STATS c = COUNT(*) BY event.action' with --lang esql.
+    #[arg(value_name = "QUERY")]
+    pub query: String,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Query language.
+    #[arg(long, value_enum, default_value_t = QueryLang::Eql)]
+    pub lang: QueryLang,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = QueryFormat::Ndjson)]
+    pub format: QueryFormat,
+    /// No summary on standard error.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -86,6 +123,20 @@ pub struct HuntArgs {
     /// No progress bar and no summary on standard error.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Persistent state for stateful rules and analytics (SQLite file). A hunt continues from
+    /// the state of the previous run (e.g. yesterday's logs): no duplicate alerts for tuples
+    /// already seen, thresholds counted across the boundary. An interrupted hunt re-run on the
+    /// same input with the same state file resumes where it stopped, with the same alerts.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Local exceptions file (TOML or YAML; per rule id): events matching an exception raise
+    /// no alert. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Vec<PathBuf>,
+    /// new_terms rules alert even inside the first history window of the input (by default
+    /// they only learn there, since there is no history to compare with).
+    #[arg(long)]
+    pub no_warmup: bool,
     /// How far (in event time) records may arrive out of order and still be evaluated in
     /// order by stateful rules, e.g. `20m` (CloudTrail delivers up to ~15 minutes late).
     #[arg(long, value_name = "DURATION", default_value = "20m")]
@@ -118,6 +169,9 @@ pub struct RulesCheckArgs {
     /// Print only failures, warnings and the summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Also validate these local exceptions files (TOML or YAML). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Vec<PathBuf>,
 }
 
 pub fn run(cli: Cli) -> Result<i32> {
@@ -125,5 +179,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Hunt(a) => crate::hunt::hunt(a),
         Command::Normalize(a) => crate::hunt::normalize(a),
         Command::Rules(RulesCommand::Check(a)) => crate::rulesets::check(a),
+        Command::Query(a) => crate::query::query(a),
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tripline_alerts::{build_alert, severity_rank, Alert};
+use tripline_engine::store::{StateStore, StoredAlert};
 use tripline_engine::{AlertDraft, Runner, RunnerConfig};
 
 use crate::cli::{AlertFormat, HuntArgs, NormalizeArgs};
@@ -70,8 +71,12 @@ fn exit_code(stats: &ReadStats) -> i32 {
 pub fn hunt(args: HuntArgs) -> Result<i32> {
     let started = Instant::now();
     let specs = if args.rules.is_empty() { vec!["builtin".to_string()] } else { args.rules.clone() };
-    let ctx = crate::rulesets::compile_context();
-    let loaded = crate::rulesets::load(&specs, &ctx)?;
+    let mut ctx = crate::rulesets::compile_context();
+    ctx.no_warmup = args.no_warmup;
+    let mut loaded = crate::rulesets::load(&specs, &ctx)?;
+    if let Some(set) = crate::rulesets::load_exceptions(&args.exceptions)? {
+        loaded.detectors = set.apply(loaded.detectors);
+    }
     let mut err = std::io::stderr();
     if !args.quiet {
         for f in &loaded.failures {
@@ -82,18 +87,34 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     let reorder = tripline_doc::time::parse_duration_millis(&args.reorder_window)
         .ok_or_else(|| anyhow::anyhow!("--reorder-window {:?}: expected a duration like 20m, 1h, 90s", args.reorder_window))?;
     let mut runner = Runner::new(loaded.detectors, RunnerConfig { reorder_window_ms: reorder, ..Default::default() });
+    // State first: restoring must happen before the first event is pushed.
+    let mut state = match &args.state {
+        Some(p) => {
+            let mut st = StateStore::open(p).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let resume = st.restore(&mut runner).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !args.quiet {
+                for (rule, why) in &resume.reset_rules {
+                    writeln!(err, "tripline: state of rule {rule} not restored: {why}")?;
+                }
+            }
+            Some((st, resume))
+        }
+        None => None,
+    };
     let mut store = match &args.store {
         Some(p) => Some(tripline_alerts::store::AlertStore::open(p)?),
         None => None,
     };
     let mut out = output(&args.output)?;
     let mut alerts: Vec<Alert> = Vec::new();
+    // Alerts built but not yet written: with --state they are written only after the
+    // checkpoint that records them commits, so a restarted run never prints one twice.
+    let mut pending: Vec<Alert> = Vec::new();
     let mut drafts: Vec<AlertDraft> = Vec::new();
     let streaming = args.format == AlertFormat::Ndjson;
     let pb = progress_bar(args.quiet);
-    let emit = |drafts: &mut Vec<AlertDraft>, out: &mut Box<dyn Write>, alerts: &mut Vec<Alert>| -> Result<()> {
-        for d in drafts.drain(..) {
-            let a = build_alert(&d);
+    let flush = |pending: &mut Vec<Alert>, out: &mut Box<dyn Write>, alerts: &mut Vec<Alert>| -> Result<()> {
+        for a in pending.drain(..) {
             if streaming {
                 tripline_alerts::write_ndjson(out, &a)?;
             }
@@ -101,14 +122,29 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
         }
         Ok(())
     };
+    let stored = |pending: &[Alert]| -> Vec<StoredAlert> {
+        pending.iter().map(|a| StoredAlert::new(a.uuid.clone(), a.rule_id.clone(), a.timestamp, a.doc.clone().into_value())).collect()
+    };
     let popts = PipelineOptions { keep_original: false, threads: threads() };
     let stats = pipeline::run(
         &args.input,
         &popts,
         |ev| {
+            if let Some((_, resume)) = state.as_mut() {
+                if resume.skip(&ev.origin) {
+                    return Ok(());
+                }
+            }
             runner.push(Arc::new(ev), &mut drafts);
-            if !drafts.is_empty() {
-                emit(&mut drafts, &mut out, &mut alerts)?;
+            pending.extend(drafts.drain(..).map(|d| build_alert(&d)));
+            match state.as_mut() {
+                Some((st, resume)) => {
+                    if resume.due() {
+                        st.checkpoint(&runner, resume, &stored(&pending)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                        flush(&mut pending, &mut out, &mut alerts)?;
+                    }
+                }
+                None => flush(&mut pending, &mut out, &mut alerts)?,
             }
             Ok(())
         },
@@ -120,7 +156,11 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
         },
     )?;
     let summary = runner.finish(&mut drafts);
-    emit(&mut drafts, &mut out, &mut alerts)?;
+    pending.extend(drafts.drain(..).map(|d| build_alert(&d)));
+    if let Some((st, resume)) = state.as_mut() {
+        st.complete(&runner, resume, &stored(&pending)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    flush(&mut pending, &mut out, &mut alerts)?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
@@ -150,6 +190,22 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
         print_read_summary(&stats, &mut err)?;
         for l in summary_lines(&stats, &summary, &visible, n_rules, started).iter().skip(1) {
             writeln!(err, "{l}")?;
+        }
+        if let Some((_, resume)) = &state {
+            if resume.skipped > 0 {
+                writeln!(err, "state: {} records already processed by an earlier run were skipped", resume.skipped)?;
+            }
+            for f in &resume.changed_files {
+                writeln!(err, "state: {f} changed since the earlier run; read again from the start")?;
+            }
+        }
+        let mut warned = std::collections::BTreeSet::new();
+        for d in runner.detectors() {
+            for w in d.warnings() {
+                if warned.insert((d.rule().name.clone(), w.clone())) && !w.contains("never produced by Tripline's CloudTrail normalizer") {
+                    writeln!(err, "warning: {}: {w}", d.rule().name)?;
+                }
+            }
         }
         for (rule, k, v) in &summary.detector_stats {
             writeln!(err, "  {rule}: {k}: {v}")?;

@@ -3,6 +3,7 @@
 mod cli;
 mod hunt;
 mod pipeline;
+mod query;
 mod rulesets;
 
 use clap::Parser;

@@ -29,7 +29,21 @@ pub struct Loaded {
 /// The compile context every command uses: the field-type table, the built-in analytics,
 /// and the fields the normalizer produces (for unknown-field warnings).
 pub fn compile_context() -> CompileContext {
-    CompileContext::default()
+    let mut ctx = CompileContext::default();
+    ctx.known_fields = Arc::new(tripline_normalize::known_fields().clone());
+    ctx
+}
+
+/// Loads and merges local exceptions files.
+pub fn load_exceptions(paths: &[std::path::PathBuf]) -> Result<Option<tripline_engine::exceptions::ExceptionSet>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut set = tripline_engine::exceptions::ExceptionSet::default();
+    for p in paths {
+        set.extend(tripline_engine::exceptions::load_exceptions_file(p).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    Ok(Some(set))
 }
 
 /// Rule texts named by `--rules` values: `builtin` or a file/folder.
@@ -97,7 +111,25 @@ pub fn load(specs: &[String], ctx: &CompileContext) -> Result<Loaded> {
 
 pub fn check(args: RulesCheckArgs) -> Result<i32> {
     let ctx = compile_context();
-    let loaded = load(&args.paths, &ctx)?;
+    let mut loaded = load(&args.paths, &ctx)?;
+    let mut exception_errors = 0;
+    for p in &args.exceptions {
+        match tripline_engine::exceptions::load_exceptions_file(p) {
+            Ok(set) => {
+                let known: std::collections::HashSet<&str> = loaded.detectors.iter().map(|d| d.rule().rule_id.as_str()).collect();
+                let unknown: Vec<String> = set.rule_ids().filter(|id| *id != "*" && !known.contains(id)).map(String::from).collect();
+                println!("ok      exceptions {} ({} items)", p.display(), set.len());
+                for id in unknown {
+                    loaded.warnings.push((p.display().to_string(), format!("exceptions for rule id {id}, which no loaded rule has")));
+                    println!("  warning: exceptions for rule id {id}, which no loaded rule has");
+                }
+            }
+            Err(e) => {
+                exception_errors += 1;
+                println!("FAILED  exceptions {e}");
+            }
+        }
+    }
     let mut warn_by_rule: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (r, w) in &loaded.warnings {
         warn_by_rule.entry(r.as_str()).or_default().push(w.as_str());
@@ -142,5 +174,5 @@ pub fn check(args: RulesCheckArgs) -> Result<i32> {
         loaded.warnings.len(),
         per_type.join("; ")
     );
-    Ok(if loaded.failures.is_empty() { 0 } else { 1 })
+    Ok(if loaded.failures.is_empty() && exception_errors == 0 { 0 } else { 1 })
 }
