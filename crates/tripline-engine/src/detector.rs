@@ -70,6 +70,14 @@ pub trait Detector: Send {
 
     fn on_event(&mut self, ev: &SharedEvent, out: &mut Vec<AlertDraft>);
 
+    /// Whether the detector also reads Tripline's own alerts (e.g. an ES|QL rule over
+    /// `.alerts-security.*`): the runner then feeds it, through [`Detector::on_event`], an
+    /// event made of the alert document of every alert other detectors emit (see
+    /// [`crate::runner::Runner::set_alert_doc_builder`]).
+    fn reads_alerts(&self) -> bool {
+        false
+    }
+
     /// Called once per run, before the first event is dispatched, with that event's time
     /// (the start of the input as the runner sees it). `new_terms` uses it to know when its
     /// first history window ends, whatever the time of the first event that it matches.

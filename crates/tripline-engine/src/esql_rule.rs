@@ -102,7 +102,11 @@ impl EsqlDetector {
         )
         .map_err(map_error)?;
         let mut warnings = Vec::new();
-        if !ctx.known_fields.is_empty() {
+        // The normalizer's field list only speaks for queries over CloudTrail alone.
+        let cloudtrail_only = query.selects_index(tripline_esql::CLOUDTRAIL_INDEX)
+            && !query.reads_alerts()
+            && !query.selects_index("logs-*-*");
+        if !ctx.known_fields.is_empty() && cloudtrail_only {
             if let Some(fields) = query.fields() {
                 for f in fields {
                     if !ctx.known_fields.contains(&f) && !f.starts_with('_') {
@@ -313,6 +317,10 @@ impl Detector for EsqlDetector {
         self.query.required_values(field)
     }
 
+    fn reads_alerts(&self) -> bool {
+        self.query.reads_alerts()
+    }
+
     fn on_event(&mut self, ev: &SharedEvent, out: &mut Vec<AlertDraft>) {
         let (t, _) = ev.time_of(self.timestamp_field.as_deref());
         // Runs at or before this event's time are complete (input is in time order).
@@ -435,6 +443,9 @@ impl Detector for EsqlDetector {
 
 #[cfg(test)]
 mod aws_tests;
+
+#[cfg(test)]
+mod other_tests;
 
 #[cfg(test)]
 mod tests {
@@ -640,13 +651,19 @@ mod tests {
     #[test]
     fn compile_errors_name_the_capability() {
         let r = rule(
-            "from .alerts-security.* | where kibana.alert.risk_score > 1",
+            "from metrics-aws.* | where aws.ec2.cpu.total.pct > 1",
             "now-6m",
             "5m",
         );
         let e = compile(&r, &CompileContext::default()).err().unwrap();
         assert!(matches!(e, CompileError::Unsupported(_)), "{e}");
-        assert!(e.to_string().contains(".alerts-security.*"), "{e}");
+        assert!(e.to_string().contains("metrics-aws.*"), "{e}");
+        let r = rule(
+            "from .alerts-security.* | where kibana.alert.risk_score > 1",
+            "now-6m",
+            "5m",
+        );
+        assert!(compile(&r, &CompileContext::default()).unwrap().reads_alerts());
         let r = rule("from logs-aws.cloudtrail-* | wher x", "now-6m", "5m");
         assert!(matches!(
             compile(&r, &CompileContext::default()).err().unwrap(),

@@ -586,6 +586,10 @@ impl Detector for WithExceptions {
         self.inner.rule()
     }
 
+    fn reads_alerts(&self) -> bool {
+        self.inner.reads_alerts()
+    }
+
     fn fields(&self) -> Option<Vec<String>> {
         let mut f = self.inner.fields()?;
         for i in &self.items {

@@ -9,10 +9,15 @@
 //!
 //! Dispatch is indexed: detectors that fix `event.provider` (or `event.action`) only see events
 //! carrying one of those values.
+//!
+//! Alerts as input: detectors that read alerts ([`Detector::reads_alerts`]) are also fed, when
+//! an alert-document builder is set, one event per non-building-block alert the other
+//! detectors emit, as the alert produced (see [`Runner::set_alert_doc_builder`]).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use tripline_doc::{Origin, SharedEvent};
+use std::sync::Arc;
+use tripline_doc::{Document, Event, Origin, SharedEvent};
 
 use crate::detector::{AlertDraft, Detector};
 
@@ -46,7 +51,20 @@ pub struct RunSummary {
 struct Slot {
     det: Box<dyn Detector>,
     emitted: u64,
+    /// Cached [`Detector::reads_alerts`].
+    reads_alerts: bool,
 }
+
+/// Builds the Elastic-shaped alert document of a draft; set by the caller because the alert
+/// document shape lives in `tripline-alerts`, which depends on this crate.
+pub type AlertDocBuilder = Box<dyn Fn(&AlertDraft) -> Document + Send>;
+
+/// Origin file name of the events made from alerts.
+pub const ALERTS_ORIGIN: &str = "alerts";
+
+/// `seq` of events made from alerts start here, far above any input's, so they never tie
+/// with input events.
+const ALERT_SEQ_BASE: u64 = 1 << 62;
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Key(i64, u64);
@@ -65,6 +83,12 @@ pub struct Runner {
     summary: RunSummary,
     /// Whether detectors were told the input's start time (see [`Detector::input_started`]).
     started: bool,
+    /// Alert documents for the detectors that read alerts (`None`: alerts are not fed).
+    alert_doc: Option<AlertDocBuilder>,
+    /// Indexes of the detectors that read alerts.
+    alert_readers: Vec<usize>,
+    /// Events made from alerts so far (their origin record numbers and seqs).
+    alert_events: u64,
 }
 
 /// The runner's own part of a checkpoint (see `store::StateStore`): clocks, counters, and
@@ -101,8 +125,16 @@ impl Runner {
                 None => unindexed.push(i),
             }
         }
+        let alert_readers =
+            detectors.iter().enumerate().filter(|(_, d)| d.reads_alerts()).map(|(i, _)| i).collect();
         Runner {
-            slots: detectors.into_iter().map(|det| Slot { det, emitted: 0 }).collect(),
+            slots: detectors
+                .into_iter()
+                .map(|det| {
+                    let reads_alerts = det.reads_alerts();
+                    Slot { det, emitted: 0, reads_alerts }
+                })
+                .collect(),
             by_provider,
             unindexed,
             heap: BinaryHeap::new(),
@@ -113,6 +145,52 @@ impl Runner {
             cfg,
             summary: RunSummary::default(),
             started: false,
+            alert_doc: None,
+            alert_readers,
+            alert_events: 0,
+        }
+    }
+
+    /// Makes Tripline's alerts queryable by the detectors that read alerts (ES|QL rules over
+    /// `.alerts-security.*`): every non-building-block alert that a detector not reading
+    /// alerts emits is turned into a document by `builder` and fed, as an event at the alert's
+    /// time (`kibana.alert.original_time`) with origin file [`ALERTS_ORIGIN`], to those
+    /// detectors, in the order the alerts are produced. Their own alerts are emitted but not
+    /// fed again, so alert-reading rules cannot loop. Without a builder nothing is fed.
+    pub fn set_alert_doc_builder(&mut self, builder: AlertDocBuilder) {
+        self.alert_doc = Some(builder);
+    }
+
+    /// Whether some detector reads alerts (so a builder is worth setting).
+    pub fn reads_alerts(&self) -> bool {
+        !self.alert_readers.is_empty()
+    }
+
+    /// Feeds the alerts `out[from..]` to the detectors that read alerts.
+    fn feed_alerts(&mut self, from: usize, out: &mut Vec<AlertDraft>) {
+        let Some(build) = &self.alert_doc else { return };
+        let mut n = self.alert_events;
+        let events: Vec<SharedEvent> = out[from..]
+            .iter()
+            .filter(|a| !a.building_block)
+            .map(|a| {
+                n += 1;
+                Arc::new(Event {
+                    doc: build(a),
+                    timestamp: a.timestamp,
+                    origin: Origin { file: Arc::from(ALERTS_ORIGIN), record: n, line: None },
+                    seq: ALERT_SEQ_BASE + n,
+                })
+            })
+            .collect();
+        self.alert_events = n;
+        let mut buf = Vec::new();
+        for ev in &events {
+            for k in 0..self.alert_readers.len() {
+                let j = self.alert_readers[k];
+                self.slots[j].det.on_event(ev, &mut buf);
+                self.take(j, &mut buf, out);
+            }
         }
     }
 
@@ -219,7 +297,9 @@ impl Runner {
     }
 
     fn take(&mut self, i: usize, buf: &mut Vec<AlertDraft>, out: &mut Vec<AlertDraft>) {
+        let first = out.len();
         let slot = &mut self.slots[i];
+        let feed = !slot.reads_alerts && !self.alert_readers.is_empty();
         let max = slot.det.rule().max_signals;
         for a in buf.drain(..) {
             if a.building_block || slot.emitted < max {
@@ -232,6 +312,9 @@ impl Runner {
                 self.summary.capped_alerts += 1;
             }
         }
+        if feed && out.len() > first {
+            self.feed_alerts(first, out);
+        }
     }
 
     /// End of input: releases every buffered event, then lets detectors flush.
@@ -240,7 +323,11 @@ impl Runner {
             self.release_one(out);
         }
         let mut buf = Vec::new();
-        for i in 0..self.slots.len() {
+        // Detectors that read alerts flush last, after every alert they could read.
+        let mut order: Vec<usize> =
+            (0..self.slots.len()).filter(|&i| !self.slots[i].reads_alerts).collect();
+        order.extend(self.alert_readers.iter().copied());
+        for i in order {
             self.slots[i].det.finish(&mut buf);
             self.take(i, &mut buf, out);
         }

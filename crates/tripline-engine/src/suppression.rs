@@ -248,6 +248,10 @@ impl Detector for Suppressed {
         self.inner.rule()
     }
 
+    fn reads_alerts(&self) -> bool {
+        self.inner.reads_alerts()
+    }
+
     fn fields(&self) -> Option<Vec<String>> {
         let mut f = self.inner.fields()?;
         f.extend(self.cfg.group_by.iter().cloned());
