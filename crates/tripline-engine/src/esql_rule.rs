@@ -648,6 +648,154 @@ mod tests {
         assert!(det.load_state(first.save_state().unwrap()).is_err());
     }
 
+    /// A stand-in for any rule: alerts on `event.action: Bad` (plus a building block), and
+    /// once more when the input ends.
+    struct Emitter {
+        rule: Arc<Rule>,
+        last: Option<SharedEvent>,
+    }
+
+    impl Detector for Emitter {
+        fn rule(&self) -> &Arc<Rule> {
+            &self.rule
+        }
+
+        fn on_event(&mut self, ev: &SharedEvent, out: &mut Vec<AlertDraft>) {
+            self.last = Some(ev.clone());
+            if ev.doc.str("event.action") == Some("Bad") {
+                out.push(AlertDraft::for_event(&self.rule, ev));
+                let mut bb = AlertDraft::for_event(&self.rule, ev);
+                bb.building_block = true;
+                out.push(bb);
+            }
+        }
+
+        fn finish(&mut self, out: &mut Vec<AlertDraft>) {
+            if let Some(ev) = &self.last {
+                let mut a = AlertDraft::for_event(&self.rule, ev);
+                a.key = Some("at-finish".into());
+                out.push(a);
+            }
+        }
+    }
+
+    /// Mimics `tripline_alerts::build_alert`'s shape: the source document, `event.kind:
+    /// signal`, dotted `kibana.alert.*` keys.
+    fn alert_doc(d: &AlertDraft) -> Document {
+        let mut doc = d.events.first().map(|e| e.doc.clone()).unwrap_or_default();
+        doc.set("event.kind", json!("signal"));
+        let id = d
+            .key
+            .clone()
+            .or_else(|| d.events.first().and_then(|e| e.event_id().map(str::to_string)))
+            .unwrap_or_default();
+        doc.0.insert(
+            "kibana.alert.uuid".into(),
+            json!(format!("{}:{id}", d.rule.rule_id)),
+        );
+        doc.0
+            .insert("kibana.alert.rule.name".into(), json!(d.rule.name));
+        doc.0.insert(
+            "@timestamp".into(),
+            json!(time::format_millis(d.timestamp)),
+        );
+        doc
+    }
+
+    fn named(name: &str, query: &str) -> Arc<Rule> {
+        let text = format!(
+            "[metadata]\ncreation_date = \"2024/01/01\"\n[rule]\nname = \"{name}\"\nrule_id = \"{name}\"\ndescription = \"d\"\nrisk_score = 21\nseverity = \"low\"\ntype = \"esql\"\nlanguage = \"esql\"\nfrom = \"now-6m\"\ninterval = \"5m\"\nquery = '''\n{query}\n'''\n"
+        );
+        Arc::new(Rule::parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn run_with_alerts(builder: bool) -> Vec<AlertDraft> {
+        let emitter = Box::new(Emitter {
+            rule: named("emitter", "FROM logs-* | LIMIT 1"),
+            last: None,
+        });
+        // r1 keeps the alerts of "emitter"; r2 keeps every alert it is given, so it would
+        // see r1's alerts if alert readers' alerts were fed again.
+        let r1 = named(
+            "r1",
+            "FROM .alerts-security.* METADATA _id | WHERE kibana.alert.rule.name == \"emitter\" | KEEP _id, kibana.alert.rule.name, event.id",
+        );
+        let r2 = named(
+            "r2",
+            "FROM .alerts-security.* METADATA _id | KEEP _id, kibana.alert.rule.name",
+        );
+        let ctx = CompileContext::default();
+        let dets: Vec<Box<dyn Detector>> = vec![
+            compile(&r1, &ctx).unwrap(),
+            emitter,
+            compile(&r2, &ctx).unwrap(),
+        ];
+        let mut runner = crate::runner::Runner::new(dets, crate::runner::RunnerConfig::default());
+        assert!(runner.reads_alerts());
+        if builder {
+            runner.set_alert_doc_builder(Box::new(alert_doc));
+        }
+        let mut out = Vec::new();
+        for (i, (at, action)) in [
+            ("2024-05-01T10:00:00Z", "Bad"),
+            ("2024-05-01T10:01:00Z", "Good"),
+            ("2024-05-01T10:02:00Z", "Bad"),
+            ("2024-05-01T10:30:00Z", "Good"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let e = ev(
+                i as u64,
+                at,
+                json!({"event": {"action": action, "id": format!("e{i}")}}),
+            );
+            runner.push(e, &mut out);
+        }
+        runner.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn alert_reading_rules_see_emitted_alerts_once_and_never_their_own() {
+        let out = run_with_alerts(true);
+        let by = |name: &str| -> Vec<&AlertDraft> {
+            out.iter()
+                .filter(|a| a.rule.name == name && !a.building_block)
+                .collect()
+        };
+        // Two event alerts and the one emitted when the input ends (after which the readers
+        // flush); building blocks are not alerts to read.
+        assert_eq!(by("emitter").len(), 3);
+        let r1 = by("r1");
+        let ids: Vec<&Value> = r1
+            .iter()
+            .map(|a| &a.fields.as_ref().unwrap()["_id"])
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                &json!("emitter:e0"),
+                &json!("emitter:e2"),
+                &json!("emitter:at-finish")
+            ]
+        );
+        // The alert event keeps the source's fields and its time.
+        assert_eq!(r1[0].fields.as_ref().unwrap()["event.id"], json!("e0"));
+        assert_eq!(
+            r1[0].timestamp,
+            time::parse_millis("2024-05-01T10:00:00Z").unwrap()
+        );
+        let r2 = by("r2");
+        assert_eq!(r2.len(), 3);
+        assert!(r2
+            .iter()
+            .all(|a| a.fields.as_ref().unwrap()["kibana.alert.rule.name"] == json!("emitter")));
+        // Without a builder, nothing is fed.
+        let out = run_with_alerts(false);
+        assert!(out.iter().all(|a| a.rule.name == "emitter"));
+    }
+
     #[test]
     fn compile_errors_name_the_capability() {
         let r = rule(
