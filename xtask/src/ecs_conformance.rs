@@ -56,8 +56,15 @@ pub fn run(corpus: &Path) -> Result<Suite> {
                     }
                 } else {
                     let first = diffs.iter().find(|d| g3 || known_change(&d.path).is_none()).unwrap_or(&diffs[0]);
-                    let cause = if g3 { "G3 document differs" } else { "older-generation document differs outside the known-changed fields" };
-                    s.fail(cause, format!("{case}: first difference {first} ({} differing field(s))", diffs.len()));
+                    let cause = if g3 {
+                        "G3 document differs"
+                    } else {
+                        "older-generation document differs outside the known-changed fields"
+                    };
+                    s.fail(
+                        cause,
+                        format!("{case}: first difference {first} ({} differing field(s))", diffs.len()),
+                    );
                 }
             }
         }
@@ -67,7 +74,8 @@ pub fn run(corpus: &Path) -> Result<Suite> {
     }
     s.notes.sort_by_key(|n| !n.starts_with('G'));
     for (g, fields) in &changed {
-        s.notes.push(format!("{g}: fields differing (known changes between pipeline versions):"));
+        s.notes
+            .push(format!("{g}: fields differing (known changes between pipeline versions):"));
         for (f, (n, why)) in fields {
             s.notes.push(format!("    {f} x{n}: {why}"));
         }

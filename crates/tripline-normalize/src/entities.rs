@@ -3,6 +3,9 @@
 //! string or list makes the whole script fail, which the pipeline records as an error and
 //! which leaves every entity field unset; [`collect`] returns `Err` then.
 
+// One arm per service, one `if` chain per event name, as the pipeline script reads.
+#![allow(clippy::collapsible_match)]
+
 use serde_json::Value;
 
 use crate::java::{java_cmp, tree_set};
@@ -146,17 +149,59 @@ pub(crate) struct Entities {
     pub actor: Option<(Value, &'static str, Value)>,
 }
 
-const USER_TYPES: &[&str] = &["user", "role", "assumed-role", "federated-user", "instance-profile", "mfa", "serialNumber"];
+const USER_TYPES: &[&str] = &[
+    "user",
+    "role",
+    "assumed-role",
+    "federated-user",
+    "instance-profile",
+    "mfa",
+    "serialNumber",
+];
 const HOST_TYPES: &[&str] = &["instance"];
 const SERVICE_TYPES: &[&str] = &[
-    "stack", "stack-set", "trail", "configuration-recorder", "file-system", "mount-target", "rule", "detector", "key",
-    "function", "log-group", "log-stream", "alarm", "db", "cluster", "global-cluster", "trust-anchor",
-    "resolver-query-log-config", "secret", "parameter", "document", "session", "webacl", "rulegroup", "ipset", "topic",
-    "model", "loadbalancer", "table", "group", "policy", "security-group", "network-interface", "vpc", "subnet",
-    "network-acl", "dhcp-options",
+    "stack",
+    "stack-set",
+    "trail",
+    "configuration-recorder",
+    "file-system",
+    "mount-target",
+    "rule",
+    "detector",
+    "key",
+    "function",
+    "log-group",
+    "log-stream",
+    "alarm",
+    "db",
+    "cluster",
+    "global-cluster",
+    "trust-anchor",
+    "resolver-query-log-config",
+    "secret",
+    "parameter",
+    "document",
+    "session",
+    "webacl",
+    "rulegroup",
+    "ipset",
+    "topic",
+    "model",
+    "loadbalancer",
+    "table",
+    "group",
+    "policy",
+    "security-group",
+    "network-interface",
+    "vpc",
+    "subnet",
+    "network-acl",
+    "dhcp-options",
 ];
 const HOST_ID_PREFIXES: &[&str] = &["i-"];
-const SERVICE_ID_PREFIXES: &[&str] = &["sg-", "sgr-", "eni-", "vpc-", "subnet-", "acl-", "rtb-", "igw-", "nat-", "vpce-", "tgw-", "pcx-"];
+const SERVICE_ID_PREFIXES: &[&str] = &[
+    "sg-", "sgr-", "eni-", "vpc-", "subnet-", "acl-", "rtb-", "igw-", "nat-", "vpce-", "tgw-", "pcx-",
+];
 
 fn resource_type(part: &str) -> &str {
     match part.find('/') {
@@ -170,7 +215,12 @@ fn is_service_linked(s: &str) -> bool {
 }
 
 pub(crate) fn collect(rec: &Obj) -> R<Entities> {
-    let mut c = Ctx { rec, related: Set::default(), target: Set::default(), actor: None };
+    let mut c = Ctx {
+        rec,
+        related: Set::default(),
+        target: Set::default(),
+        actor: None,
+    };
     c.actor = c.get("userIdentity.arn").or_else(|| c.get("userIdentity.onBehalfOf.userId"));
     c.add_fields(
         false,
@@ -302,7 +352,12 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
         "kms.amazonaws.com" => {
             c.add_fields(
                 false,
-                &["requestParameters.keyId", "responseElements.keyId", "responseElements.keyMetadata.arn", "responseElements.keyMetadata.keyId"],
+                &[
+                    "requestParameters.keyId",
+                    "responseElements.keyId",
+                    "responseElements.keyMetadata.arn",
+                    "responseElements.keyMetadata.keyId",
+                ],
             )?;
             if any(&["DisableKey", "ScheduleKeyDeletion"]) {
                 resources_to_target(&mut c)?;
@@ -311,7 +366,12 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
         "lambda.amazonaws.com" => {
             c.add_fields(
                 false,
-                &["requestParameters.functionName", "responseElements.functionArn", "responseElements.functionName", "responseElements.role"],
+                &[
+                    "requestParameters.functionName",
+                    "responseElements.functionArn",
+                    "responseElements.functionName",
+                    "responseElements.role",
+                ],
             )?;
             let sgs: Vec<Option<&J>> = c.list("responseElements.vpcConfig.securityGroupIds")?.iter().map(Some).collect();
             c.add_values(false, &sgs)?;
@@ -363,7 +423,13 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
             }
             if any(&["DeleteDBCluster", "ModifyDBCluster", "StopDBCluster"]) {
                 c.add_field(true, "responseElements.dBClusterArn")?;
-            } else if any(&["DeleteDBInstance", "ModifyDBInstance", "RestoreDBInstanceFromDBSnapshot", "RestoreDBInstanceFromS3", "StopDBInstance"]) {
+            } else if any(&[
+                "DeleteDBInstance",
+                "ModifyDBInstance",
+                "RestoreDBInstanceFromDBSnapshot",
+                "RestoreDBInstanceFromS3",
+                "StopDBInstance",
+            ]) {
                 c.add_field(true, "responseElements.dBInstanceArn")?;
             } else if is("DeleteGlobalCluster") {
                 c.add_field(true, "responseElements.globalClusterArn")?;
@@ -511,7 +577,12 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
         for t in &targets {
             classify_target(t, &mut out);
         }
-        for v in [&mut out.user_target, &mut out.host_target, &mut out.service_target, &mut out.entity_target] {
+        for v in [
+            &mut out.user_target,
+            &mut out.host_target,
+            &mut out.service_target,
+            &mut out.entity_target,
+        ] {
             tree_set(v);
         }
         for h in &out.host_target {
@@ -602,7 +673,11 @@ fn ec2(c: &mut Ctx, name: Option<&str>) -> R<()> {
         ],
     )?;
     for i in c.list("responseElements.securityGroupRuleSet.items")? {
-        let vals = [member(i, "groupId")?, opt_member(member(i, "referencedGroupInfo")?, "groupId")?, member(i, "securityGroupRuleId")?];
+        let vals = [
+            member(i, "groupId")?,
+            opt_member(member(i, "referencedGroupInfo")?, "groupId")?,
+            member(i, "securityGroupRuleId")?,
+        ];
         c.add_values(false, &vals)?;
     }
     for i in c.list("responseElements.groupSet.items")? {
@@ -626,13 +701,21 @@ fn ec2(c: &mut Ctx, name: Option<&str>) -> R<()> {
             opt_member(member(inst, "iamInstanceProfile")?, "arn")?,
         ];
         c.add_values(false, &vals)?;
-        let Some(items) = opt_member(member(inst, "networkInterfaceSet")?, "items")? else { continue };
-        let J::Arr(nets) = items else { return Err("networkInterfaceSet.items is not a list".into()) };
+        let Some(items) = opt_member(member(inst, "networkInterfaceSet")?, "items")? else {
+            continue;
+        };
+        let J::Arr(nets) = items else {
+            return Err("networkInterfaceSet.items is not a list".into());
+        };
         for net in nets {
             let vals = [member(net, "networkInterfaceId")?, member(net, "vpcId")?, member(net, "subnetId")?];
             c.add_values(false, &vals)?;
-            let Some(groups) = opt_member(member(net, "groupSet")?, "items")? else { continue };
-            let J::Arr(groups) = groups else { return Err("groupSet.items is not a list".into()) };
+            let Some(groups) = opt_member(member(net, "groupSet")?, "items")? else {
+                continue;
+            };
+            let J::Arr(groups) = groups else {
+                return Err("groupSet.items is not a list".into());
+            };
             for g in groups {
                 let s = cast_str(member(g, "groupId")?, "groupId")?;
                 add_value(&mut c.related, s);
@@ -651,13 +734,25 @@ fn ec2(c: &mut Ctx, name: Option<&str>) -> R<()> {
             add_value(&mut c.target, s);
         }
     } else if is("CreateTrafficMirrorFilter") {
-        c.add_field(true, "responseElements.CreateTrafficMirrorFilterResponse.trafficMirrorFilter.trafficMirrorFilterId")?;
+        c.add_field(
+            true,
+            "responseElements.CreateTrafficMirrorFilterResponse.trafficMirrorFilter.trafficMirrorFilterId",
+        )?;
     } else if is("CreateTrafficMirrorFilterRule") {
-        c.add_field(true, "responseElements.CreateTrafficMirrorFilterRuleResponse.trafficMirrorFilterRule.trafficMirrorFilterRuleId")?;
+        c.add_field(
+            true,
+            "responseElements.CreateTrafficMirrorFilterRuleResponse.trafficMirrorFilterRule.trafficMirrorFilterRuleId",
+        )?;
     } else if is("CreateTrafficMirrorSession") {
-        c.add_field(true, "responseElements.CreateTrafficMirrorSessionResponse.trafficMirrorSession.trafficMirrorSessionId")?;
+        c.add_field(
+            true,
+            "responseElements.CreateTrafficMirrorSessionResponse.trafficMirrorSession.trafficMirrorSessionId",
+        )?;
     } else if is("CreateTrafficMirrorTarget") {
-        c.add_field(true, "responseElements.CreateTrafficMirrorTargetResponse.trafficMirrorTarget.trafficMirrorTargetId")?;
+        c.add_field(
+            true,
+            "responseElements.CreateTrafficMirrorTargetResponse.trafficMirrorTarget.trafficMirrorTargetId",
+        )?;
     } else if is("DeleteFlowLogs") {
         c.add_field(true, "requestParameters.DeleteFlowLogsRequest.FlowLogId.content")?;
     } else if is("DeleteNetworkAcl") {
@@ -674,9 +769,16 @@ fn ec2(c: &mut Ctx, name: Option<&str>) -> R<()> {
         c.add_field(true, "requestParameters.imageId")?;
     } else if is("ModifySnapshotAttribute") {
         c.add_field(true, "requestParameters.snapshotId")?;
-    } else if ["DescribeSecurityGroups", "DescribeNetworkInterfaces", "DescribeRegions", "DescribeVpcs", "DescribeNetworkAcls", "DescribeVolumes"]
-        .iter()
-        .any(|n| is(n))
+    } else if [
+        "DescribeSecurityGroups",
+        "DescribeNetworkInterfaces",
+        "DescribeRegions",
+        "DescribeVpcs",
+        "DescribeNetworkAcls",
+        "DescribeVolumes",
+    ]
+    .iter()
+    .any(|n| is(n))
     {
         c.add_field(true, "recipientAccountId")?;
     }
@@ -740,7 +842,13 @@ mod tests {
         assert_eq!(e.entity_target, ["bob"]);
         assert_eq!(
             e.related,
-            ["AKIAEXAMPLEEXAMPLE12", "alice", "arn:aws:iam::1:user/alice", "arn:aws:iam::aws:policy/AdministratorAccess", "bob"]
+            [
+                "AKIAEXAMPLEEXAMPLE12",
+                "alice",
+                "arn:aws:iam::1:user/alice",
+                "arn:aws:iam::aws:policy/AdministratorAccess",
+                "bob"
+            ]
         );
         let (legacy, kind, id) = e.actor.unwrap();
         assert_eq!(legacy, "arn:aws:iam::1:user/alice");
@@ -762,8 +870,10 @@ mod tests {
 
     #[test]
     fn ssm_send_command_all_instances_targets_account() {
-        let e = run(r#"{"eventSource":"ssm.amazonaws.com","eventName":"SendCommand","recipientAccountId":"123456789012",
-            "requestParameters":{"targets":[{"key":"InstanceIds","values":["*"]}]}}"#);
+        let e = run(
+            r#"{"eventSource":"ssm.amazonaws.com","eventName":"SendCommand","recipientAccountId":"123456789012",
+            "requestParameters":{"targets":[{"key":"InstanceIds","values":["*"]}]}}"#,
+        );
         assert_eq!(e.target, ["123456789012"]);
         assert_eq!(e.entity_target, ["123456789012"]);
         let e = run(r#"{"eventSource":"ssm.amazonaws.com","eventName":"SendCommand",

@@ -112,7 +112,10 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn verify(path: &Path, db: &Db, len: u64) -> Result<(), GeoIpError> {
-    let invalid = |message: String| GeoIpError::Invalid { path: path.to_path_buf(), message };
+    let invalid = |message: String| GeoIpError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
     let m = &db.reader.metadata;
     if !matches!(m.record_size, 24 | 28 | 32) {
         return Err(invalid(format!("record size {} (expected 24, 28 or 32)", m.record_size)));
@@ -122,7 +125,10 @@ fn verify(path: &Path, db: &Db, len: u64) -> Result<(), GeoIpError> {
     }
     let tree = m.node_count as u64 * m.record_size as u64 / 4;
     if tree + 16 > len {
-        return Err(invalid(format!("search tree of {} nodes does not fit in the file ({len} bytes)", m.node_count)));
+        return Err(invalid(format!(
+            "search tree of {} nodes does not fit in the file ({len} bytes)",
+            m.node_count
+        )));
     }
     let net: ipnetwork::IpNetwork = if m.ip_version == 6 {
         ipnetwork::IpNetwork::V6("::/0".parse().expect("net"))
@@ -151,8 +157,11 @@ fn verify(path: &Path, db: &Db, len: u64) -> Result<(), GeoIpError> {
     }
 }
 
+/// `(source.geo, source.as)`.
+type Lookup = (Option<Value>, Option<Value>);
+
 thread_local! {
-    static CACHE: RefCell<HashMap<(u64, IpAddr), Option<(Option<Value>, Option<Value>)>>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<HashMap<(u64, IpAddr), Option<Lookup>>> = RefCell::new(HashMap::new());
 }
 
 const CACHE_MAX: usize = 65_536;
@@ -162,14 +171,32 @@ impl GeoIp {
     /// metadata). Any file that cannot be read, is corrupt, or is of another type is an error
     /// naming it.
     pub fn open(paths: &[PathBuf]) -> Result<GeoIp, GeoIpError> {
-        let mut g = GeoIp { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), geo: Vec::new(), asn: Vec::new(), files: Vec::new() };
+        let mut g = GeoIp {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            geo: Vec::new(),
+            asn: Vec::new(),
+            files: Vec::new(),
+        };
         for p in paths {
-            let buf = std::fs::read(p).map_err(|e| GeoIpError::Read { path: p.clone(), message: e.to_string() })?;
+            let buf = std::fs::read(p).map_err(|e| GeoIpError::Read {
+                path: p.clone(),
+                message: e.to_string(),
+            })?;
             let len = buf.len() as u64;
             let reader = match catch_unwind(AssertUnwindSafe(|| Reader::from_source(buf))) {
                 Ok(Ok(r)) => r,
-                Ok(Err(e)) => return Err(GeoIpError::Invalid { path: p.clone(), message: e.to_string() }),
-                Err(panic) => return Err(GeoIpError::Invalid { path: p.clone(), message: panic_message(panic) }),
+                Ok(Err(e)) => {
+                    return Err(GeoIpError::Invalid {
+                        path: p.clone(),
+                        message: e.to_string(),
+                    })
+                }
+                Err(panic) => {
+                    return Err(GeoIpError::Invalid {
+                        path: p.clone(),
+                        message: panic_message(panic),
+                    })
+                }
             };
             let t = reader.metadata.database_type.clone();
             let kind = if t.contains("City") {
@@ -181,7 +208,10 @@ impl GeoIp {
             } else if t.contains("ISP") {
                 Kind::Isp
             } else {
-                return Err(GeoIpError::Unsupported { path: p.clone(), database_type: t });
+                return Err(GeoIpError::Unsupported {
+                    path: p.clone(),
+                    database_type: t,
+                });
             };
             let db = Db { kind, reader };
             verify(p, &db, len)?;
@@ -244,7 +274,11 @@ impl GeoIp {
                 if let Some(v) = name(&rec.city) {
                     m.insert("city_name".into(), v.into());
                 }
-                if let Some(Location { latitude: Some(lat), longitude: Some(lon) }) = rec.location {
+                if let Some(Location {
+                    latitude: Some(lat),
+                    longitude: Some(lon),
+                }) = rec.location
+                {
                     let mut l = Map::new();
                     l.insert("lat".into(), lat.into());
                     l.insert("lon".into(), lon.into());

@@ -25,7 +25,10 @@ pub const KNOWN_CHANGED: &[(&str, &str)] = &[
     ("related.ip", "added in G3"),
     ("related.hosts", "added in G3"),
     ("related.entity", "sorted (TreeSet) in G3; built by a sub-pipeline in G1"),
-    ("related.user", "G3 adds the session name and its e-mail prefix; user.id appended since G2"),
+    (
+        "related.user",
+        "G3 adds the session name and its e-mail prefix; user.id appended since G2",
+    ),
     ("related.hash", "digest fields reorganised in G3"),
     ("file.hash", "digest fields reorganised in G3"),
     ("service.name", "service actors identified in G3"),
@@ -35,7 +38,10 @@ pub const KNOWN_CHANGED: &[(&str, &str)] = &[
     ("service.entity.id", "entity classification added in G3"),
     ("entity.id", "entity classification added in G3"),
     ("target.entity.id", "targets reworked in G2/G3"),
-    ("user.target.entity.id", "target classification by ARN type in G3 (substring tests before)"),
+    (
+        "user.target.entity.id",
+        "target classification by ARN type in G3 (substring tests before)",
+    ),
     ("host.target.entity.id", "target classification added in G3"),
     ("host.target.id", "target classification added in G3"),
     ("service.target.entity.id", "target classification added in G3"),
@@ -44,10 +50,19 @@ pub const KNOWN_CHANGED: &[(&str, &str)] = &[
     ("user.name", "G1d split a@b into user.name/user.domain"),
     ("user.domain", "G1d split a@b into user.name/user.domain"),
     ("user.email", "G1d split a@b; G3 takes it from an e-mail session name"),
-    ("event.type", "G2 had [] for Publish/SendCommand/Converse, `delete` for DeleteObject; table extended since G1"),
+    (
+        "event.type",
+        "G2 had [] for Publish/SendCommand/Converse, `delete` for DeleteObject; table extended since G1",
+    ),
     ("event.category", "categorization table extended since G1"),
-    ("tags", "the actor_target_mapping tag was added to the test config with the entity mapping"),
-    ("aws.cloudtrail.user_identity.session_context.ec2_role_delivery", "mapped since G3 (dropped before)"),
+    (
+        "tags",
+        "the actor_target_mapping tag was added to the test config with the entity mapping",
+    ),
+    (
+        "aws.cloudtrail.user_identity.session_context.ec2_role_delivery",
+        "mapped since G3 (dropped before)",
+    ),
     ("source.geo", "MaxMind test databases changed between generations"),
     ("source.as", "MaxMind test databases changed between generations"),
 ];
@@ -56,7 +71,13 @@ pub const KNOWN_CHANGED: &[(&str, &str)] = &[
 const INGEST_TIME: &[&str] = &["event.created", "event.ingested"];
 /// Added by Fleet's data stream (we add them, the pipeline does not); ignored when the expected
 /// document lacks them.
-const FLEET: &[&str] = &["data_stream.type", "data_stream.dataset", "data_stream.namespace", "event.dataset", "event.module"];
+const FLEET: &[&str] = &[
+    "data_stream.type",
+    "data_stream.dataset",
+    "data_stream.namespace",
+    "event.dataset",
+    "event.module",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diff {
@@ -117,7 +138,10 @@ impl Case {
 
 /// The reason a field is in [`KNOWN_CHANGED`], if it is.
 pub fn known_change(path: &str) -> Option<&'static str> {
-    KNOWN_CHANGED.iter().find(|(p, _)| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('.'))).map(|(_, why)| *why)
+    KNOWN_CHANGED
+        .iter()
+        .find(|(p, _)| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
+        .map(|(_, why)| *why)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,13 +181,30 @@ struct Config {
 
 fn config(text: &str, p: &Path) -> Result<Config, GoldenError> {
     let y: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| GoldenError::Parse(p.to_path_buf(), e.to_string()))?;
-    let ts = y.get("fields").and_then(|f| f.get("@timestamp")).and_then(|v| v.as_str()).map(str::to_string);
-    let ua = match y.get("dynamic_fields").and_then(|f| f.get("user_agent.version")).and_then(|v| v.as_str()) {
+    let ts = y
+        .get("fields")
+        .and_then(|f| f.get("@timestamp"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let ua = match y
+        .get("dynamic_fields")
+        .and_then(|f| f.get("user_agent.version"))
+        .and_then(|v| v.as_str())
+    {
         Some(r) => Some(regex::Regex::new(r).map_err(|e| GoldenError::Parse(p.to_path_buf(), e.to_string()))?),
         None => None,
     };
-    let retain = y.get("fields").and_then(|f| f.get("_conf")).and_then(|c| c.get("retain")).and_then(|v| v.as_str()).map(str::to_string);
-    Ok(Config { timestamp: ts, ua_version: ua, retain })
+    let retain = y
+        .get("fields")
+        .and_then(|f| f.get("_conf"))
+        .and_then(|c| c.get("retain"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    Ok(Config {
+        timestamp: ts,
+        ua_version: ua,
+        retain,
+    })
 }
 
 /// Leaf paths of a document: objects are walked, arrays and scalars are leaves.
@@ -215,7 +256,11 @@ pub fn compare(expected: &Value, actual: &Value, ua_version: Option<&regex::Rege
                 }
             }
         }
-        diffs.push(Diff { path: p.clone(), expected: ev.cloned(), actual: av.cloned() });
+        diffs.push(Diff {
+            path: p.clone(),
+            expected: ev.cloned(),
+            actual: av.cloned(),
+        });
     }
     diffs
 }
@@ -227,13 +272,20 @@ pub fn replay(dir: &Path, maxmind: Option<&Path>) -> Result<Vec<Case>, GoldenErr
     let common_path = dir.join("test-common-config.yml");
     let common = config(&read(&common_path)?, &common_path)?;
     let geoip = match maxmind {
-        Some(m) => Some(Arc::new(GeoIp::open(&[m.join("GeoLite2-City-Test.mmdb"), m.join("GeoLite2-ASN-Test.mmdb")])?)),
+        Some(m) => Some(Arc::new(GeoIp::open(&[
+            m.join("GeoLite2-City-Test.mmdb"),
+            m.join("GeoLite2-ASN-Test.mmdb"),
+        ])?)),
         None => None,
     };
     let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| GoldenError::Io(dir.to_path_buf(), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("test-") && n.ends_with(".log")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("test-") && n.ends_with(".log"))
+        })
         .collect();
     logs.sort();
     let mut cases = Vec::new();
@@ -246,8 +298,15 @@ pub fn replay(dir: &Path, maxmind: Option<&Path>) -> Result<Vec<Case>, GoldenErr
         let expected: Value = serde_json::from_str(&read(&exp_path)?).map_err(|e| GoldenError::Parse(exp_path.clone(), e.to_string()))?;
         let expected = expected.get("expected").and_then(Value::as_array).cloned().unwrap_or_default();
         let cfg_path = dir.join(format!("{name}-config.yml"));
-        let local = if cfg_path.exists() { Some(config(&read(&cfg_path)?, &cfg_path)?) } else { None };
-        let retain = local.as_ref().and_then(|c| c.retain.as_deref()).map_or(Retain::All, |r| Retain::parse(r).unwrap_or(Retain::None));
+        let local = if cfg_path.exists() {
+            Some(config(&read(&cfg_path)?, &cfg_path)?)
+        } else {
+            None
+        };
+        let retain = local
+            .as_ref()
+            .and_then(|c| c.retain.as_deref())
+            .map_or(Retain::All, |r| Retain::parse(r).unwrap_or(Retain::None));
         let ua_re = local.as_ref().and_then(|c| c.ua_version.as_ref()).or(common.ua_version.as_ref());
         let ts = local.as_ref().and_then(|c| c.timestamp.clone()).or(common.timestamp.clone());
         let n = Normalizer::new(NormalizeOptions {
@@ -277,7 +336,12 @@ pub fn replay(dir: &Path, maxmind: Option<&Path>) -> Result<Vec<Case>, GoldenErr
                     Err(e) => Outcome::Error(e.to_string()),
                 }
             };
-            cases.push(Case { file: name.clone(), index: i + 1, generation: generation.clone(), outcome });
+            cases.push(Case {
+                file: name.clone(),
+                index: i + 1,
+                generation: generation.clone(),
+                outcome,
+            });
         }
     }
     Ok(cases)

@@ -76,17 +76,6 @@ impl<'a> Obj<'a> {
         cur.get(last)
     }
 
-    pub(crate) fn path_obj(&self, path: &[&str]) -> Option<&Obj<'a>> {
-        match self.path(path)? {
-            J::Obj(o) => Some(o),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn path_str(&self, path: &[&str]) -> Option<&str> {
-        self.path(path).and_then(J::as_str)
-    }
-
     /// Removes the value at a path (a `rename` source). Parents are left in place, even when
     /// emptied, as the pipeline does (the final clean-up removes empty maps from the output,
     /// and the scratch object is dropped anyway).
@@ -101,18 +90,6 @@ impl<'a> Obj<'a> {
         }
         cur.remove(last)
     }
-
-    pub(crate) fn path_mut(&mut self, path: &[&str]) -> Option<&mut J<'a>> {
-        let (last, init) = path.split_last()?;
-        let mut cur = self;
-        for k in init {
-            match cur.get_mut(k)? {
-                J::Obj(o) => cur = o,
-                _ => return None,
-            }
-        }
-        cur.get_mut(last)
-    }
 }
 
 impl<'a> J<'a> {
@@ -126,13 +103,6 @@ impl<'a> J<'a> {
     pub(crate) fn as_obj(&self) -> Option<&Obj<'a>> {
         match self {
             J::Obj(o) => Some(o),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn as_arr(&self) -> Option<&[J<'a>]> {
-        match self {
-            J::Arr(a) => Some(a),
             _ => None,
         }
     }
@@ -188,7 +158,10 @@ impl<'a> J<'a> {
                         entries.push((Cow::Borrowed(k.as_str()), j));
                     }
                 }
-                J::Obj(Obj { entries, built_with: m.len() })
+                J::Obj(Obj {
+                    entries,
+                    built_with: m.len(),
+                })
             }
         }
     }
@@ -283,7 +256,7 @@ impl<'de> de::Deserialize<'de> for J<'de> {
                 let mut seen: Vec<Cow<'de, str>> = Vec::new();
                 while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {
                     let v = map.next_value_seed(JSeed)?;
-                    let dup = seen.iter().any(|s| *s == k);
+                    let dup = seen.contains(&k);
                     if dup {
                         // Last value wins, in the first key's position.
                         let pos = entries.iter().position(|(ek, _)| *ek == k);
@@ -302,7 +275,10 @@ impl<'de> de::Deserialize<'de> for J<'de> {
                         entries.push((k, v));
                     }
                 }
-                Ok(J::Obj(Obj { entries, built_with: seen.len() }))
+                Ok(J::Obj(Obj {
+                    entries,
+                    built_with: seen.len(),
+                }))
             }
         }
         d.deserialize_any(V)

@@ -21,13 +21,18 @@ pub(crate) fn put(root: &mut Map<String, Value>, path: &[&str], v: Value) {
     let (last, init) = path.split_last().expect("non-empty path");
     let mut cur = root;
     for k in init {
-        let e = cur.entry(*k).or_insert_with(|| Value::Object(Map::new()));
-        if !e.is_object() {
-            *e = Value::Object(Map::new());
+        // Look up before inserting: `Map::entry` would allocate the key on every call.
+        if !cur.get(*k).is_some_and(Value::is_object) {
+            cur.insert((*k).to_string(), Value::Object(Map::new()));
         }
-        cur = e.as_object_mut().expect("object");
+        cur = cur.get_mut(*k).and_then(Value::as_object_mut).expect("object just ensured");
     }
-    cur.insert((*last).to_string(), v);
+    match cur.get_mut(*last) {
+        Some(slot) => *slot = v,
+        None => {
+            cur.insert((*last).to_string(), v);
+        }
+    }
 }
 
 pub(crate) fn get<'o>(root: &'o Map<String, Value>, path: &[&str]) -> Option<&'o Value> {
@@ -228,7 +233,10 @@ impl Normalizer {
         }
         mv!(&["userIdentity", "arn"], &["aws", "cloudtrail", "user_identity", "arn"]);
         mv!(&["userIdentity", "accountId"], &["cloud", "account", "id"]);
-        mv!(&["userIdentity", "accessKeyId"], &["aws", "cloudtrail", "user_identity", "access_key_id"]);
+        mv!(
+            &["userIdentity", "accessKeyId"],
+            &["aws", "cloudtrail", "user_identity", "access_key_id"]
+        );
         mv!(
             &["userIdentity", "sessionContext", "attributes", "mfaAuthenticated"],
             &["aws", "cloudtrail", "user_identity", "session_context", "mfa_authenticated"]
@@ -257,7 +265,14 @@ impl Normalizer {
         }
         mv!(
             &["userIdentity", "sessionContext", "sessionIssuer", "principalId"],
-            &["aws", "cloudtrail", "user_identity", "session_context", "session_issuer", "principal_id"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "session_context",
+                "session_issuer",
+                "principal_id"
+            ]
         );
 
         // Session name: the text after the last `/` of an STS ARN.
@@ -287,7 +302,11 @@ impl Normalizer {
             }
         }
         if let Some(v) = rec.path(&["userIdentity", "onBehalfOf", "userId"]) {
-            put(&mut out, &["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"], v.to_value());
+            put(
+                &mut out,
+                &["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"],
+                v.to_value(),
+            );
         }
         mv!(
             &["userIdentity", "onBehalfOf", "identityStoreArn"],
@@ -302,23 +321,51 @@ impl Normalizer {
         );
         mv!(
             &["userIdentity", "sessionContext", "sessionIssuer", "accountId"],
-            &["aws", "cloudtrail", "user_identity", "session_context", "session_issuer", "account_id"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "session_context",
+                "session_issuer",
+                "account_id"
+            ]
         );
-        mv!(&["sessionCredentialFromConsole"], &["aws", "cloudtrail", "session_credential_from_console"]);
-        mv!(&["userIdentity", "invokedBy"], &["aws", "cloudtrail", "user_identity", "invoked_by"]);
+        mv!(
+            &["sessionCredentialFromConsole"],
+            &["aws", "cloudtrail", "session_credential_from_console"]
+        );
+        mv!(
+            &["userIdentity", "invokedBy"],
+            &["aws", "cloudtrail", "user_identity", "invoked_by"]
+        );
         mv!(
             &["userIdentity", "invokedByDelegate", "accountId"],
             &["aws", "cloudtrail", "user_identity", "invoked_by_delegate", "account_id"]
         );
-        mv!(&["userIdentity", "credentialId"], &["aws", "cloudtrail", "user_identity", "credential_id"]);
-        mv!(&["userIdentity", "identityProvider"], &["aws", "cloudtrail", "user_identity", "identity_provider"]);
-        mv!(&["userIdentity", "inScopeOf", "issuerType"], &["aws", "cloudtrail", "user_identity", "in_scope_of", "issuer_type"]);
+        mv!(
+            &["userIdentity", "credentialId"],
+            &["aws", "cloudtrail", "user_identity", "credential_id"]
+        );
+        mv!(
+            &["userIdentity", "identityProvider"],
+            &["aws", "cloudtrail", "user_identity", "identity_provider"]
+        );
+        mv!(
+            &["userIdentity", "inScopeOf", "issuerType"],
+            &["aws", "cloudtrail", "user_identity", "in_scope_of", "issuer_type"]
+        );
         mv!(
             &["userIdentity", "inScopeOf", "credentialsIssuedTo"],
             &["aws", "cloudtrail", "user_identity", "in_scope_of", "credentials_issued_to"]
         );
-        mv!(&["userIdentity", "inScopeOf", "sourceArn"], &["aws", "cloudtrail", "user_identity", "in_scope_of", "source_arn"]);
-        mv!(&["userIdentity", "inScopeOf", "sourceAccount"], &["aws", "cloudtrail", "user_identity", "in_scope_of", "source_account"]);
+        mv!(
+            &["userIdentity", "inScopeOf", "sourceArn"],
+            &["aws", "cloudtrail", "user_identity", "in_scope_of", "source_arn"]
+        );
+        mv!(
+            &["userIdentity", "inScopeOf", "sourceAccount"],
+            &["aws", "cloudtrail", "user_identity", "in_scope_of", "source_account"]
+        );
         mv!(
             &["userIdentity", "sessionContext", "ec2RoleDelivery"],
             &["aws", "cloudtrail", "user_identity", "session_context", "ec2_role_delivery"]
@@ -329,11 +376,25 @@ impl Normalizer {
         );
         mv!(
             &["userIdentity", "sessionContext", "webIdFederationData", "federatedProvider"],
-            &["aws", "cloudtrail", "user_identity", "session_context", "web_id_federation_data", "federated_provider"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "session_context",
+                "web_id_federation_data",
+                "federated_provider"
+            ]
         );
         mv!(
             &["userIdentity", "sessionContext", "webIdFederationData", "attributes"],
-            &["aws", "cloudtrail", "user_identity", "session_context", "web_id_federation_data", "attributes"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "session_context",
+                "web_id_federation_data",
+                "attributes"
+            ]
         );
         mv!(
             &["userIdentity", "sessionContext", "assumedRoot"],
@@ -432,9 +493,19 @@ impl Normalizer {
         mv!(&["vpcEndpointAccountId"], &["aws", "cloudtrail", "vpc_endpoint_account_id"]);
         mv!(&["addendum", "reason"], &["aws", "cloudtrail", "addendum", "reason"]);
         mv!(&["addendum", "updatedFields"], &["aws", "cloudtrail", "addendum", "updated_fields"]);
-        mv!(&["addendum", "originalRequestID"], &["aws", "cloudtrail", "addendum", "original_request_id"]);
-        mv!(&["addendum", "originalEventID"], &["aws", "cloudtrail", "addendum", "original_event_id"]);
-        for p in [&["requestParameters", "userName"][..], &["requestParameters", "newUserName"], &["responseElements", "user", "userId"]] {
+        mv!(
+            &["addendum", "originalRequestID"],
+            &["aws", "cloudtrail", "addendum", "original_request_id"]
+        );
+        mv!(
+            &["addendum", "originalEventID"],
+            &["aws", "cloudtrail", "addendum", "original_event_id"]
+        );
+        for p in [
+            &["requestParameters", "userName"][..],
+            &["requestParameters", "newUserName"],
+            &["responseElements", "user", "userId"],
+        ] {
             if let Some(v) = rec.path(p) {
                 append(&mut related_user, render(v));
             }
@@ -454,13 +525,18 @@ impl Normalizer {
                 m.insert("mfa_used".into(), Value::Bool(v.as_str() != Some("No")));
             }
             if !m.is_empty() {
-                put(&mut out, &["aws", "cloudtrail", "console_login", "additional_eventdata"], Value::Object(m));
+                put(
+                    &mut out,
+                    &["aws", "cloudtrail", "console_login", "additional_eventdata"],
+                    Value::Object(m),
+                );
             }
         }
 
         // Categorization.
         put(&mut out, &["event", "kind"], "event".into());
-        let failed = get(&out, &["aws", "cloudtrail", "error_code"]).is_some() || get(&out, &["aws", "cloudtrail", "error_message"]).is_some();
+        let failed =
+            get(&out, &["aws", "cloudtrail", "error_code"]).is_some() || get(&out, &["aws", "cloudtrail", "error_message"]).is_some();
         put(&mut out, &["event", "outcome"], if failed { "failure" } else { "success" }.into());
         let mut ev_type = Value::Array(vec!["info".into()]);
         if let Some(a) = &action {
@@ -502,8 +578,22 @@ impl Normalizer {
         if let Some(v) = rec.remove("logFiles") {
             digest.insert("log_files".into(), v.to_value());
         }
-        digest_date(&mut rec, &mut digest, "digestStartTime", "start_time", "date_json_digestStartTime_to_aws_cloudtrail_digest_start_time_3c1d2845", &mut errors);
-        let end = digest_date(&mut rec, &mut digest, "digestEndTime", "end_time", "date_json_digestEndTime_to_aws_cloudtrail_digest_end_time_d95ac027", &mut errors);
+        digest_date(
+            &mut rec,
+            &mut digest,
+            "digestStartTime",
+            "start_time",
+            "date_json_digestStartTime_to_aws_cloudtrail_digest_start_time_3c1d2845",
+            &mut errors,
+        );
+        let end = digest_date(
+            &mut rec,
+            &mut digest,
+            "digestEndTime",
+            "end_time",
+            "date_json_digestEndTime_to_aws_cloudtrail_digest_end_time_d95ac027",
+            &mut errors,
+        );
         if let Some(end) = end {
             ts = Some(end);
             put(&mut out, &["@timestamp"], time::format_millis(end).into());
@@ -511,8 +601,22 @@ impl Normalizer {
         if let Some(v) = rec.remove("digestS3Bucket") {
             digest.insert("s3_bucket".into(), v.to_value());
         }
-        digest_date(&mut rec, &mut digest, "newestEventTime", "newest_event_time", "date_json_newestEventTime_to_aws_cloudtrail_digest_newest_event_time_66ba4c38", &mut errors);
-        digest_date(&mut rec, &mut digest, "oldestEventTime", "oldest_event_time", "date_json_oldestEventTime_to_aws_cloudtrail_digest_oldest_event_time_51f01072", &mut errors);
+        digest_date(
+            &mut rec,
+            &mut digest,
+            "newestEventTime",
+            "newest_event_time",
+            "date_json_newestEventTime_to_aws_cloudtrail_digest_newest_event_time_66ba4c38",
+            &mut errors,
+        );
+        digest_date(
+            &mut rec,
+            &mut digest,
+            "oldestEventTime",
+            "oldest_event_time",
+            "date_json_oldestEventTime_to_aws_cloudtrail_digest_oldest_event_time_51f01072",
+            &mut errors,
+        );
         for (src, dst) in [
             ("previousDigestS3Bucket", "previous_s3_bucket"),
             ("previousDigestHashAlgorithm", "previous_hash_algorithm"),
@@ -566,7 +670,10 @@ impl Normalizer {
         }
         mv!(&["tlsDetails", "cipherSuite"], &["tls", "cipher"]);
         mv!(&["tlsDetails", "clientProvidedHostHeader"], &["tls", "client", "server_name"]);
-        mv!(&["tlsDetails", "keyExchange"], &["aws", "cloudtrail", "tls_details", "key_exchange"]);
+        mv!(
+            &["tlsDetails", "keyExchange"],
+            &["aws", "cloudtrail", "tls_details", "key_exchange"]
+        );
 
         // User fields.
         if !user_email_set && get(&out, &["user", "email"]).is_none() {
@@ -687,7 +794,12 @@ impl Normalizer {
             }
         }
         if !o.retain.keeps_keywords() {
-            for k in ["response_elements", "request_parameters", "additional_eventdata", "service_event_details"] {
+            for k in [
+                "response_elements",
+                "request_parameters",
+                "additional_eventdata",
+                "service_event_details",
+            ] {
                 remove(&mut out, &["aws", "cloudtrail", k]);
             }
         }
@@ -711,7 +823,9 @@ impl Normalizer {
         }
         let mut root = Value::Object(out);
         prune_output(&mut root);
-        let Value::Object(out) = root else { unreachable!("object stays an object") };
+        let Value::Object(out) = root else {
+            unreachable!("object stays an object")
+        };
         let ts = match ts {
             Some(t) => t,
             // A digest whose end time did not parse: fall back to the ingest time, as the

@@ -127,6 +127,7 @@ fn zone(c: &mut Cur, colon_allowed: bool) -> Result<Option<i64>, ()> {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the date fields, named as parsed
 fn assemble(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: i64, off_min: i64) -> Option<i64> {
     if !(1..=12).contains(&mo) || d == 0 || d > month_len(y, mo) || h > 23 || mi > 59 || s > 59 {
         return None;
@@ -228,7 +229,10 @@ mod tests {
     #[test]
     fn basic_forms() {
         assert_eq!(format_millis(parse_basic("20131102T010628Z").unwrap()), "2013-11-02T01:06:28.000Z");
-        assert_eq!(format_millis(parse_basic("20131102T010628.250Z").unwrap()), "2013-11-02T01:06:28.250Z");
+        assert_eq!(
+            format_millis(parse_basic("20131102T010628.250Z").unwrap()),
+            "2013-11-02T01:06:28.250Z"
+        );
         assert_eq!(parse_basic("20131102T010628"), None);
     }
 

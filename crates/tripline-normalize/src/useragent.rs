@@ -60,7 +60,7 @@ fn nonempty(s: Option<&str>) -> Option<&str> {
 }
 
 /// `major[.minor[.patch[.build]]]`, each part only when the previous one is present.
-fn dotted<'a>(parts: [Option<&'a str>; 4]) -> Option<String> {
+fn dotted(parts: [Option<&str>; 4]) -> Option<String> {
     let mut out = String::from(parts[0]?);
     for p in &parts[1..] {
         match p {
@@ -177,7 +177,10 @@ mod tests {
     #[test]
     fn unknown_agent() {
         let v = parse("ec2.amazonaws.com");
-        assert_eq!(v, serde_json::json!({"original": "ec2.amazonaws.com", "name": "Other", "device": {"name": "Other"}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"original": "ec2.amazonaws.com", "name": "Other", "device": {"name": "Other"}})
+        );
         assert_eq!(parse_cached("ec2.amazonaws.com"), v);
     }
 }

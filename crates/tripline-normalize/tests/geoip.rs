@@ -43,7 +43,7 @@ fn country_database_gives_country_fields_only() {
 fn unsupported_type_is_an_error_naming_the_file() {
     let Some(dir) = corpus() else { return };
     let p = dir.join("GeoIP2-Anonymous-IP-Test.mmdb");
-    match GeoIp::open(&[p.clone()]) {
+    match GeoIp::open(std::slice::from_ref(&p)) {
         Err(e @ GeoIpError::Unsupported { .. }) => assert!(e.to_string().contains("GeoIP2-Anonymous-IP-Test.mmdb"), "{e}"),
         other => panic!("expected Unsupported, got {other:?}"),
     }
@@ -68,14 +68,17 @@ fn garbage_file_is_an_error() {
 #[test]
 fn broken_databases_never_panic() {
     let Some(dir) = corpus() else { return };
-    let mut files = vec![dir.join("GeoIP2-City-Test-Broken-Double-Format.mmdb"), dir.join("GeoIP2-City-Test-Invalid-Node-Count.mmdb")];
+    let mut files = vec![
+        dir.join("GeoIP2-City-Test-Broken-Double-Format.mmdb"),
+        dir.join("GeoIP2-City-Test-Invalid-Node-Count.mmdb"),
+    ];
     if let Ok(rd) = std::fs::read_dir(dir.join("bad-data")) {
         files.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
     }
     files.sort();
     let mut rejected = 0;
     for f in &files {
-        match GeoIp::open(&[f.clone()]) {
+        match GeoIp::open(std::slice::from_ref(f)) {
             Err(e) => {
                 rejected += 1;
                 let name = f.file_name().unwrap().to_str().unwrap();
