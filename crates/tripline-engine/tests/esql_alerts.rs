@@ -176,3 +176,103 @@ fn higher_order_rule_correlates_alerts_of_other_rules() {
     assert_eq!(out.len(), 2, "{:?}", names(&out));
     assert!(correlation_alerts(&out).is_empty(), "{:?}", names(&out));
 }
+
+/// A stand-in for Elastic's Okta credential-stuffing rule (its rule_id, a simple query): the
+/// Okta correlation rule below only asks for alerts of that rule id.
+fn stuffing_stand_in() -> Arc<Rule> {
+    let text = r#"
+[metadata]
+creation_date = "2024/01/01"
+[rule]
+name = "Okta credential stuffing (test stand-in)"
+rule_id = "94e734c0-2cda-11ef-84e1-f661ea17fbce"
+description = "failed Okta sign-ins"
+risk_score = 47
+severity = "medium"
+type = "query"
+language = "kuery"
+index = ["logs-okta*"]
+from = "now-6m"
+query = 'data_stream.dataset: "okta.system" and okta.outcome.result: "FAILURE"'
+"#;
+    Arc::new(Rule::parse("stand-in.toml", text).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn okta_login(secs: i64, user: &str, ip: &str, result: &str) -> Value {
+    json!({
+        "@timestamp": at(secs),
+        "data_stream": {"dataset": "okta.system", "namespace": "default", "type": "logs"},
+        "event": {"action": "user.authentication.sso", "ingested": at(secs + 30)},
+        "okta": {
+            "actor": {"alternate_id": user},
+            "client": {"ip": ip},
+            "outcome": {"result": result},
+        },
+        "source": {"ip": ip},
+    })
+}
+
+/// Elastic's Okta "successful login after credential attack" reads alerts and Okta logs in one
+/// query (`FROM .alerts-security.*, logs-okta.system-*`).
+#[test]
+fn okta_rule_reads_alerts_and_logs_together() {
+    let Some(aws) = aws_dir() else { return };
+    let okta = aws.join("../okta");
+    let correlation = load(
+        &okta,
+        "credential_access_okta_successful_login_after_credential_attack.toml",
+    );
+    let run = |docs: Vec<Value>| {
+        let ctx = CompileContext::default();
+        let dets = vec![
+            compile_rule(&correlation, &ctx).unwrap_or_else(|e| panic!("{e}")),
+            compile_rule(&stuffing_stand_in(), &ctx).unwrap_or_else(|e| panic!("{e}")),
+        ];
+        let mut runner = Runner::new(dets, RunnerConfig::default());
+        runner.set_alert_doc_builder(Box::new(|d| tripline_alerts::build_alert(d).doc));
+        let mut out = Vec::new();
+        for (i, d) in docs.into_iter().enumerate() {
+            let mut doc = Document(d.as_object().cloned().unwrap_or_default());
+            doc.set("event.id", json!(format!("okta-{i}")));
+            let timestamp = doc
+                .first("@timestamp")
+                .and_then(time::value_to_millis)
+                .unwrap_or(0);
+            let origin = Origin {
+                file: "okta.ndjson".into(),
+                record: i as u64 + 1,
+                line: None,
+            };
+            let ev = Event {
+                doc,
+                timestamp,
+                origin,
+                seq: i as u64,
+            };
+            runner.push(Arc::new(ev), &mut out);
+        }
+        runner.finish(&mut out);
+        out.into_iter()
+            .filter(|a| a.rule.rule_id == correlation.rule_id)
+            .collect::<Vec<_>>()
+    };
+    // Failed sign-ins from one address (alerts), then a success from another.
+    let pos = run(vec![
+        okta_login(60, "carol@example.com", "192.0.2.50", "FAILURE"),
+        okta_login(90, "carol@example.com", "192.0.2.50", "FAILURE"),
+        okta_login(1200, "carol@example.com", "198.51.100.77", "SUCCESS"),
+    ]);
+    assert_eq!(pos.len(), 1);
+    let f = pos[0].fields.as_ref().expect("fields");
+    assert_eq!(f["Esql.user"], json!("carol@example.com"));
+    assert_eq!(f["Esql.attack_count"], json!(2));
+    assert_eq!(f["Esql.login_count"], json!(1));
+    assert_eq!(f["Esql.attack_source_ips"], json!("192.0.2.50"));
+    assert_eq!(f["Esql.login_source_ips"], json!("198.51.100.77"));
+    // Near miss: the success comes first.
+    let neg = run(vec![
+        okta_login(60, "carol@example.com", "198.51.100.77", "SUCCESS"),
+        okta_login(1200, "carol@example.com", "192.0.2.50", "FAILURE"),
+    ]);
+    assert!(neg.is_empty(), "{:?}", neg[0].fields);
+}
