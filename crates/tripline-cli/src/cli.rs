@@ -129,6 +129,9 @@ pub struct HuntArgs {
     /// same input with the same state file resumes where it stopped, with the same alerts.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// With --state: commit a checkpoint every N records (default 50000, or every 30 s).
+    #[arg(long, value_name = "N", requires = "state")]
+    pub checkpoint_every: Option<u64>,
     /// Local exceptions file (TOML or YAML; per rule id): events matching an exception raise
     /// no alert. Repeatable.
     #[arg(long, value_name = "FILE")]

@@ -91,7 +91,10 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     let mut state = match &args.state {
         Some(p) => {
             let mut st = StateStore::open(p).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let resume = st.restore(&mut runner).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut resume = st.restore(&mut runner).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Some(n) = args.checkpoint_every {
+                resume.every_events = n.max(1);
+            }
             if !args.quiet {
                 for (rule, why) in &resume.reset_rules {
                     writeln!(err, "tripline: state of rule {rule} not restored: {why}")?;
@@ -142,6 +145,10 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
                     if resume.due() {
                         st.checkpoint(&runner, resume, &stored(&pending)).map_err(|e| anyhow::anyhow!("{e}"))?;
                         flush(&mut pending, &mut out, &mut alerts)?;
+                        // The committed alerts must reach the OS now: a kill after the commit
+                        // would otherwise lose them from the output (the state says they are
+                        // done). What remains is the instant between commit and this write.
+                        out.flush()?;
                     }
                 }
                 None => flush(&mut pending, &mut out, &mut alerts)?,
