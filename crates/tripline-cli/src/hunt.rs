@@ -87,6 +87,10 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     let reorder = tripline_doc::time::parse_duration_millis(&args.reorder_window)
         .ok_or_else(|| anyhow::anyhow!("--reorder-window {:?}: expected a duration like 20m, 1h, 90s", args.reorder_window))?;
     let mut runner = Runner::new(loaded.detectors, RunnerConfig { reorder_window_ms: reorder, ..Default::default() });
+    if runner.reads_alerts() {
+        // Rules over `.alerts-security.*` read Tripline's own alerts, as Elastic's read its.
+        runner.set_alert_doc_builder(Box::new(|d| build_alert(d).doc));
+    }
     // State first: restoring must happen before the first event is pushed.
     let mut state = match &args.state {
         Some(p) => {

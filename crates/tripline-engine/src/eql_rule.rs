@@ -57,16 +57,8 @@ pub fn compile_eql(
             message: format!("{} (line {line}, column {col})", e.message),
         }
     })?;
-    let mut warnings = Vec::new();
-    if !ctx.known_fields.is_empty() {
-        for f in query.fields() {
-            if f != "@timestamp" && !ctx.known_fields.contains(&f) && !f.contains('*') {
-                warnings.push(format!(
-                    "field {f} is never produced by Tripline's CloudTrail normalizer"
-                ));
-            }
-        }
-    }
+    let fields = query.fields();
+    let warnings = crate::query_rule::unknown_field_warnings(rule, ctx, fields.iter().map(|f| f.as_str()));
     Ok((query, warnings))
 }
 

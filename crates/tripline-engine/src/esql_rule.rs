@@ -108,13 +108,8 @@ impl EsqlDetector {
             && !query.selects_index("logs-*-*");
         if !ctx.known_fields.is_empty() && cloudtrail_only {
             if let Some(fields) = query.fields() {
-                for f in fields {
-                    if !ctx.known_fields.contains(&f) && !f.starts_with('_') {
-                        warnings.push(format!(
-                            "field {f} is never produced by Tripline's CloudTrail normalizer"
-                        ));
-                    }
-                }
+                let fields: Vec<&String> = fields.iter().filter(|f| !f.starts_with('_')).collect();
+                warnings = crate::query_rule::unknown_field_warnings(rule, ctx, fields.into_iter().map(|f| f.as_str()));
             }
         }
         Ok(EsqlDetector {
