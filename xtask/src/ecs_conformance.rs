@@ -23,12 +23,15 @@ pub fn run(corpus: &Path) -> Result<Suite> {
     let mut s = Suite::new("ecs-conformance");
     // generation → (passed, total)
     let mut per_gen: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    // (generation, file) → every compared document passed
+    let mut per_file: BTreeMap<(String, String), bool> = BTreeMap::new();
     // generation → field → (count, reason)
     let mut changed: BTreeMap<String, BTreeMap<String, (usize, &'static str)>> = BTreeMap::new();
     for c in &cases {
         let case = format!("{} #{} ({})", c.file, c.index, c.generation);
         let g3 = c.generation == "G3";
         let entry = per_gen.entry(c.generation.clone()).or_default();
+        let before = entry.0;
         match &c.outcome {
             Outcome::Skipped(why) => {
                 s.skipped += 1;
@@ -68,9 +71,14 @@ pub fn run(corpus: &Path) -> Result<Suite> {
                 }
             }
         }
+        let passed = per_gen[&c.generation].0 > before;
+        *per_file.entry((c.generation.clone(), c.file.clone())).or_insert(true) &= passed;
     }
-    for (g, (p, t)) in &per_gen {
-        s.notes.insert(0, format!("{g}: {p}/{t} documents pass"));
+    for (g, (p, t)) in per_gen.iter().rev() {
+        let files: Vec<bool> = per_file.iter().filter(|((fg, _), _)| fg == g).map(|(_, ok)| *ok).collect();
+        let ok_files = files.iter().filter(|ok| **ok).count();
+        s.notes
+            .insert(0, format!("{g}: {p}/{t} documents pass ({ok_files}/{} files)", files.len()));
     }
     s.notes.sort_by_key(|n| !n.starts_with('G'));
     for (g, fields) in &changed {

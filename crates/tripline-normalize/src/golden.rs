@@ -351,3 +351,41 @@ pub fn replay(dir: &Path, maxmind: Option<&Path>) -> Result<Vec<Case>, GoldenErr
 pub fn as_map(v: &Value) -> Option<&Map<String, Value>> {
     v.as_object()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn compare_finds_differences_and_ignores_ingest_fields() {
+        let e = json!({"event": {"created": "a", "action": "X"}, "user": {"name": "u"}, "tags": ["a", "b"]});
+        let a = json!({"event": {"created": "b", "action": "X", "dataset": "aws.cloudtrail"}, "user": {"name": "v"}, "tags": ["b", "a"]});
+        let d = compare(&e, &a, None);
+        let paths: Vec<&str> = d.iter().map(|d| d.path.as_str()).collect();
+        // event.created ignored, event.dataset ignored (absent from expected), list order matters.
+        assert_eq!(paths, ["tags", "user.name"]);
+    }
+
+    #[test]
+    fn user_agent_version_by_regex() {
+        let re = regex::Regex::new(r"^\d+\.\d+(\.|\..*)?$").unwrap();
+        let e = json!({"user_agent": {"version": "24.0."}});
+        assert!(compare(&e, &json!({"user_agent": {"version": "24.0"}}), Some(&re)).is_empty());
+        assert_eq!(compare(&e, &json!({"user_agent": {"version": "25.0"}}), Some(&re)).len(), 1);
+        assert_eq!(compare(&e, &json!({"user_agent": {"version": "x"}}), Some(&re)).len(), 1);
+    }
+
+    #[test]
+    fn generation_table_and_known_changes() {
+        let g = generations("| pair | c | generation | docs |\n| --- | --- | --- | --- |\n| `test-a.log` | 8149d6c9 | G3 | 1 |\n| `test-b.log` | 0f775e78 | G2 | 2 |\n");
+        assert_eq!(g.get("test-a.log").map(String::as_str), Some("G3"));
+        assert_eq!(g.get("test-b.log").map(String::as_str), Some("G2"));
+        assert_eq!(g.len(), 2);
+        assert!(known_change("source.geo.city_name").is_some());
+        assert!(known_change("cloud.provider").is_some());
+        assert!(known_change("cloud.providers").is_none());
+        assert!(known_change("aws.cloudtrail.request_parameters").is_none());
+    }
+}

@@ -927,3 +927,86 @@ fn write_entities(out: &mut Map<String, Value>, e: entities::Entities) {
         put(out, &["related", "entity"], list(e.related));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::{NormalizeOptions, Normalizer};
+
+    fn norm(text: &str) -> serde_json::Value {
+        let n = Normalizer::new(NormalizeOptions { data_stream_fields: false, ..Default::default() });
+        serde_json::Value::Object(n.normalize_json(text).unwrap().0 .0)
+    }
+
+    #[test]
+    fn digest_record() {
+        let d = norm(
+            r#"{"awsAccountId":"111122223333","digestStartTime":"2023-01-01T00:00:00Z","digestEndTime":"2023-01-01T01:00:00Z",
+            "digestS3Bucket":"b","digestS3Object":"AWSLogs/x.json.gz","newestEventTime":"2023-01-01T00:59:00Z",
+            "previousDigestHashValue":"abcd","previousDigestHashAlgorithm":"SHA-256","publicKeyFingerprint":"fp",
+            "digestSignatureAlgorithm":"SHA256withRSA","logFiles":[{"s3Object":"o1"}]}"#,
+        );
+        assert_eq!(d["@timestamp"], "2023-01-01T01:00:00.000Z");
+        assert_eq!(d["cloud"]["account"]["id"], "111122223333");
+        assert_eq!(d["file"]["path"], "AWSLogs/x.json.gz");
+        assert_eq!(d["related"]["hash"], json!(["abcd"]));
+        let fd = &d["aws"]["cloudtrail"]["flattened"]["digest"];
+        assert_eq!(fd["end_time"], "2023-01-01T01:00:00.000Z");
+        assert_eq!(fd["public_key_fingerprint"], "fp");
+        assert_eq!(fd["log_files"], json!([{"s3Object": "o1"}]));
+        assert!(d.get("event").and_then(|e| e.get("action")).is_none());
+    }
+
+    #[test]
+    fn insight_and_tls_without_protocol() {
+        let d = norm(
+            r#"{"eventTime":"2023-01-01T00:00:00Z","eventName":"PutObject","eventType":"AwsCloudTrailInsight","eventCategory":"Insight",
+            "sharedEventId":"s1","insightDetails":{"state":"Start","insightType":"ApiCallRateInsight"},"tlsDetails":{"tlsVersion":"1.2"}}"#,
+        );
+        assert_eq!(d["aws"]["cloudtrail"]["flattened"]["insight_details"]["state"], "Start");
+        assert_eq!(d["aws"]["cloudtrail"]["shared_event_id"], "s1");
+        assert_eq!(d["tls"], json!({"version": "1.2"}));
+        assert_eq!(d["event"]["category"], json!(["file"]));
+        assert_eq!(d["event"]["type"], json!(["change"]));
+    }
+
+    #[test]
+    fn hosts_user_email_and_user_authentication() {
+        let d = norm(
+            r#"{"eventTime":"2023-01-01T00:00:00Z","eventName":"UserAuthentication","sourceIPAddress":"vpn.example.com",
+            "additionalEventData":{"UserName":"bob@example.com","Other":"x"},
+            "resources":[{"ARN":"arn:aws:ec2:us-east-1:1:instance/i-0123456789abcdef0"}],
+            "requestParameters":{"computerName":"WS-01","instanceIds":["i-0aaaaaaaaaaaaaaaa","i-short"]}}"#,
+        );
+        assert_eq!(d["user"]["name"], "bob@example.com");
+        assert_eq!(d["user"]["email"], "bob@example.com");
+        // Renamed out before the keyword rendering.
+        assert_eq!(d["aws"]["cloudtrail"]["additional_eventdata"], "{Other=x}");
+        assert_eq!(d["related"]["hosts"], json!(["vpn.example.com", "WS-01", "i-0123456789abcdef0", "i-0aaaaaaaaaaaaaaaa"]));
+        assert!(d["source"].get("ip").is_none());
+    }
+
+    #[test]
+    fn resources_not_a_list_and_duplicates() {
+        let d = norm(r#"{"eventTime":"2023-01-01T00:00:00Z","eventName":"X","resources":{"ARN":"a"}}"#);
+        assert_eq!(d["aws"]["cloudtrail"]["resources"], json!({"ARN": "a"}));
+        let d = norm(
+            r#"{"eventTime":"2023-01-01T00:00:00Z","eventName":"X","resources":[{"ARN":"a","type":"t"},{"ARN":"a","type":"t","accountId":"1"},{"ARN":"a","type":"t"}]}"#,
+        );
+        assert_eq!(d["aws"]["cloudtrail"]["resources"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn service_event_details_ip_and_management_event_string() {
+        let d = norm(
+            r#"{"eventTime":"2023-01-01T00:00:00Z","eventName":"X","sourceIPAddress":"AWS Internal","managementEvent":false,
+            "serviceEventDetails":{"sourceIpAddress":"2001:db8::1"}}"#,
+        );
+        assert_eq!(d["related"]["ip"], json!(["2001:db8::1"]));
+        assert_eq!(d["aws"]["cloudtrail"]["management_event"], "false");
+        assert_eq!(d["aws"]["cloudtrail"]["service_event_details"], "{sourceIpAddress=2001:db8::1}");
+        // "AWS Internal" has a space: not a host.
+        assert!(d.get("related").unwrap().get("hosts").is_none());
+    }
+}

@@ -71,3 +71,33 @@ fn value_and_text_paths_agree_on_content() {
         assert_eq!(a.0["event"], b.0 .0["event"]);
     }
 }
+
+/// Every field the normalizer writes is listed in `known_fields()` (flattened and free-form
+/// objects by their root).
+#[test]
+fn known_fields_cover_output() {
+    let known = tripline_normalize::known_fields();
+    let n = Normalizer::new(NormalizeOptions { keep_original: true, ingest_time: Some("2023-03-05T00:00:00Z".into()), ..Default::default() });
+    let mut texts = records();
+    // The golden inputs too, when the corpus is present.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/elastic-cloudtrail-pipeline");
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            if e.path().extension().is_some_and(|x| x == "log") {
+                let t = std::fs::read_to_string(e.path()).unwrap();
+                texts.extend(t.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
+            }
+        }
+    }
+    for t in &texts {
+        let (doc, _) = n.normalize_json(t).unwrap();
+        for (path, _) in tripline_doc::path::flatten(&doc.0) {
+            let covered = known.contains(&path)
+                || known.iter().any(|k| {
+                    path.strip_prefix(k.as_str()).is_some_and(|r| r.starts_with('.'))
+                        && (k.starts_with("aws.cloudtrail.flattened.") || k.ends_with(".attributes") || k == "aws.cloudtrail.resources")
+                });
+            assert!(covered, "{path} is produced but not in known_fields()");
+        }
+    }
+}
