@@ -53,6 +53,59 @@ fn remove(root: &mut Map<String, Value>, path: &[&str]) -> Option<Value> {
     cur.remove(*last)
 }
 
+/// The output document under construction. Most fields live under `aws.cloudtrail` (and
+/// `aws.cloudtrail.user_identity`), so those subtrees are kept apart and attached at the end,
+/// which saves walking the same two or three levels for every field.
+#[derive(Default)]
+struct Out {
+    root: Map<String, Value>,
+    ct: Map<String, Value>,
+    ui: Map<String, Value>,
+}
+
+impl Out {
+    fn split<'p, 'q>(path: &'p [&'q str]) -> (u8, &'p [&'q str]) {
+        match path {
+            ["aws", "cloudtrail", "user_identity", rest @ ..] if !rest.is_empty() => (2, rest),
+            ["aws", "cloudtrail", rest @ ..] if !rest.is_empty() && rest[0] != "user_identity" => (1, rest),
+            _ => (0, path),
+        }
+    }
+    fn map(&mut self, which: u8) -> &mut Map<String, Value> {
+        match which {
+            2 => &mut self.ui,
+            1 => &mut self.ct,
+            _ => &mut self.root,
+        }
+    }
+    fn put(&mut self, path: &[&str], v: Value) {
+        let (w, p) = Self::split(path);
+        put(self.map(w), p, v);
+    }
+    fn get(&self, path: &[&str]) -> Option<&Value> {
+        let (w, p) = Self::split(path);
+        let m = match w {
+            2 => &self.ui,
+            1 => &self.ct,
+            _ => &self.root,
+        };
+        get(m, p)
+    }
+    fn remove(&mut self, path: &[&str]) -> Option<Value> {
+        let (w, p) = Self::split(path);
+        remove(self.map(w), p)
+    }
+    fn finish(mut self) -> Map<String, Value> {
+        if !self.ui.is_empty() {
+            self.ct.insert("user_identity".into(), Value::Object(self.ui));
+        }
+        if !self.ct.is_empty() {
+            put(&mut self.root, &["aws", "cloudtrail"], Value::Object(self.ct));
+        }
+        self.root
+    }
+}
+
 /// Mustache rendering of a value (`{{{field}}}`): strings as they are, others as Java prints them.
 fn render(j: &J) -> String {
     match j {
@@ -72,6 +125,18 @@ fn render_value(v: &Value) -> String {
 fn append(list: &mut Vec<String>, v: String) {
     if !list.contains(&v) {
         list.push(v);
+    }
+}
+
+/// Whether the final clean-up has anything to remove (a read-only walk: the output is rarely
+/// in need of it, and removing from maps is the costly part).
+fn needs_prune(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty() || a.iter().any(needs_prune),
+        Value::Object(m) => m.is_empty() || m.values().any(needs_prune),
+        _ => false,
     }
 }
 
@@ -135,7 +200,7 @@ impl Normalizer {
             }
         }
 
-        let mut out = Map::new();
+        let mut out = Out::default();
         let mut errors: Vec<String> = Vec::new();
         let mut tags: Vec<String> = Vec::new();
         if o.keep_original {
@@ -145,20 +210,20 @@ impl Normalizer {
             tags.push("actor_target_mapping".into());
         }
         if let Some(orig) = original {
-            put(&mut out, &["event", "original"], Value::String(orig));
+            out.put(&["event", "original"], Value::String(orig));
         }
         if let Some(t) = &o.ingest_time {
-            put(&mut out, &["event", "created"], Value::String(t.clone()));
+            out.put(&["event", "created"], Value::String(t.clone()));
         }
-        put(&mut out, &["ecs", "version"], "8.11.0".into());
+        out.put(&["ecs", "version"], "8.11.0".into());
         if let Some(t) = ts {
-            put(&mut out, &["@timestamp"], time::format_millis(t).into());
+            out.put(&["@timestamp"], time::format_millis(t).into());
         }
 
         // Entities, before any rename.
         if o.actor_target_mapping && rec.get("eventName").is_some() {
             match entities::collect(&rec) {
-                Ok(e) => write_entities(&mut out, e),
+                Ok(e) => write_entities(&mut out.root, e),
                 Err(msg) => {
                     append(&mut tags, "preserve_original_event".into());
                     errors.push(failure("script", "script_append_related_entity_31dc3369", &msg));
@@ -169,7 +234,7 @@ impl Normalizer {
         macro_rules! mv {
             ($src:expr, $dst:expr) => {
                 if let Some(v) = rec.take_path($src) {
-                    put(&mut out, $dst, v.to_value());
+                    out.put($dst, v.to_value());
                 }
             };
         }
@@ -178,7 +243,7 @@ impl Normalizer {
         let ui_type = rec.take_path(&["userIdentity", "type"]);
         let ui_type_s: Option<String> = ui_type.as_ref().and_then(|t| t.as_str().map(str::to_string));
         if let Some(t) = &ui_type {
-            put(&mut out, &["aws", "cloudtrail", "user_identity", "type"], t.to_value());
+            out.put(&["aws", "cloudtrail", "user_identity", "type"], t.to_value());
         }
         let typ = ui_type_s.as_deref();
 
@@ -224,7 +289,7 @@ impl Normalizer {
             }
         }
         if let Some(s) = &service_name {
-            put(&mut out, &["service", "name"], s.as_str().into());
+            out.put(&["service", "name"], s.as_str().into());
         }
         let human = service_name.is_none();
         if human {
@@ -244,8 +309,7 @@ impl Normalizer {
         if let Some(cd) = rec.take_path(&["userIdentity", "sessionContext", "attributes", "creationDate"]) {
             let parsed = cd.as_str().and_then(|s| time::parse_iso8601(s).or_else(|| time::parse_basic(s)));
             match parsed {
-                Some(ms) => put(
-                    &mut out,
+                Some(ms) => out.put(
                     &["aws", "cloudtrail", "user_identity", "session_context", "creation_date"],
                     time::format_millis(ms).into(),
                 ),
@@ -279,7 +343,7 @@ impl Normalizer {
         let mut related_user: Vec<String> = Vec::new();
         let mut session_name: Option<String> = None;
         if matches!(typ, Some("AssumedRole" | "FederatedUser" | "IdentityCenterUser")) {
-            if let Some(Value::String(arn)) = get(&out, &["aws", "cloudtrail", "user_identity", "arn"]) {
+            if let Some(Value::String(arn)) = out.get(&["aws", "cloudtrail", "user_identity", "arn"]) {
                 if arn.contains(":sts:") && arn.contains('/') {
                     match session_re().captures(arn) {
                         Some(c) => session_name = c.get(1).map(|m| m.as_str().to_string()).filter(|s| !s.is_empty()),
@@ -297,22 +361,18 @@ impl Normalizer {
             append(&mut related_user, sn.clone());
             if let Some(at) = sn.find('@') {
                 append(&mut related_user, sn[..at].to_string());
-                put(&mut out, &["user", "email"], sn.as_str().into());
+                out.put(&["user", "email"], sn.as_str().into());
                 user_email_set = true;
             }
         }
         if let Some(v) = rec.path(&["userIdentity", "onBehalfOf", "userId"]) {
-            put(
-                &mut out,
-                &["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"],
-                v.to_value(),
-            );
+            out.put(&["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"], v.to_value());
         }
         mv!(
             &["userIdentity", "onBehalfOf", "identityStoreArn"],
             &["aws", "cloudtrail", "user_identity", "on_behalf_of", "identity_store_arn"]
         );
-        if typ == Some("IdentityCenterUser") && get(&out, &["user", "id"]).is_none() {
+        if typ == Some("IdentityCenterUser") && out.get(&["user", "id"]).is_none() {
             mv!(&["userIdentity", "onBehalfOf", "userId"], &["user", "id"]);
         }
         mv!(
@@ -409,44 +469,44 @@ impl Normalizer {
         if let Some(J::Str(src)) = rec.get("eventSource") {
             if let Some(name) = src.strip_suffix(".amazonaws.com") {
                 if !name.contains(".amazonaws.com") {
-                    put(&mut out, &["cloud", "service", "name"], name.into());
+                    out.put(&["cloud", "service", "name"], name.into());
                 }
             }
         }
         mv!(&["eventSource"], &["event", "provider"]);
         let action: Option<String> = rec.get("eventName").map(render);
         if let Some(a) = &action {
-            put(&mut out, &["event", "action"], a.as_str().into());
+            out.put(&["event", "action"], a.as_str().into());
         }
         mv!(&["eventCategory"], &["aws", "cloudtrail", "event_category"]);
-        if action.as_deref() == Some("UserAuthentication") && get(&out, &["user", "name"]).is_none() {
+        if action.as_deref() == Some("UserAuthentication") && out.get(&["user", "name"]).is_none() {
             mv!(&["additionalEventData", "UserName"], &["user", "name"]);
         }
-        put(&mut out, &["cloud", "provider"], "aws".into());
+        out.put(&["cloud", "provider"], "aws".into());
         if let Some(r) = rec.get("awsRegion") {
-            put(&mut out, &["cloud", "region"], r.to_value());
+            out.put(&["cloud", "region"], r.to_value());
         }
         mv!(&["sourceIPAddress"], &["source", "address"]);
-        let source_ip: Option<String> = match get(&out, &["source", "address"]) {
+        let source_ip: Option<String> = match out.get(&["source", "address"]) {
             Some(v) => Some(render_value(v)).filter(|s| is_ip(s)),
             None => None,
         };
         if let Some(ip) = &source_ip {
-            put(&mut out, &["source", "ip"], ip.as_str().into());
+            out.put(&["source", "ip"], ip.as_str().into());
             if let Some(g) = &o.geoip {
                 if let Ok(addr) = ip.parse::<IpAddr>() {
                     let (geo, asn) = g.lookup(addr);
                     if let Some(geo) = geo {
-                        put(&mut out, &["source", "geo"], geo);
+                        out.put(&["source", "geo"], geo);
                     }
                     if let Some(asn) = asn {
-                        put(&mut out, &["source", "as"], asn);
+                        out.put(&["source", "as"], asn);
                     }
                 }
             }
         }
         if let Some(J::Str(ua)) = rec.get("userAgent") {
-            put(&mut out, &["user_agent"], crate::useragent::parse_cached(ua));
+            out.put(&["user_agent"], crate::useragent::parse_cached(ua));
         }
         mv!(&["errorCode"], &["aws", "cloudtrail", "error_code"]);
         mv!(&["errorMessage"], &["aws", "cloudtrail", "error_message"]);
@@ -463,9 +523,9 @@ impl Normalizer {
                 let s = java_string(v);
                 let short = s.len() < 32766 || s.encode_utf16().count() < 32766;
                 if keep_flattened && short {
-                    put(&mut out, &["aws", "cloudtrail", "flattened", dst], v.to_value());
+                    out.put(&["aws", "cloudtrail", "flattened", dst], v.to_value());
                 }
-                put(&mut out, &["aws", "cloudtrail", dst], Value::String(s));
+                out.put(&["aws", "cloudtrail", dst], Value::String(s));
             }
         }
         mv!(&["requestID"], &["aws", "cloudtrail", "request_id"]);
@@ -473,20 +533,20 @@ impl Normalizer {
         mv!(&["eventType"], &["aws", "cloudtrail", "event_type"]);
         mv!(&["apiVersion"], &["aws", "cloudtrail", "api_version"]);
         if let Some(v) = rec.take_path(&["managementEvent"]) {
-            put(&mut out, &["aws", "cloudtrail", "management_event"], render(&v).into());
+            out.put(&["aws", "cloudtrail", "management_event"], render(&v).into());
         }
         mv!(&["readOnly"], &["aws", "cloudtrail", "read_only"]);
         if let Some(res) = rec.remove("resources") {
-            put(&mut out, &["aws", "cloudtrail", "resources"], dedup_resources(&res));
+            out.put(&["aws", "cloudtrail", "resources"], dedup_resources(&res));
         }
         mv!(&["recipientAccountId"], &["aws", "cloudtrail", "recipient_account_id"]);
-        if get(&out, &["cloud", "account", "id"]).is_none() {
-            if let Some(v) = get(&out, &["aws", "cloudtrail", "recipient_account_id"]).cloned() {
-                put(&mut out, &["cloud", "account", "id"], v);
+        if out.get(&["cloud", "account", "id"]).is_none() {
+            if let Some(v) = out.get(&["aws", "cloudtrail", "recipient_account_id"]).cloned() {
+                out.put(&["cloud", "account", "id"], v);
             }
         }
         mv!(&["sharedEventID"], &["aws", "cloudtrail", "shared_event_id"]);
-        if get(&out, &["aws", "cloudtrail", "shared_event_id"]).is_none() {
+        if out.get(&["aws", "cloudtrail", "shared_event_id"]).is_none() {
             mv!(&["sharedEventId"], &["aws", "cloudtrail", "shared_event_id"]);
         }
         mv!(&["vpcEndpointId"], &["aws", "cloudtrail", "vpc_endpoint_id"]);
@@ -525,40 +585,35 @@ impl Normalizer {
                 m.insert("mfa_used".into(), Value::Bool(v.as_str() != Some("No")));
             }
             if !m.is_empty() {
-                put(
-                    &mut out,
-                    &["aws", "cloudtrail", "console_login", "additional_eventdata"],
-                    Value::Object(m),
-                );
+                out.put(&["aws", "cloudtrail", "console_login", "additional_eventdata"], Value::Object(m));
             }
         }
 
         // Categorization.
-        put(&mut out, &["event", "kind"], "event".into());
-        let failed =
-            get(&out, &["aws", "cloudtrail", "error_code"]).is_some() || get(&out, &["aws", "cloudtrail", "error_message"]).is_some();
-        put(&mut out, &["event", "outcome"], if failed { "failure" } else { "success" }.into());
+        out.put(&["event", "kind"], "event".into());
+        let failed = out.get(&["aws", "cloudtrail", "error_code"]).is_some() || out.get(&["aws", "cloudtrail", "error_message"]).is_some();
+        out.put(&["event", "outcome"], if failed { "failure" } else { "success" }.into());
         let mut ev_type = Value::Array(vec!["info".into()]);
         if let Some(a) = &action {
             if a == "ConsoleLogin" {
                 match rec.path(&["responseElements", "ConsoleLogin"]) {
-                    Some(J::Str(s)) => put(&mut out, &["event", "outcome"], s.to_lowercase().into()),
+                    Some(J::Str(s)) => out.put(&["event", "outcome"], s.to_lowercase().into()),
                     Some(_) => errors.push(failure("script", "script_add_ecs_categorization", "ConsoleLogin is not a string")),
                     None => {}
                 }
             }
             if let Some((cat, typ)) = crate::categorize::lookup(a) {
-                put(&mut out, &["event", "category"], cat.iter().map(|s| Value::from(*s)).collect());
+                out.put(&["event", "category"], cat.iter().map(|s| Value::from(*s)).collect());
                 ev_type = typ.iter().map(|s| Value::from(*s)).collect();
             }
         }
-        put(&mut out, &["event", "type"], ev_type);
+        out.put(&["event", "type"], ev_type);
 
         // Digest records.
-        if get(&out, &["cloud", "account", "id"]).is_none() {
+        if out.get(&["cloud", "account", "id"]).is_none() {
             mv!(&["awsAccountId"], &["cloud", "account", "id"]);
         }
-        if get(&out, &["file", "path"]).is_none() {
+        if out.get(&["file", "path"]).is_none() {
             mv!(&["digestS3Object"], &["file", "path"]);
         }
         let mut digest = Map::new();
@@ -596,7 +651,7 @@ impl Normalizer {
         );
         if let Some(end) = end {
             ts = Some(end);
-            put(&mut out, &["@timestamp"], time::format_millis(end).into());
+            out.put(&["@timestamp"], time::format_millis(end).into());
         }
         if let Some(v) = rec.remove("digestS3Bucket") {
             digest.insert("s3_bucket".into(), v.to_value());
@@ -635,7 +690,7 @@ impl Normalizer {
             digest.insert("signature_algorithm".into(), v.to_value());
         }
         if !related_hash.is_empty() {
-            put(&mut out, &["related", "hash"], related_hash.into_iter().map(Value::from).collect());
+            out.put(&["related", "hash"], related_hash.into_iter().map(Value::from).collect());
         }
 
         // IAM target helpers.
@@ -647,11 +702,11 @@ impl Normalizer {
             (&["requestParameters", "userName"], &["user", "target", "name"]),
         ] {
             if let Some(v) = rec.path(src) {
-                put(&mut out, dst, v.to_value());
+                out.put(dst, v.to_value());
             }
         }
         if !digest.is_empty() {
-            put(&mut out, &["aws", "cloudtrail", "flattened", "digest"], Value::Object(digest));
+            out.put(&["aws", "cloudtrail", "flattened", "digest"], Value::Object(digest));
         }
         mv!(&["insightDetails"], &["aws", "cloudtrail", "flattened", "insight_details"]);
 
@@ -662,10 +717,10 @@ impl Normalizer {
         if let Some(v) = rec.take_path(&["tlsDetails", "tlsVersion"]) {
             match v.as_str().and_then(|s| s.split_once('v')) {
                 Some((proto, ver)) => {
-                    put(&mut out, &["tls", "version_protocol"], proto.to_lowercase().into());
-                    put(&mut out, &["tls", "version"], ver.into());
+                    out.put(&["tls", "version_protocol"], proto.to_lowercase().into());
+                    out.put(&["tls", "version"], ver.into());
                 }
-                None => put(&mut out, &["tls", "version"], v.to_value()),
+                None => out.put(&["tls", "version"], v.to_value()),
             }
         }
         mv!(&["tlsDetails", "cipherSuite"], &["tls", "cipher"]);
@@ -676,11 +731,11 @@ impl Normalizer {
         );
 
         // User fields.
-        if !user_email_set && get(&out, &["user", "email"]).is_none() {
-            if let Some(Value::String(n)) = get(&out, &["user", "name"]) {
+        if !user_email_set && out.get(&["user", "email"]).is_none() {
+            if let Some(Value::String(n)) = out.get(&["user", "name"]) {
                 if n.find('@').is_some_and(|i| i > 0) {
                     let n = n.clone();
-                    put(&mut out, &["user", "email"], n.into());
+                    out.put(&["user", "email"], n.into());
                 }
             }
         }
@@ -690,13 +745,13 @@ impl Normalizer {
             &["user", "changes", "name"],
             &["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"],
         ] {
-            if let Some(v) = get(&out, p) {
+            if let Some(v) = out.get(p) {
                 let s = render_value(v);
                 append(&mut related_user, s);
             }
         }
         if !related_user.is_empty() {
-            put(&mut out, &["related", "user"], related_user.into_iter().map(Value::from).collect());
+            out.put(&["related", "user"], related_user.into_iter().map(Value::from).collect());
         }
         let mut related_ip: Vec<String> = Vec::new();
         if let Some(ip) = &source_ip {
@@ -709,18 +764,18 @@ impl Normalizer {
             }
         }
         if !related_ip.is_empty() {
-            put(&mut out, &["related", "ip"], related_ip.into_iter().map(Value::from).collect());
+            out.put(&["related", "ip"], related_ip.into_iter().map(Value::from).collect());
         }
 
         // related.hosts.
         let mut hosts: Vec<String> = Vec::new();
-        if let Some(Value::String(sn)) = get(&out, &["tls", "client", "server_name"]) {
+        if let Some(Value::String(sn)) = out.get(&["tls", "client", "server_name"]) {
             if !sn.ends_with(".amazonaws.com") {
                 append(&mut hosts, sn.clone());
             }
         }
         if source_ip.is_none() {
-            if let Some(Value::String(a)) = get(&out, &["source", "address"]) {
+            if let Some(Value::String(a)) = out.get(&["source", "address"]) {
                 if a.contains('.') && !a.contains(' ') && !a.ends_with(".amazonaws.com") {
                     append(&mut hosts, a.clone());
                 }
@@ -729,7 +784,7 @@ impl Normalizer {
         if let Some(v) = rec.path(&["requestParameters", "computerName"]) {
             append(&mut hosts, render(v));
         }
-        let resources_out = get(&out, &["aws", "cloudtrail", "resources"]);
+        let resources_out = out.get(&["aws", "cloudtrail", "resources"]);
         if rec.get("requestParameters").is_some() || rec.get("responseElements").is_some() || resources_out.is_some() {
             let mut found: Vec<String> = Vec::new();
             let mut add = |v: Option<&str>| {
@@ -773,12 +828,12 @@ impl Normalizer {
             }
         }
         if !hosts.is_empty() {
-            put(&mut out, &["related", "hosts"], hosts.into_iter().map(Value::from).collect());
+            out.put(&["related", "hosts"], hosts.into_iter().map(Value::from).collect());
         }
 
         // Retain setting.
         if o.retain == Retain::Minimal {
-            if let Some(Value::Object(fl)) = remove(&mut out, &["aws", "cloudtrail", "flattened"]) {
+            if let Some(Value::Object(fl)) = out.remove(&["aws", "cloudtrail", "flattened"]) {
                 let mut keep = Map::new();
                 for (obj, key) in MINIMAL {
                     if let Some(v) = fl.get(*obj).and_then(|o| o.get(*key)) {
@@ -790,7 +845,7 @@ impl Normalizer {
                         keep.insert(k.into(), v.clone());
                     }
                 }
-                put(&mut out, &["aws", "cloudtrail", "flattened"], Value::Object(keep));
+                out.put(&["aws", "cloudtrail", "flattened"], Value::Object(keep));
             }
         }
         if !o.retain.keeps_keywords() {
@@ -800,29 +855,31 @@ impl Normalizer {
                 "additional_eventdata",
                 "service_event_details",
             ] {
-                remove(&mut out, &["aws", "cloudtrail", k]);
+                out.remove(&["aws", "cloudtrail", k]);
             }
         }
 
         // Fields Fleet's data stream adds (rules query them).
         if o.data_stream_fields {
-            put(&mut out, &["data_stream", "type"], "logs".into());
-            put(&mut out, &["data_stream", "dataset"], "aws.cloudtrail".into());
-            put(&mut out, &["data_stream", "namespace"], o.namespace.as_str().into());
-            put(&mut out, &["event", "dataset"], "aws.cloudtrail".into());
-            put(&mut out, &["event", "module"], "aws".into());
+            out.put(&["data_stream", "type"], "logs".into());
+            out.put(&["data_stream", "dataset"], "aws.cloudtrail".into());
+            out.put(&["data_stream", "namespace"], o.namespace.as_str().into());
+            out.put(&["event", "dataset"], "aws.cloudtrail".into());
+            out.put(&["event", "module"], "aws".into());
         }
 
         if !errors.is_empty() {
-            put(&mut out, &["event", "kind"], "pipeline_error".into());
-            put(&mut out, &["error", "message"], errors.into_iter().map(Value::from).collect());
+            out.put(&["event", "kind"], "pipeline_error".into());
+            out.put(&["error", "message"], errors.into_iter().map(Value::from).collect());
             append(&mut tags, "preserve_original_event".into());
         }
         if !tags.is_empty() {
-            put(&mut out, &["tags"], tags.into_iter().map(Value::from).collect());
+            out.put(&["tags"], tags.into_iter().map(Value::from).collect());
         }
-        let mut root = Value::Object(out);
-        prune_output(&mut root);
+        let mut root = Value::Object(out.finish());
+        if needs_prune(&root) {
+            prune_output(&mut root);
+        }
         let Value::Object(out) = root else {
             unreachable!("object stays an object")
         };
@@ -935,7 +992,10 @@ mod tests {
     use crate::{NormalizeOptions, Normalizer};
 
     fn norm(text: &str) -> serde_json::Value {
-        let n = Normalizer::new(NormalizeOptions { data_stream_fields: false, ..Default::default() });
+        let n = Normalizer::new(NormalizeOptions {
+            data_stream_fields: false,
+            ..Default::default()
+        });
         serde_json::Value::Object(n.normalize_json(text).unwrap().0 .0)
     }
 
@@ -983,7 +1043,10 @@ mod tests {
         assert_eq!(d["user"]["email"], "bob@example.com");
         // Renamed out before the keyword rendering.
         assert_eq!(d["aws"]["cloudtrail"]["additional_eventdata"], "{Other=x}");
-        assert_eq!(d["related"]["hosts"], json!(["vpn.example.com", "WS-01", "i-0123456789abcdef0", "i-0aaaaaaaaaaaaaaaa"]));
+        assert_eq!(
+            d["related"]["hosts"],
+            json!(["vpn.example.com", "WS-01", "i-0123456789abcdef0", "i-0aaaaaaaaaaaaaaaa"])
+        );
         assert!(d["source"].get("ip").is_none());
     }
 

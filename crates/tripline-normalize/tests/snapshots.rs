@@ -77,7 +77,11 @@ fn value_and_text_paths_agree_on_content() {
 #[test]
 fn known_fields_cover_output() {
     let known = tripline_normalize::known_fields();
-    let n = Normalizer::new(NormalizeOptions { keep_original: true, ingest_time: Some("2023-03-05T00:00:00Z".into()), ..Default::default() });
+    let n = Normalizer::new(NormalizeOptions {
+        keep_original: true,
+        ingest_time: Some("2023-03-05T00:00:00Z".into()),
+        ..Default::default()
+    });
     let mut texts = records();
     // The golden inputs too, when the corpus is present.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/elastic-cloudtrail-pipeline");
