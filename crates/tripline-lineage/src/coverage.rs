@@ -250,10 +250,14 @@ impl CoverageBuilder {
         for rep in &mut out {
             judge(rep);
         }
+        // Accounts seen only as the home of sessions used here have no trail of their own in
+        // the input: they are listed (with what to add) but do not decide the verdict.
+        let trail_accounts = out.iter().filter(|a| !a.regions.is_empty()).count();
         let n_ok = out.iter().filter(|a| a.supports_analytic).count();
-        let verdict = if out.is_empty() {
+        let foreign = out.len() - trail_accounts;
+        let verdict = if trail_accounts == 0 {
             "unsupported"
-        } else if n_ok == out.len() {
+        } else if n_ok == trail_accounts {
             "supported"
         } else if n_ok == 0 {
             "unsupported"
@@ -261,9 +265,14 @@ impl CoverageBuilder {
             "partial"
         };
         let summary = match verdict {
-            "supported" => format!("The trail can support session lineage for all {} account(s).", out.len()),
-            "partial" => format!("The trail supports session lineage for {n_ok} of {} account(s); see the problems listed for the others.", out.len()),
+            "supported" => format!("The trail can support session lineage for all {trail_accounts} account(s) it covers."),
+            "partial" => format!("The trail supports session lineage for {n_ok} of the {trail_accounts} account(s) it covers; see the problems listed for the others."),
             _ => "The trail cannot support session lineage as it is; see what to enable.".into(),
+        };
+        let summary = if foreign > 0 {
+            format!("{summary} Sessions of {foreign} other account(s) appear without that account's logs; their lineage is unknown.")
+        } else {
+            summary
         };
         CoverageReport { events, accounts: out, verdict: verdict.into(), summary }
     }

@@ -104,7 +104,7 @@ def service(name):
     return {"type": "AWSService", "invokedBy": name}
 
 
-def assume_role(minutes, caller, role, session, new_key, ip, region="us-east-1", serial=None, ua=None, account=ACCT):
+def assume_role(minutes, caller, role, session, new_key, ip, region="us-east-1", serial=None, ua=None, account=ACCT, seconds=0):
     params = {"roleArn": f"arn:aws:iam::{account}:role/{role}", "roleSessionName": session, "durationSeconds": 3600}
     if serial:
         params["serialNumber"] = serial
@@ -117,7 +117,7 @@ def assume_role(minutes, caller, role, session, new_key, ip, region="us-east-1",
     if ua:
         kw["ua"] = ua
     return record(minutes, "sts.amazonaws.com", "AssumeRole", caller, ip, region=region, params=params, response=resp,
-                  read_only=True, account=account, **kw)
+                  read_only=True, account=account, seconds=seconds, **kw)
 
 
 def console_login(minutes, identity, ip, mfa_used, success=True):
