@@ -110,13 +110,33 @@ impl Default for LineageConfig {
             baseline: BaselineConfig::default(),
             exclude: Exclusions::default(),
             sensitive_actions: [
-                "iam:Create*", "iam:Attach*", "iam:Put*Policy", "iam:Update*", "iam:Delete*", "iam:Add*",
-                "iam:EnableMFADevice", "iam:DeactivateMFADevice", "sts:GetFederationToken", "sts:GetSessionToken",
-                "cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:Put*", "cloudtrail:Update*",
-                "guardduty:Delete*", "guardduty:Update*", "guardduty:CreateFilter",
-                "secretsmanager:GetSecretValue", "ssm:GetParameter*", "kms:Decrypt", "s3:PutBucketPolicy",
-                "s3:PutBucketAcl", "organizations:*", "ec2:CreateKeyPair", "ec2:ModifyInstanceAttribute",
-                "lambda:UpdateFunctionCode*", "signin:GetSigninToken",
+                "iam:Create*",
+                "iam:Attach*",
+                "iam:Put*Policy",
+                "iam:Update*",
+                "iam:Delete*",
+                "iam:Add*",
+                "iam:EnableMFADevice",
+                "iam:DeactivateMFADevice",
+                "sts:GetFederationToken",
+                "sts:GetSessionToken",
+                "cloudtrail:StopLogging",
+                "cloudtrail:DeleteTrail",
+                "cloudtrail:Put*",
+                "cloudtrail:Update*",
+                "guardduty:Delete*",
+                "guardduty:Update*",
+                "guardduty:CreateFilter",
+                "secretsmanager:GetSecretValue",
+                "ssm:GetParameter*",
+                "kms:Decrypt",
+                "s3:PutBucketPolicy",
+                "s3:PutBucketAcl",
+                "organizations:*",
+                "ec2:CreateKeyPair",
+                "ec2:ModifyInstanceAttribute",
+                "lambda:UpdateFunctionCode*",
+                "signin:GetSigninToken",
             ]
             .iter()
             .map(|s| s.to_string())
@@ -128,13 +148,23 @@ impl Default for LineageConfig {
 
 impl Default for MfaPolicy {
     fn default() -> Self {
-        MfaPolicy { iam_user_console: true, root_console: true, get_session_token: false, roles: vec![] }
+        MfaPolicy {
+            iam_user_console: true,
+            root_console: true,
+            get_session_token: false,
+            roles: vec![],
+        }
     }
 }
 
 impl Default for BaselineConfig {
     fn default() -> Self {
-        BaselineConfig { window: "30d".into(), min_events: 5, max_entries: 64, max_identities: 100_000 }
+        BaselineConfig {
+            window: "30d".into(),
+            min_events: 5,
+            max_entries: 64,
+            max_identities: 100_000,
+        }
     }
 }
 
@@ -201,8 +231,7 @@ impl Settings {
     /// Settings from a rule's `[rule.lineage]` table (defaults when absent).
     pub fn from_rule_raw(raw: &Value) -> Result<Settings, LineageError> {
         let cfg = match raw.get("rule").and_then(|r| r.get("lineage")) {
-            Some(v) => serde_json::from_value::<LineageConfig>(v.clone())
-                .map_err(|e| LineageError::Config(format!("[rule.lineage]: {e}")))?,
+            Some(v) => serde_json::from_value::<LineageConfig>(v.clone()).map_err(|e| LineageError::Config(format!("[rule.lineage]: {e}")))?,
             None => LineageConfig::default(),
         };
         Settings::new(cfg)

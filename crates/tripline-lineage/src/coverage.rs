@@ -129,7 +129,10 @@ impl Default for CoverageBuilder {
 
 impl CoverageBuilder {
     pub fn new(cfg: Settings) -> CoverageBuilder {
-        CoverageBuilder { accounts: BTreeMap::new(), lineage: LineageBuilder::new(cfg, ViewFilter::default()) }
+        CoverageBuilder {
+            accounts: BTreeMap::new(),
+            lineage: LineageBuilder::new(cfg, ViewFilter::default()),
+        }
     }
 
     pub fn push(&mut self, ev: &SharedEvent) {
@@ -139,11 +142,17 @@ impl CoverageBuilder {
 
     fn observe(&mut self, ev: &Event) {
         let d = &ev.doc;
-        let Some(acct) = d.str("aws.cloudtrail.recipient_account_id").or_else(|| d.str("cloud.account.id")) else { return };
+        let Some(acct) = d.str("aws.cloudtrail.recipient_account_id").or_else(|| d.str("cloud.account.id")) else {
+            return;
+        };
         let region = d.str("cloud.region").unwrap_or("(no region)");
         let provider = d.str("event.provider").unwrap_or("");
         let a = self.accounts.entry(acct.to_string()).or_default();
-        let r = a.regions.entry(region.to_string()).or_insert_with(|| RegionAcc { first: ev.timestamp, last: ev.timestamp, ..Default::default() });
+        let r = a.regions.entry(region.to_string()).or_insert_with(|| RegionAcc {
+            first: ev.timestamp,
+            last: ev.timestamp,
+            ..Default::default()
+        });
         r.first = r.first.min(ev.timestamp);
         r.last = r.last.max(ev.timestamp);
         r.events += 1;
@@ -206,8 +215,13 @@ impl CoverageBuilder {
             accounts.insert(acct.clone(), rep);
         }
         for c in &creds {
-            let Some(acct) = crate::model::arn_account(&c.principal).map(String::from).or_else(|| c.account.clone()) else { continue };
-            let rep = accounts.entry(acct.clone()).or_insert_with(|| AccountReport { account: acct.clone(), ..Default::default() });
+            let Some(acct) = crate::model::arn_account(&c.principal).map(String::from).or_else(|| c.account.clone()) else {
+                continue;
+            };
+            let rep = accounts.entry(acct.clone()).or_insert_with(|| AccountReport {
+                account: acct.clone(),
+                ..Default::default()
+            });
             let kind = if c.console {
                 "console"
             } else if c.principal.contains("/AWSReservedSSO_") {
@@ -229,15 +243,26 @@ impl CoverageBuilder {
                     sc.unknown += 1;
                     // Times and ids make every reason unique; keep its general part.
                     let general = reason.split(" (").next().unwrap_or(reason);
-                    let general = if general.starts_with("created ") { general.split_once(' ').map(|x| x.1).unwrap_or(general) } else { general };
-                    let general: String = general.split_whitespace().filter(|w| !w.chars().next().is_some_and(|c| c.is_ascii_digit())).collect::<Vec<_>>().join(" ");
+                    let general = if general.starts_with("created ") {
+                        general.split_once(' ').map(|x| x.1).unwrap_or(general)
+                    } else {
+                        general
+                    };
+                    let general: String = general
+                        .split_whitespace()
+                        .filter(|w| !w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                        .collect::<Vec<_>>()
+                        .join(" ");
                     *rep.unknown_reasons.entry(general).or_default() += 1;
                 }
             }
         }
         for i in &issuances {
             let Some(acct) = i.account.clone() else { continue };
-            let rep = accounts.entry(acct.clone()).or_insert_with(|| AccountReport { account: acct.clone(), ..Default::default() });
+            let rep = accounts.entry(acct.clone()).or_insert_with(|| AccountReport {
+                account: acct.clone(),
+                ..Default::default()
+            });
             rep.issuances += 1;
             if i.mfa == Some(true) {
                 rep.issuances_with_mfa += 1;
@@ -266,7 +291,9 @@ impl CoverageBuilder {
         };
         let summary = match verdict {
             "supported" => format!("The trail can support session lineage for all {trail_accounts} account(s) it covers."),
-            "partial" => format!("The trail supports session lineage for {n_ok} of the {trail_accounts} account(s) it covers; see the problems listed for the others."),
+            "partial" => {
+                format!("The trail supports session lineage for {n_ok} of the {trail_accounts} account(s) it covers; see the problems listed for the others.")
+            }
             _ => "The trail cannot support session lineage as it is; see what to enable.".into(),
         };
         let summary = if foreign > 0 {
@@ -274,7 +301,12 @@ impl CoverageBuilder {
         } else {
             summary
         };
-        CoverageReport { events, accounts: out, verdict: verdict.into(), summary }
+        CoverageReport {
+            events,
+            accounts: out,
+            verdict: verdict.into(),
+            summary,
+        }
     }
 }
 
@@ -282,39 +314,52 @@ fn judge(rep: &mut AccountReport) {
     let regions: BTreeSet<&str> = rep.regions.iter().map(|r| r.region.as_str()).collect();
     let uses: u64 = rep.sessions.values().map(|s| s.known + s.unknown + s.missing).sum();
     if rep.regions.is_empty() {
-        rep.problems.push("no events of this account in the trail (its sessions appear in other accounts' logs)".into());
+        rep.problems
+            .push("no events of this account in the trail (its sessions appear in other accounts' logs)".into());
         rep.enable.push(format!("add the CloudTrail logs of account {}", rep.account));
     } else {
         if !regions.contains("us-east-1") {
-            rep.problems.push("no events from us-east-1, where console sign-ins and STS global-endpoint issuances are logged".into());
-            rep.enable.push("make the trail multi-region (or include us-east-1) with global service events".into());
+            rep.problems
+                .push("no events from us-east-1, where console sign-ins and STS global-endpoint issuances are logged".into());
+            rep.enable
+                .push("make the trail multi-region (or include us-east-1) with global service events".into());
         }
         if rep.sts_events == 0 {
-            rep.problems.push("no STS events: role, federation and session-token issuances are not visible".into());
-            rep.enable.push("log read and write management events (STS issuances are read-only events)".into());
+            rep.problems
+                .push("no STS events: role, federation and session-token issuances are not visible".into());
+            rep.enable
+                .push("log read and write management events (STS issuances are read-only events)".into());
         }
         let console = rep.sessions.get("console").map(|s| s.known + s.unknown + s.missing).unwrap_or(0);
         if rep.signin_events == 0 && console > 0 {
             rep.problems.push(format!("{console} console session(s) but no sign-in events"));
-            rep.enable.push("include global service events (signin.amazonaws.com is logged in us-east-1)".into());
+            rep.enable
+                .push("include global service events (signin.amazonaws.com is logged in us-east-1)".into());
         }
         let sso = rep.sessions.get("identity center").map(|s| s.known + s.unknown + s.missing).unwrap_or(0);
         if sso > 0 && rep.identity_center_events == 0 {
             rep.problems.push(format!("{sso} identity-center session(s) but no IAM Identity Center events"));
-            rep.enable.push("add the trail of the Identity Center account (management or delegated administrator) and region".into());
+            rep.enable
+                .push("add the trail of the Identity Center account (management or delegated administrator) and region".into());
         }
         for r in &rep.regions {
             if !r.missing_delivery_intervals.is_empty() && r.delivery_files > 0 {
-                rep.problems.push(format!("{}: {} interval(s) without a delivery file", r.region, r.missing_delivery_intervals.len()));
+                rep.problems.push(format!(
+                    "{}: {} interval(s) without a delivery file",
+                    r.region,
+                    r.missing_delivery_intervals.len()
+                ));
             }
         }
         if rep.data_events == 0 {
-            rep.enable.push("optional: data events (S3 objects, Lambda invokes) to see what sessions did with data".into());
+            rep.enable
+                .push("optional: data events (S3 objects, Lambda invokes) to see what sessions did with data".into());
         }
     }
     let foreign: u64 = rep.unknown_reasons.iter().filter(|(k, _)| k.contains("does not cover")).map(|(_, v)| *v).sum();
     if foreign > 0 {
-        rep.enable.push(format!("add the logs of the accounts that issued {foreign} session(s) seen here"));
+        rep.enable
+            .push(format!("add the logs of the accounts that issued {foreign} session(s) seen here"));
     }
     let _ = uses;
     rep.supports_analytic = !rep.regions.is_empty() && regions.contains("us-east-1") && rep.sts_events > 0;
@@ -355,9 +400,15 @@ impl CoverageReport {
                 ));
             }
             for (k, s) in &a.sessions {
-                o.push_str(&format!("  sessions ({k}): {} known, {} unknown lineage, {} missing issuance\n", s.known, s.unknown, s.missing));
+                o.push_str(&format!(
+                    "  sessions ({k}): {} known, {} unknown lineage, {} missing issuance\n",
+                    s.known, s.unknown, s.missing
+                ));
             }
-            o.push_str(&format!("  issuances: {} ({} with MFA evidence, {} where MFA is expected)\n", a.issuances, a.issuances_with_mfa, a.issuances_mfa_expected));
+            o.push_str(&format!(
+                "  issuances: {} ({} with MFA evidence, {} where MFA is expected)\n",
+                a.issuances, a.issuances_with_mfa, a.issuances_mfa_expected
+            ));
             for (r, n) in &a.unknown_reasons {
                 o.push_str(&format!("  unknown lineage: {} ×{n}\n", clean(r)));
             }
@@ -389,7 +440,12 @@ impl CoverageReport {
     /// The coverage section alone, for embedding in the hunt report.
     pub fn html_section(&self) -> String {
         let cls = if self.verdict == "supported" { "flag ok" } else { "flag warn" };
-        let mut b = format!("<p><span class=\"{cls}\">{}</span> {} ({} events)</p>\n", esc(&self.verdict), esc(&self.summary), self.events);
+        let mut b = format!(
+            "<p><span class=\"{cls}\">{}</span> {} ({} events)</p>\n",
+            esc(&self.verdict),
+            esc(&self.summary),
+            self.events
+        );
         for a in &self.accounts {
             b.push_str(&format!(
                 "<h2>Account {}</h2><p>sign-in {}, STS {}, identity center {}, data events {}; issuances {} ({} with MFA evidence)</p>\n",
@@ -401,9 +457,17 @@ impl CoverageReport {
                 a.issuances,
                 a.issuances_with_mfa
             ));
-            b.push_str("<table><tr><th>region</th><th>from</th><th>to</th><th>events</th><th>files</th><th>quiet hours</th><th>missing 5-min intervals</th></tr>\n");
+            b.push_str(
+                "<table><tr><th>region</th><th>from</th><th>to</th><th>events</th><th>files</th><th>quiet hours</th><th>missing 5-min intervals</th></tr>\n",
+            );
             for r in &a.regions {
-                let gaps = |v: &Vec<(String, String)>| v.iter().take(20).map(|(x, y)| format!("{}–{}", esc(x), esc(y))).collect::<Vec<_>>().join("<br>");
+                let gaps = |v: &Vec<(String, String)>| {
+                    v.iter()
+                        .take(20)
+                        .map(|(x, y)| format!("{}–{}", esc(x), esc(y)))
+                        .collect::<Vec<_>>()
+                        .join("<br>")
+                };
                 b.push_str(&format!(
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                     esc(&r.region),
@@ -417,7 +481,13 @@ impl CoverageReport {
             }
             b.push_str("</table>\n<table><tr><th>sessions</th><th>known</th><th>unknown lineage</th><th>missing issuance</th></tr>\n");
             for (k, s) in &a.sessions {
-                b.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", esc(k), s.known, s.unknown, s.missing));
+                b.push_str(&format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    esc(k),
+                    s.known,
+                    s.unknown,
+                    s.missing
+                ));
             }
             b.push_str("</table>\n<ul>");
             for p in &a.problems {

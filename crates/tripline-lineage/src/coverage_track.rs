@@ -21,9 +21,16 @@ pub enum Covered {
     /// Nothing of this account/region in the trail.
     RegionMissing(String),
     /// The region's events start after the time (or within the margin).
-    BeforeCoverage { region: String, start: i64 },
+    BeforeCoverage {
+        region: String,
+        start: i64,
+    },
     /// The time falls in a silence.
-    InGap { region: String, start: i64, end: i64 },
+    InGap {
+        region: String,
+        start: i64,
+        end: i64,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -52,7 +59,15 @@ impl CoverageTracker {
                 c.events += 1;
             }
             None => {
-                regions.insert(region.to_string(), RegionCoverage { first: t, last: t, events: 1, gaps: VecDeque::new() });
+                regions.insert(
+                    region.to_string(),
+                    RegionCoverage {
+                        first: t,
+                        last: t,
+                        events: 1,
+                        gaps: VecDeque::new(),
+                    },
+                );
             }
         }
     }
@@ -67,11 +82,18 @@ impl CoverageTracker {
             return Covered::RegionMissing(region.to_string());
         };
         if c.first > t.saturating_sub(margin) {
-            return Covered::BeforeCoverage { region: region.to_string(), start: c.first };
+            return Covered::BeforeCoverage {
+                region: region.to_string(),
+                start: c.first,
+            };
         }
         for &(s, e) in &c.gaps {
             if s <= t && t <= e {
-                return Covered::InGap { region: region.to_string(), start: s, end: e };
+                return Covered::InGap {
+                    region: region.to_string(),
+                    start: s,
+                    end: e,
+                };
             }
         }
         Covered::Yes

@@ -28,7 +28,12 @@ pub struct LineageDetector {
 
 impl LineageDetector {
     pub fn new(rule: Arc<Rule>, kind: AlertKind, cfg: Settings) -> LineageDetector {
-        LineageDetector { rule, kind, engine: Engine::new(cfg), buf: Vec::new() }
+        LineageDetector {
+            rule,
+            kind,
+            engine: Engine::new(cfg),
+            buf: Vec::new(),
+        }
     }
 
     fn drain(&mut self, out: &mut Vec<AlertDraft>) {

@@ -2,9 +2,9 @@
 //! the findings (alerts) derived from them. One engine per detector; state is bounded by
 //! credential lifetimes and the baseline window, and serializes for persistence.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tripline_doc::{time::format_millis, Document, Event, SharedEvent};
 
 use crate::config::Settings;
@@ -283,6 +283,10 @@ pub struct Engine {
     by_sso: HashMap<(String, String), Vec<u64>>,
     /// View mode: evicted credentials and issuances are kept here instead of dropped.
     pub archive: Option<(Vec<Cred>, Vec<Issuance>)>,
+    /// Pending findings by due time: (due, credential key) and (due, issuance id), so each event
+    /// only looks at what is due (entries whose item changed since are skipped).
+    due_creds: BTreeSet<(i64, String)>,
+    due_iss: BTreeSet<(i64, u64)>,
 }
 
 const MAX_LINKED: usize = 16;
@@ -297,7 +301,16 @@ fn bump(c: &mut BTreeMap<String, u64>, k: &str) {
 
 impl Engine {
     pub fn new(cfg: Settings) -> Engine {
-        Engine { cfg, st: EngineState::default(), by_key: HashMap::new(), by_principal: HashMap::new(), by_sso: HashMap::new(), archive: None }
+        Engine {
+            cfg,
+            st: EngineState::default(),
+            by_key: HashMap::new(),
+            by_principal: HashMap::new(),
+            by_sso: HashMap::new(),
+            archive: None,
+            due_creds: BTreeSet::new(),
+            due_iss: BTreeSet::new(),
+        }
     }
 
     /// Replaces the state (from [`Engine::save`]) and rebuilds the indexes.
@@ -310,6 +323,13 @@ impl Engine {
         for id in ids {
             self.index(id);
         }
+        self.due_creds = self.st.creds.iter().filter_map(|(k, c)| c.due.map(|d| (d, k.clone()))).collect();
+        self.due_iss = self
+            .st
+            .issuances
+            .iter()
+            .filter_map(|(k, i)| i.due.filter(|_| !i.alerted).map(|d| (d, *k)))
+            .collect();
     }
 
     pub fn save(&self) -> &EngineState {
@@ -430,7 +450,11 @@ impl Engine {
                 self.st.baselines.remove(&oldest);
             }
         }
-        self.st.baselines.entry(id).or_default().learn(f.time, &ip.to_string(), &network_of(ip), f.asn, f.country.as_deref(), cap);
+        self.st
+            .baselines
+            .entry(id)
+            .or_default()
+            .learn(f.time, &ip.to_string(), &network_of(ip), f.asn, f.country.as_deref(), cap);
     }
 
     // ---- issuances ----
@@ -440,10 +464,11 @@ impl Engine {
         let re = |k: &str| doc.str(&format!("aws.cloudtrail.flattened.response_elements.{k}")).map(String::from);
         let rp = |k: &str| doc.str(&format!("aws.cloudtrail.flattened.request_parameters.{k}")).map(String::from);
         let ad = |k: &str| doc.str(&format!("aws.cloudtrail.flattened.additional_eventdata.{k}")).map(String::from);
-        let caller_is_service = f.id_type.as_deref() == Some("AWSService")
-            || f.source_address.as_deref().is_some_and(|a| a.ends_with(".amazonaws.com"));
+        let caller_is_service = f.id_type.as_deref() == Some("AWSService") || f.source_address.as_deref().is_some_and(|a| a.ends_with(".amazonaws.com"));
         let service = if caller_is_service {
-            f.invoked_by.clone().or_else(|| f.source_address.clone().filter(|a| a.ends_with(".amazonaws.com")))
+            f.invoked_by
+                .clone()
+                .or_else(|| f.source_address.clone().filter(|a| a.ends_with(".amazonaws.com")))
         } else {
             None
         };
@@ -506,7 +531,10 @@ impl Engine {
                 let role = ad("SwitchTo")?;
                 let (_, rest) = role.split_once(":role/")?;
                 let name = rest.rsplit('/').next()?;
-                let sess = f.user_name.clone().or_else(|| f.arn.as_deref().and_then(|a| a.rsplit('/').next().map(String::from)))?;
+                let sess = f
+                    .user_name
+                    .clone()
+                    .or_else(|| f.arn.as_deref().and_then(|a| a.rsplit('/').next().map(String::from)))?;
                 principal = format!("arn:aws:sts::{}:assumed-role/{name}/{sess}", arn_account(&role)?);
                 mfa = f.mfa_authenticated;
             }
@@ -526,7 +554,9 @@ impl Engine {
             k if k.is_console() => self.cfg.console_session_lifetime,
             _ => self.cfg.max_lifetime,
         };
-        let expires = expires.filter(|e| *e > f.time && *e - f.time <= self.cfg.longest_lifetime()).unwrap_or(f.time + lifetime);
+        let expires = expires
+            .filter(|e| *e > f.time && *e - f.time <= self.cfg.longest_lifetime())
+            .unwrap_or(f.time + lifetime);
         let id_type = f.id_type.clone();
         let mp = &self.cfg.raw.mfa;
         let mfa_required = match kind {
@@ -580,7 +610,11 @@ impl Engine {
     fn excluded_by_rules(&self, principal: &str, identity: &str, ua: Option<&str>) -> Option<String> {
         let ex = &self.cfg.raw.exclude;
         let sess = principal.rsplit('/').next().unwrap_or("");
-        if let Some(p) = ex.principals.iter().find(|p| crate::model::glob(p, principal) || crate::model::glob(p, identity) || crate::model::glob(p, sess)) {
+        if let Some(p) = ex
+            .principals
+            .iter()
+            .find(|p| crate::model::glob(p, principal) || crate::model::glob(p, identity) || crate::model::glob(p, sess))
+        {
             return Some(format!("known automation (principal matches {p:?})"));
         }
         if let Some(ua) = ua {
@@ -604,6 +638,9 @@ impl Engine {
             }
         }
         let id = iss.id;
+        if let Some(d) = iss.due {
+            self.due_iss.insert((d, id));
+        }
         self.st.issuances.insert(id, iss);
         self.index(id);
     }
@@ -613,7 +650,10 @@ impl Engine {
     fn link(&self, f: &Facts, key: &str, principal: &str) -> Lineage {
         let tol = self.cfg.link_tolerance;
         if let Some(id) = self.by_key.get(key) {
-            return Lineage::Known { issuance: *id, via: "access key".into() };
+            return Lineage::Known {
+                issuance: *id,
+                via: "access key".into(),
+            };
         }
         let creation = f.creation;
         if let Some(c) = creation {
@@ -623,8 +663,17 @@ impl Engine {
                     let console = i.kind.is_console();
                     let end = if console { i.time + self.cfg.console_session_lifetime } else { i.time + tol };
                     if c >= i.time - tol && c <= end && (i.key.is_none() || console || f.console) {
-                        let via = if console && c > i.time + tol { "console session (refreshed keys)" } else if console { "console session" } else { "principal and creation time" };
-                        return Lineage::Known { issuance: *id, via: via.into() };
+                        let via = if console && c > i.time + tol {
+                            "console session (refreshed keys)"
+                        } else if console {
+                            "console session"
+                        } else {
+                            "principal and creation time"
+                        };
+                        return Lineage::Known {
+                            issuance: *id,
+                            via: via.into(),
+                        };
                     }
                 }
             }
@@ -636,7 +685,10 @@ impl Engine {
                             for id in ids.iter().rev() {
                                 if let Some(i) = self.st.issuances.get(id) {
                                     if c >= i.time - tol && c <= i.time + tol {
-                                        return Lineage::Known { issuance: *id, via: "identity center".into() };
+                                        return Lineage::Known {
+                                            issuance: *id,
+                                            via: "identity center".into(),
+                                        };
                                     }
                                 }
                             }
@@ -647,26 +699,40 @@ impl Engine {
         }
         let acct = arn_account(principal).map(String::from).or_else(|| f.account.clone());
         let Some(acct) = acct else {
-            return Lineage::Unknown { reason: "no account for the principal".into() };
+            return Lineage::Unknown {
+                reason: "no account for the principal".into(),
+            };
         };
         let ex = &self.cfg.raw.exclude;
         if ex.trusted_accounts.iter().any(|a| a == &acct) {
-            return Lineage::Unknown { reason: format!("account {acct} is a trusted account (issued outside this trail)") };
+            return Lineage::Unknown {
+                reason: format!("account {acct} is a trusted account (issued outside this trail)"),
+            };
         }
         if ex.foreign_account_sessions && !self.st.coverage.knows_account(&acct) {
-            return Lineage::Unknown { reason: format!("issued in account {acct}, which this trail does not cover") };
+            return Lineage::Unknown {
+                reason: format!("issued in account {acct}, which this trail does not cover"),
+            };
         }
         let Some(c) = creation else {
-            return Lineage::Unknown { reason: "the event carries no session creation time".into() };
+            return Lineage::Unknown {
+                reason: "the event carries no session creation time".into(),
+            };
         };
         let is_sso = assumed_role_parts(principal).is_some_and(|(r, _)| r.contains("/AWSReservedSSO_"))
             || f.issuer_arn.as_deref().is_some_and(|a| a.contains("/aws-reserved/sso.amazonaws.com/"));
         if is_sso && self.st.sso_seen.is_empty() {
-            return Lineage::Unknown { reason: "identity center issuance events are not in the trail".into() };
+            return Lineage::Unknown {
+                reason: "identity center issuance events are not in the trail".into(),
+            };
         }
         let mut regions = Vec::new();
         for r in &self.cfg.raw.issuance_regions {
-            let region = if r == "$use_region" { f.region.clone().unwrap_or_default() } else { r.clone() };
+            let region = if r == "$use_region" {
+                f.region.clone().unwrap_or_default()
+            } else {
+                r.clone()
+            };
             if region.is_empty() || regions.iter().any(|(x, _, _): &(String, i64, i64)| x == &region) {
                 continue;
             }
@@ -675,7 +741,11 @@ impl Engine {
                     let rc = self.st.coverage.region(&acct, &region);
                     regions.push((region, rc.map(|x| x.first).unwrap_or(0), rc.map(|x| x.last).unwrap_or(0)));
                 }
-                Covered::RegionMissing(r) => return Lineage::Unknown { reason: format!("the trail has no events of account {acct} in {r}") },
+                Covered::RegionMissing(r) => {
+                    return Lineage::Unknown {
+                        reason: format!("the trail has no events of account {acct} in {r}"),
+                    }
+                }
                 Covered::BeforeCoverage { region, start } => {
                     return Lineage::Unknown {
                         reason: format!("created {} before the trail covers {region} (from {})", format_millis(c), format_millis(start)),
@@ -683,7 +753,12 @@ impl Engine {
                 }
                 Covered::InGap { region, start, end } => {
                     return Lineage::Unknown {
-                        reason: format!("created {} inside a delivery gap in {region} ({} to {})", format_millis(c), format_millis(start), format_millis(end)),
+                        reason: format!(
+                            "created {} inside a delivery gap in {region} ({} to {})",
+                            format_millis(c),
+                            format_millis(start),
+                            format_millis(end)
+                        ),
                     }
                 }
             }
@@ -700,7 +775,9 @@ impl Engine {
     }
 
     fn on_use(&mut self, f: &Facts, ev: &SharedEvent, familiar: Option<bool>) {
-        let (Some(key), Some(principal)) = (Self::cred_key(f), f.arn.clone()) else { return };
+        let (Some(key), Some(principal)) = (Self::cred_key(f), f.arn.clone()) else {
+            return;
+        };
         let internal = self.is_internal(f);
         let net = f.source_ip.filter(|_| !internal).map(network_of);
         let u = UseRec {
@@ -719,7 +796,11 @@ impl Engine {
             let identity = identity_of(&principal, f.issuer_arn.as_deref());
             let lineage = self.link(f, &key, &principal);
             let issuance = match &lineage {
-                Lineage::Known { issuance, .. } => self.st.issuances.get(issuance).map(|i| Issuance { creds: vec![], event: None, ..i.clone() }),
+                Lineage::Known { issuance, .. } => self.st.issuances.get(issuance).map(|i| Issuance {
+                    creds: vec![],
+                    event: None,
+                    ..i.clone()
+                }),
                 _ => None,
             };
             let mut excluded = self.excluded_by_rules(&principal, &identity, f.user_agent.as_deref());
@@ -774,11 +855,15 @@ impl Engine {
                 last_ev: None,
                 away_ev: None,
             };
+            if let Some(d) = due {
+                self.due_creds.insert((d, key.clone()));
+            }
             self.st.creds.insert(key.clone(), cred);
         }
         let sensitive = any_glob(&self.cfg.raw.sensitive_actions, &u.api) || any_glob(&self.cfg.raw.sensitive_actions, &f.action);
         let delay = self.cfg.alert_delay;
-        let stable = self.cfg.raw.exclude.service_networks_stable.clone();
+        let stable = &self.cfg.raw.exclude.service_networks_stable;
+        let due_creds = &mut self.due_creds;
         let cred = self.st.creds.get_mut(&key).expect("inserted above");
         cred.uses += 1;
         cred.last = u.clone();
@@ -846,7 +931,9 @@ impl Engine {
                     if cred.alerted & AlertKind::UsedAway.bit() == 0 {
                         cred.pending |= AlertKind::UsedAway.bit();
                         let d = f.time + delay;
-                        cred.due = Some(cred.due.map_or(d, |x| x.min(d)));
+                        let d = cred.due.map_or(d, |x| x.min(d));
+                        cred.due = Some(d);
+                        due_creds.insert((d, key.clone()));
                     }
                 }
             } else if cred.away.is_none() && cred.home_networks.len() < 8 && !cred.home_networks.contains(n) {
@@ -858,19 +945,28 @@ impl Engine {
     // ---- findings ----
 
     fn flush(&mut self, now: i64, all: bool, out: &mut Vec<Finding>) {
-        let due_creds: Vec<String> = self
-            .st
-            .creds
-            .iter()
-            .filter(|(_, c)| c.pending != 0 && c.due.is_some_and(|d| all || d <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let mut due_creds: Vec<String> = Vec::new();
+        while let Some((d, k)) = self.due_creds.first().cloned() {
+            if !all && d > now {
+                break;
+            }
+            self.due_creds.pop_first();
+            if self.st.creds.get(&k).is_some_and(|c| c.pending != 0 && c.due == Some(d)) {
+                due_creds.push(k);
+            }
+        }
         let mut found = Vec::new();
         for k in due_creds {
             // A missing issuance may have been logged just after the first use.
             let relink = match self.st.creds.get(&k) {
                 Some(c) if c.pending & AlertKind::NoIssuance.bit() != 0 => {
-                    let mut f = Facts { creation: c.creation, console: c.console, account: c.account.clone(), region: c.first.region.clone(), ..Default::default() };
+                    let mut f = Facts {
+                        creation: c.creation,
+                        console: c.console,
+                        account: c.account.clone(),
+                        region: c.first.region.clone(),
+                        ..Default::default()
+                    };
                     f.arn = Some(c.principal.clone());
                     Some(self.link(&f, &k, &c.principal))
                 }
@@ -879,7 +975,11 @@ impl Engine {
             let Some(c) = self.st.creds.get_mut(&k) else { continue };
             if let Some(l) = relink {
                 if let Lineage::Known { issuance, .. } = &l {
-                    c.issuance = self.st.issuances.get(issuance).map(|i| Issuance { creds: vec![], event: None, ..i.clone() });
+                    c.issuance = self.st.issuances.get(issuance).map(|i| Issuance {
+                        creds: vec![],
+                        event: None,
+                        ..i.clone()
+                    });
                     c.pending &= !AlertKind::NoIssuance.bit();
                 }
                 c.lineage = l;
@@ -898,13 +998,16 @@ impl Engine {
                 out.push(crate::evidence::cred_finding(kind, c, &self.st, &self.cfg));
             }
         }
-        let due_iss: Vec<u64> = self
-            .st
-            .issuances
-            .iter()
-            .filter(|(_, i)| !i.alerted && i.due.is_some_and(|d| all || d <= now))
-            .map(|(k, _)| *k)
-            .collect();
+        let mut due_iss: Vec<u64> = Vec::new();
+        while let Some((d, id)) = self.due_iss.first().copied() {
+            if !all && d > now {
+                break;
+            }
+            self.due_iss.pop_first();
+            if self.st.issuances.get(&id).is_some_and(|i| !i.alerted && i.due == Some(d)) {
+                due_iss.push(id);
+            }
+        }
         for id in due_iss {
             if let Some(i) = self.st.issuances.get_mut(&id) {
                 i.alerted = true;
@@ -930,8 +1033,14 @@ impl Engine {
         }
         let cap = self.cfg.raw.max_credentials;
         if self.st.creds.len() - gone.len() > cap {
-            let mut rest: Vec<(i64, String)> =
-                self.st.creds.iter().filter(|(k, _)| !gone.contains(k)).map(|(k, c)| (c.last.time, k.clone())).collect();
+            let gone_set: std::collections::HashSet<&String> = gone.iter().collect();
+            let mut rest: Vec<(i64, String)> = self
+                .st
+                .creds
+                .iter()
+                .filter(|(k, _)| !gone_set.contains(k))
+                .map(|(k, c)| (c.last.time, k.clone()))
+                .collect();
             rest.sort();
             let extra = rest.len() - cap;
             gone.extend(rest.into_iter().take(extra).map(|x| x.1));
@@ -948,7 +1057,11 @@ impl Engine {
             .st
             .issuances
             .iter()
-            .filter(|(_, i)| i.due.is_none() && now - i.time.max(i.expires) > self.cfg.link_tolerance + self.cfg.alert_delay && now - i.time > self.cfg.console_session_lifetime.max(self.cfg.link_tolerance))
+            .filter(|(_, i)| {
+                i.due.is_none()
+                    && now - i.time.max(i.expires) > self.cfg.link_tolerance + self.cfg.alert_delay
+                    && now - i.time > self.cfg.console_session_lifetime.max(self.cfg.link_tolerance)
+            })
             .map(|(k, _)| *k)
             .collect();
         for id in old {
@@ -986,6 +1099,14 @@ impl Engine {
 
 /// Convenience for tests and the view: an event from a document.
 pub fn event(doc: Document, timestamp: i64, seq: u64) -> SharedEvent {
-    std::sync::Arc::new(Event { doc, timestamp, origin: tripline_doc::Origin { file: "-".into(), record: seq + 1, line: None }, seq })
+    std::sync::Arc::new(Event {
+        doc,
+        timestamp,
+        origin: tripline_doc::Origin {
+            file: "-".into(),
+            record: seq + 1,
+            line: None,
+        },
+        seq,
+    })
 }
-

@@ -89,11 +89,14 @@ pub fn issuance_json(i: &Issuance, via: Option<&str>) -> Value {
     if let Some(a) = i.asn {
         m.insert("asn".into(), json!(a));
     }
-    m.insert("mfa".into(), match i.mfa {
-        Some(true) => json!("used"),
-        Some(false) => json!("not used"),
-        None => json!("no evidence"),
-    });
+    m.insert(
+        "mfa".into(),
+        match i.mfa {
+            Some(true) => json!("used"),
+            Some(false) => json!("not used"),
+            None => json!("no evidence"),
+        },
+    );
     Value::Object(m)
 }
 
@@ -160,7 +163,11 @@ fn cred_json(c: &Cred) -> Value {
 pub fn response_steps(kind: AlertKind, principal: &str, id_type: &str, key: &str, issuance: Option<&Issuance>, at: i64) -> Vec<String> {
     let t = format_millis(at);
     let mut out = Vec::new();
-    let deny_older = |t: &str| format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Action":"*","Resource":"*","Condition":{{"DateLessThan":{{"aws:TokenIssueTime":"{t}"}}}}}}]}}"#);
+    let deny_older = |t: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Action":"*","Resource":"*","Condition":{{"DateLessThan":{{"aws:TokenIssueTime":"{t}"}}}}}}]}}"#
+        )
+    };
     if let Some((role, sess)) = assumed_role_parts(principal) {
         let name = role.rsplit('/').next().unwrap_or("");
         out.push(format!(
@@ -192,9 +199,16 @@ pub fn response_steps(kind: AlertKind, principal: &str, id_type: &str, key: &str
             shq(&deny_older(&t))
         ));
         if let Some(ik) = issuance.and_then(|i| i.issuer_key.as_deref()).filter(|k| k.starts_with("AKIA")) {
-            out.push(format!("Deactivate the access key that issued the session: aws iam update-access-key --user-name {} --access-key-id {} --status Inactive", shq(user), shq(ik)));
+            out.push(format!(
+                "Deactivate the access key that issued the session: aws iam update-access-key --user-name {} --access-key-id {} --status Inactive",
+                shq(user),
+                shq(ik)
+            ));
         } else {
-            out.push(format!("List and deactivate {user}'s access keys: aws iam list-access-keys --user-name {}", shq(user)));
+            out.push(format!(
+                "List and deactivate {user}'s access keys: aws iam list-access-keys --user-name {}",
+                shq(user)
+            ));
         }
         out.push(format!(
             "Reset {user}'s console password and re-register its MFA: aws iam update-login-profile --user-name {} --password-reset-required; aws iam list-mfa-devices --user-name {}",
@@ -274,7 +288,11 @@ pub fn cred_finding(kind: AlertKind, c: &Cred, st: &EngineState, _cfg: &Settings
                 c.creation.map(format_millis).unwrap_or_else(|| "at an unknown time".into())
             ));
             for (r, a, b) in &regions {
-                evidence.push(format!("The trail covers account {acct} in {r} from {} to {}, including that time.", format_millis(*a), format_millis(*b)));
+                evidence.push(format!(
+                    "The trail covers account {acct} in {r} from {} to {}, including that time.",
+                    format_millis(*a),
+                    format_millis(*b)
+                ));
             }
             let reason = format!(
                 "Session without prior valid authentication: credential {} of {} was used {} time(s) (first {} from {} at {}) but no issuance exists although the trail covers its creation time.",
@@ -299,11 +317,22 @@ pub fn cred_finding(kind: AlertKind, c: &Cred, st: &EngineState, _cfg: &Settings
                 .unwrap_or_default();
             if let Some(i) = i {
                 if i.country.is_some() && a.country.is_some() && i.country != a.country {
-                    factors.push(format!("country changed from {} to {}", i.country.as_deref().unwrap_or(""), a.country.as_deref().unwrap_or("")));
+                    factors.push(format!(
+                        "country changed from {} to {}",
+                        i.country.as_deref().unwrap_or(""),
+                        a.country.as_deref().unwrap_or("")
+                    ));
                 }
                 evidence.push(format!("Issued by {} at {} to {}.", i.kind.as_str(), format_millis(i.time), issued_where));
             }
-            evidence.push(format!("Usual networks of this credential: {}.", if c.home_networks.is_empty() { "none yet".into() } else { c.home_networks.join(", ") }));
+            evidence.push(format!(
+                "Usual networks of this credential: {}.",
+                if c.home_networks.is_empty() {
+                    "none yet".into()
+                } else {
+                    c.home_networks.join(", ")
+                }
+            ));
             evidence.push(format!("Used from {} at {}: {}.", where_(&a), format_millis(a.time), a.api));
             fields.insert("tripline.lineage.away_use".into(), use_json(&a));
             fields.insert("tripline.lineage.home_networks".into(), json!(c.home_networks));
@@ -386,11 +415,19 @@ pub fn mfa_finding(i: &Issuance, creds: &[&Cred], _cfg: &Settings) -> Finding {
         format_millis(i.time),
         from,
         i.country.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
-        if i.mfa == Some(false) { "MFA not used" } else { "no MFA evidence in the event" }
+        if i.mfa == Some(false) {
+            "MFA not used"
+        } else {
+            "no MFA evidence in the event"
+        }
     )];
     evidence.push(format!(
         "The session made {uses} call(s){}.",
-        if actions.is_empty() { String::new() } else { format!(": {}", actions.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ")) }
+        if actions.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", actions.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", "))
+        }
     ));
     evidence.extend(factors.iter().cloned());
     let mut fields = Map::new();
@@ -400,14 +437,24 @@ pub fn mfa_finding(i: &Issuance, creds: &[&Cred], _cfg: &Settings) -> Finding {
         "tripline.lineage.credential".into(),
         json!({"principal": i.principal, "identity": i.identity, "type": i.user_type, "account": i.account, "console": i.kind == IssuanceKind::ConsoleLogin, "linked_credentials": creds.iter().map(|c| c.key.clone()).collect::<Vec<_>>()}),
     );
-    fields.insert("tripline.lineage.uses".into(), json!({"count": uses, "actions": actions, "sensitive_actions": sensitive}));
+    fields.insert(
+        "tripline.lineage.uses".into(),
+        json!({"count": uses, "actions": actions, "sensitive_actions": sensitive}),
+    );
     fields.insert("tripline.lineage.severity_factors".into(), json!(factors));
     fields.insert("tripline.lineage.techniques".into(), json!(techniques(AlertKind::MissingMfa, true)));
     fields.insert("tripline.lineage.evidence".into(), json!(evidence));
     let key = creds.first().map(|c| c.key.clone()).unwrap_or_default();
     fields.insert(
         "tripline.lineage.response".into(),
-        json!(response_steps(AlertKind::MissingMfa, &i.principal, i.user_type.as_deref().unwrap_or(""), &key, Some(i), i.time)),
+        json!(response_steps(
+            AlertKind::MissingMfa,
+            &i.principal,
+            i.user_type.as_deref().unwrap_or(""),
+            &key,
+            Some(i),
+            i.time
+        )),
     );
     let reason = format!(
         "Missing MFA evidence: {} of {} from {} at {} without MFA, where MFA is expected; the session made {} call(s).",
@@ -442,7 +489,14 @@ mod tests {
 
     #[test]
     fn response_for_role_and_user() {
-        let r = response_steps(AlertKind::NoIssuance, "arn:aws:sts::111122223333:assumed-role/Ops/i-0abc1234567890def", "AssumedRole", "ASIAEXAMPLE", None, 0);
+        let r = response_steps(
+            AlertKind::NoIssuance,
+            "arn:aws:sts::111122223333:assumed-role/Ops/i-0abc1234567890def",
+            "AssumedRole",
+            "ASIAEXAMPLE",
+            None,
+            0,
+        );
         assert!(r[0].contains("--role-name Ops"));
         assert!(r.iter().any(|s| s.contains("--instance-id i-0abc1234567890def")));
         let r = response_steps(AlertKind::MissingMfa, "arn:aws:iam::111122223333:user/alice", "IAMUser", "", None, 0);

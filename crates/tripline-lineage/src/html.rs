@@ -35,6 +35,9 @@ th{{background:#f3f3f3}}.flag{{color:#fff;background:#b3261e;border-radius:3px;p
 mod tests {
     #[test]
     fn escapes_markup() {
-        assert_eq!(super::esc("<script>\"x\" & 'y'</script>"), "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;");
+        assert_eq!(
+            super::esc("<script>\"x\" & 'y'</script>"),
+            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;"
+        );
     }
 }

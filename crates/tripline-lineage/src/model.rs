@@ -78,20 +78,27 @@ impl Facts {
             event_id: s(doc, "event.id"),
             provider: s(doc, "event.provider").unwrap_or_default(),
             action: s(doc, "event.action").unwrap_or_default(),
-            success: doc.str("event.outcome").map(|o| o == "success").unwrap_or_else(|| !doc.exists("aws.cloudtrail.error_code")),
+            success: doc
+                .str("event.outcome")
+                .map(|o| o == "success")
+                .unwrap_or_else(|| !doc.exists("aws.cloudtrail.error_code")),
             account,
             trail_account,
             region: s(doc, "cloud.region"),
             source_address,
             source_ip,
-            asn: doc.first("source.as.number").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))),
+            asn: doc
+                .first("source.as.number")
+                .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))),
             as_org: s(doc, "source.as.organization.name"),
             country: s(doc, "source.geo.country_iso_code"),
             user_agent: s(doc, "user_agent.original"),
             id_type: s(doc, "aws.cloudtrail.user_identity.type"),
             arn: s(doc, "aws.cloudtrail.user_identity.arn"),
             access_key: s(doc, "aws.cloudtrail.user_identity.access_key_id"),
-            creation: doc.first("aws.cloudtrail.user_identity.session_context.creation_date").and_then(time::value_to_millis),
+            creation: doc
+                .first("aws.cloudtrail.user_identity.session_context.creation_date")
+                .and_then(time::value_to_millis),
             mfa_authenticated: b(doc, "aws.cloudtrail.user_identity.session_context.mfa_authenticated"),
             issuer_arn: s(doc, "aws.cloudtrail.user_identity.session_context.session_issuer.arn"),
             invoked_by: s(doc, "aws.cloudtrail.user_identity.invoked_by"),

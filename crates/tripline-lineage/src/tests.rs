@@ -50,14 +50,29 @@ pub(crate) fn ecs(raw: &Value) -> (Document, i64) {
     set("aws.cloudtrail.user_identity.arn", g("userIdentity.arn"));
     set("aws.cloudtrail.user_identity.access_key_id", g("userIdentity.accessKeyId"));
     set("aws.cloudtrail.user_identity.invoked_by", g("userIdentity.invokedBy"));
-    set("aws.cloudtrail.user_identity.session_context.mfa_authenticated", g("userIdentity.sessionContext.attributes.mfaAuthenticated"));
+    set(
+        "aws.cloudtrail.user_identity.session_context.mfa_authenticated",
+        g("userIdentity.sessionContext.attributes.mfaAuthenticated"),
+    );
     if let Some(c) = g("userIdentity.sessionContext.attributes.creationDate").and_then(|v| v.as_str()) {
-        set("aws.cloudtrail.user_identity.session_context.creation_date", Some(&json!(tripline_doc::time::format_millis(parse_millis(c).unwrap()))));
+        set(
+            "aws.cloudtrail.user_identity.session_context.creation_date",
+            Some(&json!(tripline_doc::time::format_millis(parse_millis(c).unwrap()))),
+        );
     }
-    set("aws.cloudtrail.user_identity.session_context.session_issuer.arn", g("userIdentity.sessionContext.sessionIssuer.arn"));
-    set("aws.cloudtrail.user_identity.session_context.ec2_role_delivery", g("userIdentity.sessionContext.ec2RoleDelivery"));
+    set(
+        "aws.cloudtrail.user_identity.session_context.session_issuer.arn",
+        g("userIdentity.sessionContext.sessionIssuer.arn"),
+    );
+    set(
+        "aws.cloudtrail.user_identity.session_context.ec2_role_delivery",
+        g("userIdentity.sessionContext.ec2RoleDelivery"),
+    );
     set("aws.cloudtrail.session_credential_from_console", g("sessionCredentialFromConsole"));
-    set("user.name", g("userIdentity.sessionContext.sessionIssuer.userName").or(g("userIdentity.userName")));
+    set(
+        "user.name",
+        g("userIdentity.sessionContext.sessionIssuer.userName").or(g("userIdentity.userName")),
+    );
     set("aws.cloudtrail.flattened.request_parameters", g("requestParameters"));
     set("aws.cloudtrail.flattened.response_elements", g("responseElements"));
     set("aws.cloudtrail.flattened.additional_eventdata", g("additionalEventData"));
@@ -176,9 +191,25 @@ fn field<'a>(a: &'a AlertDraft, k: &str) -> &'a Value {
 fn legitimate_role_session_raises_nothing() {
     let mut t = Trail::new();
     t.background(0, 240, "us-east-1");
-    t.assume_role(30, user("deployer", "AKIADEPLOYER00000001"), "Deploy", "ci-run-1", "ASIADEPLOY0000000001", "198.51.100.30");
+    t.assume_role(
+        30,
+        user("deployer", "AKIADEPLOYER00000001"),
+        "Deploy",
+        "ci-run-1",
+        "ASIADEPLOY0000000001",
+        "198.51.100.30",
+    );
     for m in [31, 35, 50] {
-        t.role_use(m, "Deploy", "ci-run-1", "ASIADEPLOY0000000001", 30, "198.51.100.30", "s3.amazonaws.com", "PutObject");
+        t.role_use(
+            m,
+            "Deploy",
+            "ci-run-1",
+            "ASIADEPLOY0000000001",
+            30,
+            "198.51.100.30",
+            "s3.amazonaws.com",
+            "PutObject",
+        );
     }
     let alerts = run_all(&t.events());
     assert!(alerts.is_empty(), "{:?}", alerts.iter().map(|a| a.1.reason.clone()).collect::<Vec<_>>());
@@ -195,8 +226,26 @@ fn forged_session_without_issuance_alerts_once_with_evidence() {
         t.role_use(m + 1, "Admin", "ops", &key, *m, "198.51.100.40", "iam.amazonaws.com", "ListUsers");
     }
     // A session nobody issued, used from elsewhere for sensitive calls.
-    t.role_use(120, "Admin", "ops", "ASIAFORGED0000000001", 118, "203.0.113.66", "iam.amazonaws.com", "CreateUser");
-    t.role_use(125, "Admin", "ops", "ASIAFORGED0000000001", 118, "203.0.113.66", "iam.amazonaws.com", "CreateAccessKey");
+    t.role_use(
+        120,
+        "Admin",
+        "ops",
+        "ASIAFORGED0000000001",
+        118,
+        "203.0.113.66",
+        "iam.amazonaws.com",
+        "CreateUser",
+    );
+    t.role_use(
+        125,
+        "Admin",
+        "ops",
+        "ASIAFORGED0000000001",
+        118,
+        "203.0.113.66",
+        "iam.amazonaws.com",
+        "CreateAccessKey",
+    );
     let alerts = run_all(&t.events());
     assert_eq!(alerts.len(), 1, "{:?}", alerts.iter().map(|a| a.1.reason.clone()).collect::<Vec<_>>());
     let (kind, a) = &alerts[0];
@@ -223,9 +272,27 @@ fn before_coverage_or_in_gap_or_foreign_account_is_unknown_lineage() {
     t.background(60, 120, "us-east-1");
     t.background(300, 400, "us-east-1");
     // created before the trail starts
-    t.role_use(70, "Admin", "ops", "ASIAOLD0000000000001", 10, "198.51.100.40", "iam.amazonaws.com", "ListUsers");
+    t.role_use(
+        70,
+        "Admin",
+        "ops",
+        "ASIAOLD0000000000001",
+        10,
+        "198.51.100.40",
+        "iam.amazonaws.com",
+        "ListUsers",
+    );
     // created inside the silence between 120 and 300
-    t.role_use(310, "Admin", "ops", "ASIAGAP0000000000001", 200, "198.51.100.40", "iam.amazonaws.com", "ListUsers");
+    t.role_use(
+        310,
+        "Admin",
+        "ops",
+        "ASIAGAP0000000000001",
+        200,
+        "198.51.100.40",
+        "iam.amazonaws.com",
+        "ListUsers",
+    );
     // a session of another account (cross-account access to a bucket here)
     t.push(json!({
         "eventTime": ts(T0, 330), "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "sourceIPAddress": "198.51.100.99",
@@ -248,7 +315,16 @@ fn regional_issuance_needs_the_use_region_covered() {
     let mut t = Trail::new();
     t.background(0, 240, "us-east-1");
     // Used in eu-west-1, which the trail does not cover: a regional STS issuance would be invisible.
-    t.role_use(100, "Admin", "ops", "ASIAEU00000000000001", 95, "198.51.100.40", "ec2.amazonaws.com", "DescribeVolumes");
+    t.role_use(
+        100,
+        "Admin",
+        "ops",
+        "ASIAEU00000000000001",
+        95,
+        "198.51.100.40",
+        "ec2.amazonaws.com",
+        "DescribeVolumes",
+    );
     t.recs.last_mut().unwrap()["awsRegion"] = json!("eu-west-1");
     assert!(run_all(&t.events()).is_empty());
     // Same with eu-west-1 covered: now the missing issuance counts.
@@ -262,8 +338,24 @@ fn regional_issuance_needs_the_use_region_covered() {
 fn issuance_logged_just_after_the_first_use_is_found() {
     let mut t = Trail::new();
     t.background(0, 240, "us-east-1");
-    t.role_use(100, "Admin", "ops", "ASIALATE000000000001", 100, "198.51.100.40", "iam.amazonaws.com", "ListUsers");
-    t.assume_role(101, user("ops", "AKIAOPS0000000000001"), "Admin", "ops", "ASIALATE000000000001", "198.51.100.40");
+    t.role_use(
+        100,
+        "Admin",
+        "ops",
+        "ASIALATE000000000001",
+        100,
+        "198.51.100.40",
+        "iam.amazonaws.com",
+        "ListUsers",
+    );
+    t.assume_role(
+        101,
+        user("ops", "AKIAOPS0000000000001"),
+        "Admin",
+        "ops",
+        "ASIALATE000000000001",
+        "198.51.100.40",
+    );
     assert!(run_all(&t.events()).is_empty());
 }
 
@@ -273,13 +365,49 @@ fn instance_trail(attacker: bool) -> Trail {
     let ec2 = json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"});
     t.assume_role(10, ec2.clone(), "WebServer", "i-0123456789abcdef0", "ASIAINSTANCE00000001", "ec2.amazonaws.com");
     for m in [12, 30, 60] {
-        t.role_use(m, "WebServer", "i-0123456789abcdef0", "ASIAINSTANCE00000001", 10, "54.210.1.10", "s3.amazonaws.com", "GetObject");
+        t.role_use(
+            m,
+            "WebServer",
+            "i-0123456789abcdef0",
+            "ASIAINSTANCE00000001",
+            10,
+            "54.210.1.10",
+            "s3.amazonaws.com",
+            "GetObject",
+        );
     }
     // via a VPC endpoint (private address): never judged
-    t.role_use(70, "WebServer", "i-0123456789abcdef0", "ASIAINSTANCE00000001", 10, "10.0.3.7", "s3.amazonaws.com", "GetObject");
+    t.role_use(
+        70,
+        "WebServer",
+        "i-0123456789abcdef0",
+        "ASIAINSTANCE00000001",
+        10,
+        "10.0.3.7",
+        "s3.amazonaws.com",
+        "GetObject",
+    );
     if attacker {
-        t.role_use(90, "WebServer", "i-0123456789abcdef0", "ASIAINSTANCE00000001", 10, "203.0.113.7", "sts.amazonaws.com", "GetCallerIdentity");
-        t.role_use(92, "WebServer", "i-0123456789abcdef0", "ASIAINSTANCE00000001", 10, "203.0.113.7", "secretsmanager.amazonaws.com", "GetSecretValue");
+        t.role_use(
+            90,
+            "WebServer",
+            "i-0123456789abcdef0",
+            "ASIAINSTANCE00000001",
+            10,
+            "203.0.113.7",
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+        );
+        t.role_use(
+            92,
+            "WebServer",
+            "i-0123456789abcdef0",
+            "ASIAINSTANCE00000001",
+            10,
+            "203.0.113.7",
+            "secretsmanager.amazonaws.com",
+            "GetSecretValue",
+        );
     }
     t
 }
@@ -311,7 +439,16 @@ fn instance_credentials_with_asn_data_outside_aws() {
         }
     }
     assert!(run_all(&t.events()).is_empty());
-    t.role_use(90, "WebServer", "i-0123456789abcdef0", "ASIAINSTANCE00000001", 10, "203.0.113.7", "s3.amazonaws.com", "ListBuckets");
+    t.role_use(
+        90,
+        "WebServer",
+        "i-0123456789abcdef0",
+        "ASIAINSTANCE00000001",
+        10,
+        "203.0.113.7",
+        "s3.amazonaws.com",
+        "ListBuckets",
+    );
     t.recs.last_mut().unwrap()["_asn"] = json!(64500);
     let a = run_all(&t.events());
     assert_eq!(a.len(), 1);
@@ -340,9 +477,21 @@ fn console_use(t: &mut Trail, at: i64, name: &str, key: &str, created: i64, ip: 
 fn console_sign_in_without_mfa_alerts_and_with_mfa_does_not() {
     let mut t = Trail::new();
     t.background(0, 300, "us-east-1");
-    console_login(&mut t, 30, json!({"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCT}:user/alice"), "accountId": ACCT, "userName": "alice"}), "198.51.100.50", "Yes");
+    console_login(
+        &mut t,
+        30,
+        json!({"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCT}:user/alice"), "accountId": ACCT, "userName": "alice"}),
+        "198.51.100.50",
+        "Yes",
+    );
     console_use(&mut t, 31, "alice", "ASIAALICECONSOLE0001", 30, "198.51.100.50", "ListUsers", "Yes");
-    console_login(&mut t, 40, json!({"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCT}:user/bob"), "accountId": ACCT, "userName": "bob"}), "198.51.100.51", "No");
+    console_login(
+        &mut t,
+        40,
+        json!({"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCT}:user/bob"), "accountId": ACCT, "userName": "bob"}),
+        "198.51.100.51",
+        "No",
+    );
     console_use(&mut t, 41, "bob", "ASIABOBCONSOLE000001", 40, "198.51.100.51", "ListRoles", "No");
     // refreshed console keys two hours into bob's session: same session, not an alert
     console_use(&mut t, 160, "bob", "ASIABOBCONSOLE000002", 158, "198.51.100.51", "GetUser", "No");
@@ -356,19 +505,32 @@ fn console_sign_in_without_mfa_alerts_and_with_mfa_does_not() {
         "No",
     );
     // root without MFA
-    console_login(&mut t, 60, json!({"type": "Root", "arn": format!("arn:aws:iam::{ACCT}:root"), "accountId": ACCT}), "198.51.100.53", "No");
+    console_login(
+        &mut t,
+        60,
+        json!({"type": "Root", "arn": format!("arn:aws:iam::{ACCT}:root"), "accountId": ACCT}),
+        "198.51.100.53",
+        "No",
+    );
     let a = run_all(&t.events());
     let mfa: Vec<_> = a.iter().filter(|x| x.0 == AlertKind::MissingMfa).collect();
     assert_eq!(a.len(), 2, "{:?}", a.iter().map(|a| a.1.reason.clone()).collect::<Vec<_>>());
     assert_eq!(mfa.len(), 2);
-    let bob = mfa.iter().find(|x| field(&x.1, "tripline.lineage.credential")["principal"].as_str().unwrap().ends_with("user/bob")).unwrap();
+    let bob = mfa
+        .iter()
+        .find(|x| field(&x.1, "tripline.lineage.credential")["principal"].as_str().unwrap().ends_with("user/bob"))
+        .unwrap();
     // the alert summarizes the uses made before it was raised (alert_delay after sign-in)
     assert_eq!(field(&bob.1, "tripline.lineage.uses")["count"], 1);
     assert_eq!(field(&bob.1, "tripline.lineage.issuance")["mfa"], "not used");
     assert!(field(&bob.1, "tripline.lineage.techniques").to_string().contains("T1556.006"));
-    assert!(field(&bob.1, "tripline.lineage.response").to_string().contains("update-login-profile --user-name bob"));
+    assert!(field(&bob.1, "tripline.lineage.response")
+        .to_string()
+        .contains("update-login-profile --user-name bob"));
     assert_eq!(bob.1.events[0].doc.str("event.action"), Some("ConsoleLogin"));
-    assert!(mfa.iter().any(|x| field(&x.1, "tripline.lineage.credential")["principal"].as_str().unwrap().ends_with(":root")));
+    assert!(mfa
+        .iter()
+        .any(|x| field(&x.1, "tripline.lineage.credential")["principal"].as_str().unwrap().ends_with(":root")));
     // MFA policy is configurable: root only
     let mut cfg = LineageConfig::default();
     cfg.mfa.iam_user_console = false;
@@ -379,7 +541,13 @@ fn console_sign_in_without_mfa_alerts_and_with_mfa_does_not() {
 fn stolen_console_session_used_from_elsewhere() {
     let mut t = Trail::new();
     t.background(0, 300, "us-east-1");
-    console_login(&mut t, 30, json!({"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCT}:user/alice"), "accountId": ACCT, "userName": "alice"}), "198.51.100.50", "Yes");
+    console_login(
+        &mut t,
+        30,
+        json!({"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCT}:user/alice"), "accountId": ACCT, "userName": "alice"}),
+        "198.51.100.50",
+        "Yes",
+    );
     console_use(&mut t, 31, "alice", "ASIAALICECONSOLE0001", 30, "198.51.100.50", "ListUsers", "Yes");
     console_use(&mut t, 33, "alice", "ASIAALICECONSOLE0001", 30, "AWS Internal", "GetAccountSummary", "Yes");
     assert!(run_all(&t.events()).is_empty());
@@ -395,7 +563,16 @@ fn stolen_console_session_used_from_elsewhere() {
 fn exclusions_known_automation_and_trusted_accounts() {
     let mut t = Trail::new();
     t.background(0, 240, "us-east-1");
-    t.role_use(100, "ci-runner", "build-42", "ASIACI00000000000001", 98, "198.51.100.77", "s3.amazonaws.com", "PutObject");
+    t.role_use(
+        100,
+        "ci-runner",
+        "build-42",
+        "ASIACI00000000000001",
+        98,
+        "198.51.100.77",
+        "s3.amazonaws.com",
+        "PutObject",
+    );
     assert_eq!(run_kind(AlertKind::NoIssuance, LineageConfig::default(), &t.events()).len(), 1);
     let mut cfg = LineageConfig::default();
     cfg.exclude.principals = vec![format!("arn:aws:iam::{ACCT}:role/ci-*")];
@@ -416,10 +593,25 @@ fn role_chain_is_shown_in_the_view() {
     let hub_session = json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::{ACCT}:assumed-role/Hub/ops"), "accountId": ACCT, "accessKeyId": "ASIAHUB0000000000001",
         "sessionContext": {"sessionIssuer": {"type": "Role", "arn": format!("arn:aws:iam::{ACCT}:role/Hub")}, "attributes": {"creationDate": ts(T0, 20), "mfaAuthenticated": "false"}}});
     t.assume_role(25, hub_session, "Spoke", "ops", "ASIASPOKE00000000001", "198.51.100.40");
-    t.role_use(26, "Spoke", "ops", "ASIASPOKE00000000001", 25, "198.51.100.40", "ec2.amazonaws.com", "RunInstances");
+    t.role_use(
+        26,
+        "Spoke",
+        "ops",
+        "ASIASPOKE00000000001",
+        25,
+        "198.51.100.40",
+        "ec2.amazonaws.com",
+        "RunInstances",
+    );
     let evs = t.events();
     assert!(run_all(&evs).is_empty());
-    let mut b = crate::view::LineageBuilder::new(Settings::default(), crate::view::ViewFilter { key: Some("ASIAHUB0000000000001".into()), principal: None });
+    let mut b = crate::view::LineageBuilder::new(
+        Settings::default(),
+        crate::view::ViewFilter {
+            key: Some("ASIAHUB0000000000001".into()),
+            principal: None,
+        },
+    );
     for e in &evs {
         b.push(e);
     }
@@ -428,7 +620,12 @@ fn role_chain_is_shown_in_the_view() {
     assert!(table.contains("ASIASPOKE00000000001"), "{table}");
     assert!(table.contains("ASIAHUB0000000000001"), "{table}");
     assert!(!table.contains("monitor"), "filter keeps only the chain: {table}");
-    let spoke = v.identities.iter().flat_map(|i| &i.credentials).find(|c| c.access_key_id == "ASIASPOKE00000000001").unwrap();
+    let spoke = v
+        .identities
+        .iter()
+        .flat_map(|i| &i.credentials)
+        .find(|c| c.access_key_id == "ASIASPOKE00000000001")
+        .unwrap();
     assert_eq!(spoke.lineage, "known");
     assert!(spoke.issued_by.as_deref().unwrap().contains("assumed-role/Hub/ops"));
     let html = v.render_html();
@@ -440,7 +637,16 @@ fn role_chain_is_shown_in_the_view() {
 fn view_html_escapes_log_strings() {
     let mut t = Trail::new();
     t.background(0, 30, "us-east-1");
-    t.role_use(20, "Admin", "<script>alert(1)</script>", "ASIAXSS0000000000001", 5, "198.51.100.40", "iam.amazonaws.com", "ListUsers");
+    t.role_use(
+        20,
+        "Admin",
+        "<script>alert(1)</script>",
+        "ASIAXSS0000000000001",
+        5,
+        "198.51.100.40",
+        "iam.amazonaws.com",
+        "ListUsers",
+    );
     let v = crate::view::build_view(t.events());
     let html = v.render_html();
     assert!(!html.contains("<script>"));
@@ -456,8 +662,26 @@ fn state_round_trip_continues_a_run() {
         t.assume_role(*m, user("ops", "AKIAOPS0000000000001"), "Admin", "ops", &key, "198.51.100.40");
         t.role_use(m + 1, "Admin", "ops", &key, *m, "198.51.100.40", "iam.amazonaws.com", "ListUsers");
     }
-    t.role_use(200, "Admin", "ops", "ASIALEGIT00000000005", 60, "198.51.100.40", "iam.amazonaws.com", "ListRoles");
-    t.role_use(205, "Admin", "ops", "ASIAFORGED0000000001", 203, "203.0.113.66", "iam.amazonaws.com", "CreateUser");
+    t.role_use(
+        200,
+        "Admin",
+        "ops",
+        "ASIALEGIT00000000005",
+        60,
+        "198.51.100.40",
+        "iam.amazonaws.com",
+        "ListRoles",
+    );
+    t.role_use(
+        205,
+        "Admin",
+        "ops",
+        "ASIAFORGED0000000001",
+        203,
+        "203.0.113.66",
+        "iam.amazonaws.com",
+        "CreateUser",
+    );
     let evs = t.events();
     let whole = run_kind(AlertKind::NoIssuance, LineageConfig::default(), &evs);
     assert_eq!(whole.len(), 1);
@@ -490,7 +714,16 @@ fn state_is_bounded_by_lifetimes() {
     // two days of background; a credential at the start must be forgotten by the end
     t.background(0, 48 * 60, "us-east-1");
     t.assume_role(10, user("ops", "AKIAOPS0000000000001"), "Admin", "ops", "ASIAEARLY00000000001", "198.51.100.40");
-    t.role_use(11, "Admin", "ops", "ASIAEARLY00000000001", 10, "198.51.100.40", "iam.amazonaws.com", "ListUsers");
+    t.role_use(
+        11,
+        "Admin",
+        "ops",
+        "ASIAEARLY00000000001",
+        10,
+        "198.51.100.40",
+        "iam.amazonaws.com",
+        "ListUsers",
+    );
     let mut e = crate::engine::Engine::new(Settings::default());
     let mut out = vec![];
     for ev in t.events() {
@@ -505,7 +738,16 @@ fn coverage_report_for_a_single_region_trail_without_sts() {
     let mut t = Trail::new();
     t.background(0, 120, "eu-west-1");
     t.background(300, 360, "eu-west-1");
-    t.role_use(100, "Admin", "ops", "ASIAEU00000000000001", 95, "198.51.100.40", "ec2.amazonaws.com", "DescribeVolumes");
+    t.role_use(
+        100,
+        "Admin",
+        "ops",
+        "ASIAEU00000000000001",
+        95,
+        "198.51.100.40",
+        "ec2.amazonaws.com",
+        "DescribeVolumes",
+    );
     t.recs.last_mut().unwrap()["awsRegion"] = json!("eu-west-1");
     let r = crate::coverage::coverage(t.events());
     assert_eq!(r.verdict, "unsupported");
@@ -521,8 +763,24 @@ fn coverage_report_for_a_single_region_trail_without_sts() {
 
     let mut t = Trail::new();
     t.background(0, 240, "us-east-1");
-    t.assume_role(30, user("deployer", "AKIADEPLOYER00000001"), "Deploy", "ci-run-1", "ASIADEPLOY0000000001", "198.51.100.30");
-    t.role_use(31, "Deploy", "ci-run-1", "ASIADEPLOY0000000001", 30, "198.51.100.30", "s3.amazonaws.com", "PutObject");
+    t.assume_role(
+        30,
+        user("deployer", "AKIADEPLOYER00000001"),
+        "Deploy",
+        "ci-run-1",
+        "ASIADEPLOY0000000001",
+        "198.51.100.30",
+    );
+    t.role_use(
+        31,
+        "Deploy",
+        "ci-run-1",
+        "ASIADEPLOY0000000001",
+        30,
+        "198.51.100.30",
+        "s3.amazonaws.com",
+        "PutObject",
+    );
     let r = crate::coverage::coverage(t.events());
     assert_eq!(r.verdict, "supported");
     assert_eq!(r.accounts[0].sessions["role"].known, 1);
@@ -531,7 +789,9 @@ fn coverage_report_for_a_single_region_trail_without_sts() {
 
 #[test]
 fn delivery_slots_from_object_names() {
-    let (r, t) = crate::coverage::delivery_slot("AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T0807Z_abc.json.gz").unwrap();
+    let (r, t) =
+        crate::coverage::delivery_slot("AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T0807Z_abc.json.gz")
+            .unwrap();
     assert_eq!(r, "us-east-1");
     assert_eq!(tripline_doc::time::format_millis(t), "2024-05-01T08:05:00.000Z");
     assert!(crate::coverage::delivery_slot("random.json").is_none());
@@ -546,7 +806,11 @@ fn hostile_input_does_not_panic() {
         json!({"aws": {"cloudtrail": {"user_identity": {"type": "AssumedRole", "arn": "::::::", "access_key_id": "ASIAX"}}}, "source": {"ip": "not-ip", "address": "\u{1b}[31m"}}),
         json!({"event": {"provider": "signin.amazonaws.com", "action": "SwitchRole", "outcome": "success"}, "aws": {"cloudtrail": {"flattened": {"additional_eventdata": {"SwitchTo": ":role/"}}}}}),
     ];
-    let evs: Vec<SharedEvent> = docs.iter().enumerate().map(|(i, d)| event(Document(d.as_object().unwrap().clone()), i as i64, i as u64)).collect();
+    let evs: Vec<SharedEvent> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| event(Document(d.as_object().unwrap().clone()), i as i64, i as u64))
+        .collect();
     let _ = run_all(&evs);
     let _ = crate::view::build_view(evs.clone()).render_table();
     let _ = crate::coverage::coverage(evs).render_table();

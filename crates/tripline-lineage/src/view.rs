@@ -98,7 +98,14 @@ impl LineageBuilder {
     pub fn new(cfg: Settings, filter: ViewFilter) -> LineageBuilder {
         let mut engine = Engine::new(cfg);
         engine.archive = Some(Default::default());
-        LineageBuilder { engine, findings: Vec::new(), filter, events: 0, first: None, last: None }
+        LineageBuilder {
+            engine,
+            findings: Vec::new(),
+            filter,
+            events: 0,
+            first: None,
+            last: None,
+        }
     }
 
     pub fn push(&mut self, ev: &SharedEvent) {
@@ -121,12 +128,20 @@ impl LineageBuilder {
         let mut by_id: BTreeMap<String, IdentityView> = BTreeMap::new();
         let f = &self.filter;
         let keep_cred = |c: &Cred| {
-            f.principal.as_ref().is_none_or(|p| &c.identity == p || &c.principal == p || c.issuance.as_ref().and_then(|i| i.issuer_arn.as_ref()) == Some(p))
-                && f.key.as_ref().is_none_or(|k| &c.key == k || c.issuance.as_ref().and_then(|i| i.issuer_key.as_ref()) == Some(k))
+            f.principal
+                .as_ref()
+                .is_none_or(|p| &c.identity == p || &c.principal == p || c.issuance.as_ref().and_then(|i| i.issuer_arn.as_ref()) == Some(p))
+                && f.key
+                    .as_ref()
+                    .is_none_or(|k| &c.key == k || c.issuance.as_ref().and_then(|i| i.issuer_key.as_ref()) == Some(k))
         };
         let keep_iss = |i: &Issuance| {
-            f.principal.as_ref().is_none_or(|p| &i.identity == p || &i.principal == p || i.issuer_arn.as_ref() == Some(p))
-                && f.key.as_ref().is_none_or(|k| i.key.as_ref() == Some(k) || i.issuer_key.as_ref() == Some(k) || i.creds.contains(k))
+            f.principal
+                .as_ref()
+                .is_none_or(|p| &i.identity == p || &i.principal == p || i.issuer_arn.as_ref() == Some(p))
+                && f.key
+                    .as_ref()
+                    .is_none_or(|k| i.key.as_ref() == Some(k) || i.issuer_key.as_ref() == Some(k) || i.creds.contains(k))
         };
         for i in issuances.iter().filter(|i| keep_iss(i)) {
             let mut flags = Vec::new();
@@ -157,7 +172,12 @@ impl LineageBuilder {
             };
             by_id
                 .entry(i.identity.clone())
-                .or_insert_with(|| IdentityView { identity: i.identity.clone(), issuances: vec![], credentials: vec![], flags: vec![] })
+                .or_insert_with(|| IdentityView {
+                    identity: i.identity.clone(),
+                    issuances: vec![],
+                    credentials: vec![],
+                    flags: vec![],
+                })
                 .issuances
                 .push(v);
         }
@@ -172,7 +192,10 @@ impl LineageBuilder {
                 Lineage::Unknown { reason } => ("unknown", reason.clone()),
             };
             if c.away.is_some() || c.alerted & AlertKind::UsedAway.bit() != 0 {
-                flags.push(format!("used away from issuance ({})", c.away.as_ref().and_then(|a| a.address.clone()).unwrap_or_default()));
+                flags.push(format!(
+                    "used away from issuance ({})",
+                    c.away.as_ref().and_then(|a| a.address.clone()).unwrap_or_default()
+                ));
             }
             if let Some(u) = &c.unfamiliar {
                 flags.push(format!("unfamiliar source {}", u.address.clone().unwrap_or_default()));
@@ -193,7 +216,11 @@ impl LineageBuilder {
                         i.kind.as_str(),
                         format_millis(i.time),
                         i.source_address.as_deref().map(|a| format!(" from {a}")).unwrap_or_default(),
-                        i.issuer_arn.as_deref().filter(|a| *a != c.principal).map(|a| format!(" by {a}")).unwrap_or_default()
+                        i.issuer_arn
+                            .as_deref()
+                            .filter(|a| *a != c.principal)
+                            .map(|a| format!(" by {a}"))
+                            .unwrap_or_default()
                     )
                 }),
                 first_use: format!("{} {}", format_millis(c.first.time), c.first.api),
@@ -217,7 +244,12 @@ impl LineageBuilder {
             };
             by_id
                 .entry(c.identity.clone())
-                .or_insert_with(|| IdentityView { identity: c.identity.clone(), issuances: vec![], credentials: vec![], flags: vec![] })
+                .or_insert_with(|| IdentityView {
+                    identity: c.identity.clone(),
+                    issuances: vec![],
+                    credentials: vec![],
+                    flags: vec![],
+                })
                 .credentials
                 .push(v);
         }
@@ -225,12 +257,22 @@ impl LineageBuilder {
         for idv in &mut identities {
             idv.issuances.sort_by(|a, b| a.time.cmp(&b.time));
             idv.credentials.sort_by(|a, b| a.first_use.cmp(&b.first_use));
-            let mut flags: Vec<String> = idv.credentials.iter().flat_map(|c| c.flags.iter().cloned()).chain(idv.issuances.iter().flat_map(|i| i.flags.iter().cloned())).collect();
+            let mut flags: Vec<String> = idv
+                .credentials
+                .iter()
+                .flat_map(|c| c.flags.iter().cloned())
+                .chain(idv.issuances.iter().flat_map(|i| i.flags.iter().cloned()))
+                .collect();
             flags.sort();
             flags.dedup();
             idv.flags = flags;
         }
-        LineageView { events: self.events, first_event: self.first.map(format_millis), last_event: self.last.map(format_millis), identities }
+        LineageView {
+            events: self.events,
+            first_event: self.first.map(format_millis),
+            last_event: self.last.map(format_millis),
+            identities,
+        }
     }
 }
 
@@ -255,7 +297,15 @@ impl LineageView {
             self.identities.len()
         ));
         for id in &self.identities {
-            o.push_str(&format!("\n{}{}\n", clean(&id.identity), if id.flags.is_empty() { String::new() } else { format!("  [{}]", clean(&id.flags.join("; "))) }));
+            o.push_str(&format!(
+                "\n{}{}\n",
+                clean(&id.identity),
+                if id.flags.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", clean(&id.flags.join("; ")))
+                }
+            ));
             for i in &id.issuances {
                 o.push_str(&format!(
                     "  issued {} {} -> {}  key {}  from {}  mfa {}{}{}\n",
@@ -266,7 +316,11 @@ impl LineageView {
                     clean(i.issued_to_service.as_deref().or(i.source_address.as_deref()).unwrap_or("-")),
                     i.mfa,
                     i.issuer.as_deref().map(|x| format!("  by {}", clean(x))).unwrap_or_default(),
-                    if i.flags.is_empty() { String::new() } else { format!("  [{}]", clean(&i.flags.join("; "))) }
+                    if i.flags.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  [{}]", clean(&i.flags.join("; ")))
+                    }
                 ));
             }
             for c in &id.credentials {
@@ -353,13 +407,23 @@ impl LineageView {
                 b.push_str("</table>\n");
             }
             if !id.credentials.is_empty() {
-                b.push_str("<table><tr><th>credential</th><th>lineage</th><th>issued by</th><th>uses</th><th>actions</th><th>addresses</th><th>flags</th></tr>\n");
+                b.push_str(
+                    "<table><tr><th>credential</th><th>lineage</th><th>issued by</th><th>uses</th><th>actions</th><th>addresses</th><th>flags</th></tr>\n",
+                );
                 for c in &id.credentials {
                     let acts: Vec<String> = c.actions.iter().map(|(k, v)| format!("{}&nbsp;×{v}", esc(k))).collect();
                     let addrs: Vec<String> = c
                         .addresses
                         .iter()
-                        .map(|a| format!("{}{}{} ×{}", esc(&a.address), a.asn.map(|x| format!(" AS{x}")).unwrap_or_default(), a.country.as_deref().map(|c| format!(" {}", esc(c))).unwrap_or_default(), a.count))
+                        .map(|a| {
+                            format!(
+                                "{}{}{} ×{}",
+                                esc(&a.address),
+                                a.asn.map(|x| format!(" AS{x}")).unwrap_or_default(),
+                                a.country.as_deref().map(|c| format!(" {}", esc(c))).unwrap_or_default(),
+                                a.count
+                            )
+                        })
                         .collect();
                     b.push_str(&format!(
                         "<tr><td><code>{}</code><br>{}<br>created {}</td><td>{}<br><small>{}</small></td><td>{}</td><td>{}<br>first {}<br>last {}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",

@@ -137,7 +137,9 @@ pub struct TestOptions {
 impl TestReport {
     /// True when every tested rule passed (and, with `require_tests`, every rule had tests).
     pub fn passed(&self, opts: &TestOptions) -> bool {
-        self.rules.iter().all(|r| r.passed() || (!opts.require_tests && r.test_file.is_none() && r.error.is_none()))
+        self.rules
+            .iter()
+            .all(|r| r.passed() || (!opts.require_tests && r.test_file.is_none() && r.error.is_none()))
     }
 
     /// (rules, cases, failed cases, untested rules, rules with errors)
@@ -172,7 +174,9 @@ impl TestReport {
             }
         }
         let (rules, cases, failed, untested, errors) = self.counts();
-        o.push_str(&format!("{rules} rules, {cases} cases, {failed} failed, {untested} untested, {errors} with errors\n"));
+        o.push_str(&format!(
+            "{rules} rules, {cases} cases, {failed} failed, {untested} untested, {errors} with errors\n"
+        ));
         o
     }
 }
@@ -181,7 +185,9 @@ impl TestReport {
 pub fn test_file_for(rule: &Path) -> Option<PathBuf> {
     let stem = rule.file_stem()?.to_str()?;
     let dir = rule.parent().unwrap_or(Path::new("."));
-    [dir.join("tests").join(format!("{stem}.json")), dir.join(format!("{stem}.test.json"))].into_iter().find(|p| p.is_file())
+    [dir.join("tests").join(format!("{stem}.json")), dir.join(format!("{stem}.test.json"))]
+        .into_iter()
+        .find(|p| p.is_file())
 }
 
 /// Runs the tests of rule files or folders (folders are walked for `*.toml`).
@@ -192,7 +198,13 @@ pub fn run_rule_tests(paths: &[PathBuf], _opts: &TestOptions) -> TestReport {
         let files = match tripline_rules::collect_rule_files(p) {
             Ok(f) => f,
             Err(e) => {
-                report.rules.push(RuleTestResult { rule_path: p.display().to_string(), rule_name: None, test_file: None, error: Some(e.to_string()), cases: vec![] });
+                report.rules.push(RuleTestResult {
+                    rule_path: p.display().to_string(),
+                    rule_name: None,
+                    test_file: None,
+                    error: Some(e.to_string()),
+                    cases: vec![],
+                });
                 continue;
             }
         };
@@ -201,11 +213,22 @@ pub fn run_rule_tests(paths: &[PathBuf], _opts: &TestOptions) -> TestReport {
             let text = match std::fs::read_to_string(&f) {
                 Ok(t) => t,
                 Err(e) => {
-                    report.rules.push(RuleTestResult { rule_path: path, rule_name: None, test_file: None, error: Some(format!("cannot read: {e}")), cases: vec![] });
+                    report.rules.push(RuleTestResult {
+                        rule_path: path,
+                        rule_name: None,
+                        test_file: None,
+                        error: Some(format!("cannot read: {e}")),
+                        cases: vec![],
+                    });
                     continue;
                 }
             };
-            let test = test_file_for(&f).map(|t| (t.display().to_string(), std::fs::read_to_string(&t).map_err(|e| format!("cannot read {}: {e}", t.display()))));
+            let test = test_file_for(&f).map(|t| {
+                (
+                    t.display().to_string(),
+                    std::fs::read_to_string(&t).map_err(|e| format!("cannot read {}: {e}", t.display())),
+                )
+            });
             report.rules.push(run_one(&ctx, &path, &text, test));
         }
     }
@@ -218,7 +241,10 @@ pub fn run_builtin_tests(_opts: &TestOptions) -> TestReport {
     let tests = builtin_tests();
     let mut report = TestReport::default();
     for (name, text) in builtin_rules() {
-        let test = tests.iter().find(|(n, _)| *n == name).map(|(n, t)| (format!("builtin:tests/{n}.json"), Ok(t.to_string())));
+        let test = tests
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, t)| (format!("builtin:tests/{n}.json"), Ok(t.to_string())));
         report.rules.push(run_one(&ctx, &format!("builtin:{name}"), text, test));
     }
     report
@@ -226,11 +252,22 @@ pub fn run_builtin_tests(_opts: &TestOptions) -> TestReport {
 
 /// Tests one rule given its text and its test file's (path, text).
 pub fn run_rule_test_text(rule_path: &str, rule_text: &str, test_path: &str, test_text: &str) -> RuleTestResult {
-    run_one(&compile_context(), rule_path, rule_text, Some((test_path.to_string(), Ok(test_text.to_string()))))
+    run_one(
+        &compile_context(),
+        rule_path,
+        rule_text,
+        Some((test_path.to_string(), Ok(test_text.to_string()))),
+    )
 }
 
 fn run_one(ctx: &CompileContext, rule_path: &str, rule_text: &str, test: Option<(String, Result<String, String>)>) -> RuleTestResult {
-    let mut res = RuleTestResult { rule_path: rule_path.to_string(), rule_name: None, test_file: None, error: None, cases: vec![] };
+    let mut res = RuleTestResult {
+        rule_path: rule_path.to_string(),
+        rule_name: None,
+        test_file: None,
+        error: None,
+        cases: vec![],
+    };
     let rule = match Rule::parse(rule_path, rule_text) {
         Ok(r) => Arc::new(r),
         Err(e) => {
@@ -305,7 +342,16 @@ fn run_case(ctx: &CompileContext, rule: &Arc<Rule>, normalizer: &Normalizer, tpa
             normalizer.normalize_with_time(r).map_err(|e| e.to_string())
         };
         match doc {
-            Ok((doc, t)) => events.push(Event { doc, timestamp: t, origin: Origin { file: file.clone(), record: i as u64 + 1, line: None }, seq: i as u64 }),
+            Ok((doc, t)) => events.push(Event {
+                doc,
+                timestamp: t,
+                origin: Origin {
+                    file: file.clone(),
+                    record: i as u64 + 1,
+                    line: None,
+                },
+                seq: i as u64,
+            }),
             Err(e) => failures.push(format!("record {}: {e}", i + 1)),
         }
     }
@@ -314,7 +360,14 @@ fn run_case(ctx: &CompileContext, rule: &Arc<Rule>, normalizer: &Normalizer, tpa
         Ok(d) => d,
         Err(e) => {
             failures.push(format!("does not compile: {e}"));
-            return CaseResult { name: case.name.clone(), expected: case.expect, actual: 0, passed: false, failures, reasons: vec![] };
+            return CaseResult {
+                name: case.name.clone(),
+                expected: case.expect,
+                actual: 0,
+                passed: false,
+                failures,
+                reasons: vec![],
+            };
         }
     };
     let mut runner = Runner::new(vec![det], RunnerConfig::default());
@@ -332,9 +385,13 @@ fn run_case(ctx: &CompileContext, rule: &Arc<Rule>, normalizer: &Normalizer, tpa
         for (i, a) in alerts.iter().enumerate() {
             for (k, v) in want {
                 let got = a.doc.values(k);
-                let ok = got.iter().any(|g| *g == v) || a.doc.0.get(k) == Some(v);
+                let ok = got.contains(&v) || a.doc.0.get(k) == Some(v);
                 if !ok {
-                    failures.push(format!("alert {}: {k} is {:?}, expected {v}", i + 1, got.iter().map(|g| g.to_string()).collect::<Vec<_>>()));
+                    failures.push(format!(
+                        "alert {}: {k} is {:?}, expected {v}",
+                        i + 1,
+                        got.iter().map(|g| g.to_string()).collect::<Vec<_>>()
+                    ));
                 }
             }
         }
@@ -345,7 +402,10 @@ fn run_case(ctx: &CompileContext, rule: &Arc<Rule>, normalizer: &Normalizer, tpa
         actual,
         passed: failures.is_empty(),
         failures,
-        reasons: alerts.iter().filter_map(|a| a.doc.0.get("kibana.alert.reason").and_then(|v| v.as_str()).map(String::from)).collect(),
+        reasons: alerts
+            .iter()
+            .filter_map(|a| a.doc.0.get("kibana.alert.reason").and_then(|v| v.as_str()).map(String::from))
+            .collect(),
     }
 }
 

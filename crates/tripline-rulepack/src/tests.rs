@@ -82,7 +82,6 @@ fn run_rule_tests_finds_test_files_beside_rules() {
     assert_eq!(report.counts(), (2, 2, 0, 1, 0));
 }
 
-
 /// Reads `samples/trail` (gzipped `{"Records": [...]}` files in S3 layout), normalized.
 fn sample_events() -> Vec<Arc<Event>> {
     use std::io::Read;
@@ -110,7 +109,16 @@ fn sample_events() -> Vec<Arc<Event>> {
         for (i, r) in v["Records"].as_array().unwrap().iter().enumerate() {
             let (doc, t) = norm.normalize_with_time(r).unwrap();
             let seq = evs.len() as u64;
-            evs.push(Event { doc, timestamp: t, origin: Origin { file: f.display().to_string().into(), record: i as u64 + 1, line: None }, seq });
+            evs.push(Event {
+                doc,
+                timestamp: t,
+                origin: Origin {
+                    file: f.display().to_string().into(),
+                    record: i as u64 + 1,
+                    line: None,
+                },
+                seq,
+            });
         }
     }
     evs.into_iter().map(Arc::new).collect()
@@ -119,7 +127,10 @@ fn sample_events() -> Vec<Arc<Event>> {
 #[test]
 fn sample_trail_raises_exactly_the_documented_alerts() {
     let ctx = compile_context();
-    let dets = builtin_rules().into_iter().map(|(n, t)| compile_rule(&Arc::new(Rule::parse(n, t).unwrap()), &ctx).unwrap()).collect();
+    let dets = builtin_rules()
+        .into_iter()
+        .map(|(n, t)| compile_rule(&Arc::new(Rule::parse(n, t).unwrap()), &ctx).unwrap())
+        .collect();
     let mut runner = Runner::new(dets, RunnerConfig::default());
     let mut drafts = Vec::new();
     // Pushed in file order (regions interleave), as a hunt reads them; the runner reorders.
@@ -158,7 +169,14 @@ fn sample_trail_raises_exactly_the_documented_alerts() {
     // The lineage alerts name the right credentials.
     let keys: Vec<String> = alerts
         .iter()
-        .filter_map(|a| a.fields.as_ref()?.get("tripline.lineage.credential")?.get("access_key_id")?.as_str().map(String::from))
+        .filter_map(|a| {
+            a.fields
+                .as_ref()?
+                .get("tripline.lineage.credential")?
+                .get("access_key_id")?
+                .as_str()
+                .map(String::from)
+        })
         .collect();
     for k in ["ASIAOPSFORGED0000001", "ASIAWEBSERVER0000003", "ASIABOBCONSOLE000001"] {
         assert!(keys.iter().any(|x| x == k), "{k} not alerted: {keys:?}");
@@ -174,11 +192,26 @@ fn sample_trail_lineage_view_and_coverage() {
     };
     let view = tripline_lineage::build_view(evs.clone());
     let table = view.render_table();
-    let forged = view.identities.iter().flat_map(|i| &i.credentials).find(|c| c.access_key_id == "ASIAOPSFORGED0000001").unwrap();
+    let forged = view
+        .identities
+        .iter()
+        .flat_map(|i| &i.credentials)
+        .find(|c| c.access_key_id == "ASIAOPSFORGED0000001")
+        .unwrap();
     assert_eq!(forged.lineage, "missing");
-    let early = view.identities.iter().flat_map(|i| &i.credentials).find(|c| c.access_key_id == "ASIAOPSEARLY00000001").unwrap();
+    let early = view
+        .identities
+        .iter()
+        .flat_map(|i| &i.credentials)
+        .find(|c| c.access_key_id == "ASIAOPSEARLY00000001")
+        .unwrap();
     assert_eq!(early.lineage, "unknown");
-    let refreshed = view.identities.iter().flat_map(|i| &i.credentials).find(|c| c.access_key_id == "ASIAALICECONSOLE0002").unwrap();
+    let refreshed = view
+        .identities
+        .iter()
+        .flat_map(|i| &i.credentials)
+        .find(|c| c.access_key_id == "ASIAALICECONSOLE0002")
+        .unwrap();
     assert_eq!(refreshed.lineage, "known", "{table}");
     let cov = tripline_lineage::coverage(evs);
     assert_eq!(cov.verdict, "supported", "{}", cov.render_table());
@@ -186,5 +219,11 @@ fn sample_trail_lineage_view_and_coverage() {
     assert_eq!(a.regions.len(), 2);
     assert!(a.sessions["role"].missing >= 1);
     // us-west-2 delivers only every 15 minutes: intervals without a file are reported
-    assert!(!a.regions.iter().find(|r| r.region == "us-west-2").unwrap().missing_delivery_intervals.is_empty());
+    assert!(!a
+        .regions
+        .iter()
+        .find(|r| r.region == "us-west-2")
+        .unwrap()
+        .missing_delivery_intervals
+        .is_empty());
 }
