@@ -37,6 +37,9 @@ pub enum Command {
     /// EQL event queries print matching events; sequences and samples print one object per
     /// match with its events in order ({"sequence": [...]}). ES|QL prints the result rows.
     Query(QueryArgs),
+    /// Throughput benchmark over a generated corpus, stage by stage (decompress, parse,
+    /// normalize, rules, hunt), on 1 core and all cores, with peak memory.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,5 +186,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Normalize(a) => crate::hunt::normalize(a),
         Command::Rules(RulesCommand::Check(a)) => crate::rulesets::check(a),
         Command::Query(a) => crate::query::query(a),
+        Command::Bench(a) => crate::bench::bench(a),
     }
 }

@@ -1,5 +1,6 @@
 //! `tripline`: threat detection over cloud audit logs.
 
+mod bench;
 mod cli;
 mod hunt;
 mod pipeline;
@@ -7,6 +8,12 @@ mod query;
 mod rulesets;
 
 use clap::Parser;
+
+// mimalloc: normalization allocates many small maps and strings per record, freed on
+// another thread; measured in BENCHMARKS.md.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     // A closed stdout (e.g. `| head`) is not an error worth a panic message.

@@ -14,15 +14,19 @@ use anyhow::Result;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use tripline_doc::{Document, Event, Origin};
 use tripline_normalize::{GeoIp, NormalizeOptions, Normalizer};
-use tripline_sources::{Input, Item, RecordKind};
+use tripline_sources::{Input, RawItem, RawRecord, RecordKind};
 
 use crate::cli::{InputArgs, InputMode};
 
 const BATCH: usize = 512;
 
+/// A normalized record ready to become an [`Event`]: its time is computed on the worker, so
+/// the (serial) consumer only numbers and dispatches.
+type Ready = (Document, i64, Origin);
+
 /// What a worker sends for one file.
 enum Msg {
-    Events(Vec<(Document, Origin)>),
+    Events(Vec<Ready>),
     Skipped { reason: String, detail: String },
     Done(tripline_sources::FileStats),
 }
@@ -111,40 +115,23 @@ pub fn run(
                 let tx = &senders[i];
                 let mut batch = Vec::with_capacity(BATCH);
                 let mut closed = false;
-                let fstats = tripline_sources::read_input(&inputs[i], &read_opts, &mut |item| {
+                let fstats = tripline_sources::read_input_raw(&inputs[i], &read_opts, &mut |item| {
                     if closed {
                         return;
                     }
-                    match item {
-                        Item::Record(rec) => {
-                            let doc = match rec.kind {
-                                RecordKind::CloudTrail => match normalizer.normalize(&rec.value) {
-                                    Ok(d) => d,
-                                    Err(e) => {
-                                        closed |= tx
-                                            .send(Msg::Skipped { reason: "not a valid CloudTrail record".into(), detail: format!("{}: {e}", rec.origin) })
-                                            .is_err();
-                                        return;
-                                    }
-                                },
-                                RecordKind::Document => match rec.value {
-                                    serde_json::Value::Object(m) => Document(m),
-                                    _ => {
-                                        closed |= tx
-                                            .send(Msg::Skipped { reason: "record is not a JSON object".into(), detail: format!("{}: record is not a JSON object", rec.origin) })
-                                            .is_err();
-                                        return;
-                                    }
-                                },
-                            };
-                            batch.push((doc, rec.origin));
+                    let ready = match item {
+                        RawItem::Bytes { bytes, origin } => normalize_raw(&normalizer, bytes, origin),
+                        RawItem::Parsed(rec) => normalize_parsed(&normalizer, rec),
+                        RawItem::Error(e) => Err(Msg::Skipped { reason: e.kind().to_string(), detail: e.to_string() }),
+                    };
+                    match ready {
+                        Ok(r) => {
+                            batch.push(r);
                             if batch.len() >= BATCH {
                                 closed |= tx.send(Msg::Events(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err();
                             }
                         }
-                        Item::Error(e) => {
-                            closed |= tx.send(Msg::Skipped { reason: e.kind().to_string(), detail: e.to_string() }).is_err();
-                        }
+                        Err(msg) => closed |= tx.send(msg).is_err(),
                     }
                 });
                 if !closed && !batch.is_empty() {
@@ -160,8 +147,7 @@ pub fn run(
             for msg in rx.iter() {
                 match msg {
                     Msg::Events(evs) => {
-                        for (doc, origin) in evs {
-                            let timestamp = doc.first("@timestamp").and_then(tripline_doc::time::value_to_millis).unwrap_or(0);
+                        for (doc, timestamp, origin) in evs {
                             stats.records += 1;
                             on_event(Event { doc, timestamp, origin, seq })?;
                             seq += 1;
@@ -183,4 +169,49 @@ pub fn run(
         Ok(())
     })?;
     Ok(stats)
+}
+
+fn skipped(reason: &str, origin: &Origin, e: impl std::fmt::Display) -> Msg {
+    Msg::Skipped { reason: reason.into(), detail: format!("{origin}: {e}") }
+}
+
+/// An element of an S3 `Records` list, as raw bytes: normalized straight from its text (the
+/// normalizer's own parser keeps key order and skips the serde_json tree). On failure the
+/// record is parsed again with serde_json only to report the same error the parsed path
+/// would (malformed JSON, invalid UTF-8, not an object, not CloudTrail); that is rare.
+fn normalize_raw(normalizer: &Normalizer, bytes: &[u8], origin: Origin) -> Result<Ready, Msg> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        if let Ok((doc, ts)) = normalizer.normalize_json(text) {
+            return Ok((doc, ts, origin));
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Err(e) => {
+            let reason = if std::str::from_utf8(bytes).is_err() { "invalid UTF-8" } else { "malformed JSON" };
+            Err(skipped(reason, &origin, format!("{e}; record skipped")))
+        }
+        Ok(v) if !v.is_object() => Err(skipped("record is not a JSON object", &origin, "record is not a JSON object")),
+        Ok(v) => match normalizer.normalize_with_time(&v) {
+            Ok((doc, ts)) => Ok((doc, ts, origin)),
+            Err(e) => Err(skipped("not a valid CloudTrail record", &origin, e)),
+        },
+    }
+}
+
+/// A record the reader parsed (arrays, NDJSON, envelopes, documents).
+fn normalize_parsed(normalizer: &Normalizer, rec: RawRecord) -> Result<Ready, Msg> {
+    match rec.kind {
+        RecordKind::CloudTrail => match normalizer.normalize_with_time(&rec.value) {
+            Ok((doc, ts)) => Ok((doc, ts, rec.origin)),
+            Err(e) => Err(skipped("not a valid CloudTrail record", &rec.origin, e)),
+        },
+        RecordKind::Document => match rec.value {
+            serde_json::Value::Object(m) => {
+                let doc = Document(m);
+                let ts = doc.first("@timestamp").and_then(tripline_doc::time::value_to_millis).unwrap_or(0);
+                Ok((doc, ts, rec.origin))
+            }
+            _ => Err(skipped("record is not a JSON object", &rec.origin, "record is not a JSON object")),
+        },
+    }
 }

@@ -7,15 +7,17 @@
 //! counted in the summary as `late events`: stateless rules are unaffected; stateful ones see it
 //! as if it had arrived at the time of release.
 //!
-//! Dispatch is indexed: detectors that fix `event.provider` (or `event.action`) only see events
-//! carrying one of those values.
+//! Dispatch is indexed: detectors that fix `event.provider` and/or `event.action` only see
+//! events carrying one of those values. The target lists are precomputed per provider, so
+//! dispatch allocates nothing per event. [`RunnerConfig::indexed`] = false turns the index off
+//! (every detector sees every event): the reference the differential tests compare with.
 //!
 //! Alerts as input: detectors that read alerts ([`Detector::reads_alerts`]) are also fed, when
 //! an alert-document builder is set, one event per non-building-block alert the other
 //! detectors emit, as the alert produced (see [`Runner::set_alert_doc_builder`]).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use tripline_doc::{Document, Event, Origin, SharedEvent};
 
@@ -27,12 +29,15 @@ pub struct RunnerConfig {
     pub reorder_window_ms: i64,
     /// Hard cap on buffered events, so memory stays bounded on pathological input.
     pub max_buffered: usize,
+    /// Dispatch through the provider/action index (the default); false = every detector
+    /// sees every event (same alerts, slower; the reference for differential tests).
+    pub indexed: bool,
 }
 
 impl Default for RunnerConfig {
     fn default() -> Self {
         // 20 minutes: CloudTrail's documented delivery delay (~15 min) plus margin.
-        RunnerConfig { reorder_window_ms: 20 * 60_000, max_buffered: 1_000_000 }
+        RunnerConfig { reorder_window_ms: 20 * 60_000, max_buffered: 1_000_000, indexed: true }
     }
 }
 
@@ -53,6 +58,8 @@ struct Slot {
     emitted: u64,
     /// Cached [`Detector::reads_alerts`].
     reads_alerts: bool,
+    /// Cached [`Detector::required`] for `event.action` (`None`: any action).
+    actions: Option<HashSet<String>>,
 }
 
 /// Builds the Elastic-shaped alert document of a draft; set by the caller because the alert
@@ -71,9 +78,15 @@ struct Key(i64, u64);
 
 pub struct Runner {
     slots: Vec<Slot>,
-    /// event.provider value → detector indexes; plus detectors with no provider constraint.
+    /// event.provider value → indexes of the detectors requiring it merged with `unindexed`,
+    /// ascending (detector order); plus the detectors with no provider constraint.
     by_provider: HashMap<String, Vec<usize>>,
     unindexed: Vec<usize>,
+    /// Whether some detector constrains `event.action`.
+    action_filtered: bool,
+    /// Reused per-event buffers (dispatch targets, detector output).
+    scratch: Vec<usize>,
+    buf: Vec<AlertDraft>,
     heap: BinaryHeap<Reverse<(Key, usize)>>,
     pending: HashMap<usize, SharedEvent>,
     next_slot: usize,
@@ -125,6 +138,17 @@ impl Runner {
                 None => unindexed.push(i),
             }
         }
+        // Each provider's list also holds the unindexed detectors, in detector order, so a
+        // single-provider event (the usual case) is dispatched from one precomputed list.
+        for list in by_provider.values_mut() {
+            list.extend(unindexed.iter().copied());
+            list.sort_unstable();
+            list.dedup();
+        }
+        let actions: Vec<Option<HashSet<String>>> =
+            detectors.iter().map(|d| d.required("event.action").map(|v| v.into_iter().collect())).collect();
+        let action_filtered = actions.iter().any(Option::is_some);
+        let mut actions = actions.into_iter();
         let alert_readers =
             detectors.iter().enumerate().filter(|(_, d)| d.reads_alerts()).map(|(i, _)| i).collect();
         Runner {
@@ -132,11 +156,14 @@ impl Runner {
                 .into_iter()
                 .map(|det| {
                     let reads_alerts = det.reads_alerts();
-                    Slot { det, emitted: 0, reads_alerts }
+                    Slot { det, emitted: 0, reads_alerts, actions: actions.next().flatten() }
                 })
                 .collect(),
             by_provider,
             unindexed,
+            action_filtered,
+            scratch: Vec::new(),
+            buf: Vec::new(),
             heap: BinaryHeap::new(),
             pending: HashMap::new(),
             next_slot: 0,
@@ -282,18 +309,44 @@ impl Runner {
                 slot.det.input_started(ev.timestamp);
             }
         }
-        let provider = ev.doc.str("event.provider");
-        let indexed = provider.and_then(|p| self.by_provider.get(p));
-        let mut targets: Vec<usize> = self.unindexed.clone();
-        if let Some(ix) = indexed {
-            targets.extend(ix.iter().copied());
-            targets.sort_unstable();
+        let mut targets = std::mem::take(&mut self.scratch);
+        targets.clear();
+        if !self.cfg.indexed {
+            targets.extend(0..self.slots.len());
+        } else {
+            let providers = ev.doc.values("event.provider");
+            let mut names = providers.iter().filter_map(|v| v.as_str());
+            match (names.next(), names.next()) {
+                (None, _) => targets.extend_from_slice(&self.unindexed),
+                (Some(p), None) => targets.extend_from_slice(self.by_provider.get(p).unwrap_or(&self.unindexed)),
+                // Several providers (documents given as they are): the union of their lists.
+                _ => {
+                    targets.extend_from_slice(&self.unindexed);
+                    for p in providers.iter().filter_map(|v| v.as_str()) {
+                        if let Some(ix) = self.by_provider.get(p) {
+                            targets.extend_from_slice(ix);
+                        }
+                    }
+                    targets.sort_unstable();
+                    targets.dedup();
+                }
+            }
+            if self.action_filtered {
+                let actions = ev.doc.values("event.action");
+                let slots = &self.slots;
+                targets.retain(|&i| match &slots[i].actions {
+                    None => true,
+                    Some(set) => actions.iter().any(|a| a.as_str().is_some_and(|a| set.contains(a))),
+                });
+            }
         }
-        let mut buf = Vec::new();
-        for i in targets {
+        let mut buf = std::mem::take(&mut self.buf);
+        for &i in &targets {
             self.slots[i].det.on_event(ev, &mut buf);
             self.take(i, &mut buf, out);
         }
+        self.buf = buf;
+        self.scratch = targets;
     }
 
     fn take(&mut self, i: usize, buf: &mut Vec<AlertDraft>, out: &mut Vec<AlertDraft>) {

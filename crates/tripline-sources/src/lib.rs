@@ -36,6 +36,7 @@
 
 mod classify;
 mod error;
+mod gunzip;
 mod scan;
 
 use std::cell::Cell;
@@ -299,8 +300,7 @@ pub fn read_input_raw(input: &Input, opts: &ReadOptions, sink: &mut dyn FnMut(Ra
 
 /// [`read_bytes`] with raw records (see [`read_input_raw`]).
 pub fn read_bytes_raw(name: &str, data: &[u8], opts: &ReadOptions, sink: &mut dyn FnMut(RawItem<'_>)) -> FileStats {
-    let mut r = data;
-    read_named(Arc::from(name), &mut r, opts, &mut RawSink(sink))
+    read_memory(Arc::from(name), data, opts, &mut RawSink(sink))
 }
 
 /// What [`read_input_raw`] hands to its sink.
@@ -357,7 +357,22 @@ fn read_input_to(input: &Input, opts: &ReadOptions, sink: &mut dyn Sink) -> File
             read_named(name, &mut lock, opts, sink)
         }
         Input::File(p) => match std::fs::File::open(p) {
-            Ok(mut f) => read_named(name, &mut f, opts, sink),
+            Ok(mut f) => {
+                // A gzip file small enough to hold is read whole and decompressed in one call
+                // (see `gunzip`); everything else streams.
+                let size = f.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+                if size <= gunzip::MAX_COMPRESSED as u64 && is_gzip_file(&mut f) {
+                    let mut data = Vec::with_capacity(size as usize);
+                    match f.read_to_end(&mut data) {
+                        Ok(_) => return read_memory(name, &data, opts, sink),
+                        Err(e) => {
+                            sink.item(Item::Error(SourceError::new(name, Position::default(), ErrorKind::Io, format!("read failed: {e}"))));
+                            return FileStats { format: Format::Unreadable, errors: 1, ..Default::default() };
+                        }
+                    }
+                }
+                read_named(name, &mut f, opts, sink)
+            }
             Err(e) => {
                 sink.item(Item::Error(SourceError::new(name, Position::default(), ErrorKind::Io, format!("cannot open: {e}"))));
                 FileStats { format: Format::Unreadable, errors: 1, ..Default::default() }
@@ -369,8 +384,61 @@ fn read_input_to(input: &Input, opts: &ReadOptions, sink: &mut dyn Sink) -> File
 /// Reads content already in memory (tests, chunks handed out by a caller). `name` is used in
 /// origins and errors. Gzip is detected as for files.
 pub fn read_bytes(name: &str, data: &[u8], opts: &ReadOptions, sink: &mut dyn FnMut(Item)) -> FileStats {
+    read_memory(Arc::from(name), data, opts, &mut ItemSink(sink))
+}
+
+/// Decompresses a whole gzip file (every member) into `out`: libdeflate in one call when it
+/// is a single member within the size limits, else the streaming decoder.
+pub fn gunzip(data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    if gunzip::gunzip_whole(data, out) {
+        return Ok(());
+    }
+    out.clear();
+    flate2::read::MultiGzDecoder::new(data).read_to_end(out).map(|_| ())
+}
+
+/// Whether the file starts with the gzip magic; leaves the file position at the start.
+fn is_gzip_file(f: &mut std::fs::File) -> bool {
+    use std::io::{Seek, SeekFrom};
+    let mut head = [0u8; 2];
+    let ok = f.read_exact(&mut head).is_ok() && head == GZIP_MAGIC;
+    f.seek(SeekFrom::Start(0)).is_ok() && ok
+}
+
+thread_local! {
+    /// Decompressed-file buffer, reused across the files a thread reads.
+    static GUNZIP_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads content held in memory: a complete single-member gzip file is decompressed whole
+/// with libdeflate; anything else (plain, multi-member, truncated, corrupt) takes the
+/// streaming path, exactly as before.
+fn read_memory(name: Arc<str>, data: &[u8], opts: &ReadOptions, sink: &mut dyn Sink) -> FileStats {
+    if data.len() >= 2 && data[..2] == GZIP_MAGIC {
+        // Take the thread's buffer out (a sink that reads another input meanwhile gets a
+        // fresh one), and put it back unless it grew past what is worth keeping.
+        let mut buf = GUNZIP_BUF.with(|b| b.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default());
+        let mut stats = None;
+        if gunzip::gunzip_whole(data, &mut buf) {
+            let mut r: &[u8] = &buf;
+            let mut st = read_json(name.clone(), &mut r, opts, sink, Compression::Gzip);
+            st.bytes_read = data.len() as u64;
+            stats = Some(st);
+        }
+        if buf.capacity() <= 64 << 20 {
+            buf.clear();
+            GUNZIP_BUF.with(|b| {
+                if let Ok(mut b) = b.try_borrow_mut() {
+                    *b = buf;
+                }
+            });
+        }
+        if let Some(st) = stats {
+            return st;
+        }
+    }
     let mut r = data;
-    read_named(Arc::from(name), &mut r, opts, &mut ItemSink(sink))
+    read_named(name, &mut r, opts, sink)
 }
 
 /// Reads any byte stream (e.g. an object body being downloaded).
