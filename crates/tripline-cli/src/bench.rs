@@ -203,6 +203,21 @@ fn child(a: &BenchArgs, stage: &str) -> Result<Measure> {
                 l.detectors.retain(|d| d.rule().rule_type != tripline_rules::RuleType::Analytic);
             }
             m.rules = l.detectors.len();
+            if stage != "load-rules" {
+                // How well the rule index can narrow dispatch (see the runner).
+                let by = |f: &str| l.detectors.iter().filter(|d| d.required(f).is_some()).count();
+                let neither =
+                    l.detectors.iter().filter(|d| d.required("event.provider").is_none() && d.required("event.action").is_none());
+                let names: Vec<String> = neither.map(|d| format!("{} ({})", d.rule().name, d.rule().rule_type)).collect();
+                eprintln!(
+                    "{} detectors: {} fix event.provider, {} fix event.action, {} fix neither: {}",
+                    l.detectors.len(),
+                    by("event.provider"),
+                    by("event.action"),
+                    names.len(),
+                    names.join("; ")
+                );
+            }
             if stage == "load-rules" {
                 m.secs = t.elapsed().as_secs_f64();
                 m.records = (l.detectors.len() + l.failures.len()) as u64;
@@ -265,7 +280,7 @@ fn child(a: &BenchArgs, stage: &str) -> Result<Measure> {
             let mut drafts = Vec::new();
             // Alerts are built as the hunt builds them (that cost is part of it).
             let mut alerts: Vec<String> = Vec::new();
-            let mut keep = |d: &tripline_engine::AlertDraft, alerts: &mut Vec<String>| {
+            let keep = |d: &tripline_engine::AlertDraft, alerts: &mut Vec<String>| {
                 let al = tripline_alerts::build_alert(d);
                 alerts.push(format!("{} {}", al.uuid, al.rule_id));
             };
