@@ -6,6 +6,7 @@ mod rules_suite;
 mod suite;
 // Suites and tasks owned by their areas (one line each):
 mod gen_field_types;
+mod ecs_conformance;
 mod eql_qa;
 mod bench;
 
@@ -19,6 +20,7 @@ type SuiteFn = fn(&Path) -> Result<Suite>;
 /// Every conformance suite: (name, runner). Names are the keys of conformance-floors.toml.
 fn suites() -> Vec<(&'static str, SuiteFn)> {
     vec![
+        ("ecs", ecs_conformance::run as SuiteFn),
         ("rules-compile", rules_suite::run as SuiteFn),
         ("eql-qa", eql_qa::run as SuiteFn),
     ]

@@ -17,6 +17,25 @@ use tripline_doc::{time::format_millis, Document};
 use tripline_engine::AlertDraft;
 use tripline_rules::{Rule, RuleType};
 
+/// ECS context copied from the triggering event into analytic alerts.
+const CONTEXT_FIELDS: &[&str] = &[
+    "@timestamp",
+    "event.action",
+    "event.provider",
+    "event.outcome",
+    "event.id",
+    "source.ip",
+    "source.address",
+    "source.geo",
+    "source.as",
+    "user.name",
+    "user.id",
+    "user_agent.original",
+    "cloud.account.id",
+    "cloud.region",
+    "aws.cloudtrail.user_identity",
+];
+
 /// A finished alert.
 #[derive(Debug, Clone)]
 pub struct Alert {
@@ -164,6 +183,20 @@ pub fn build_alert(draft: &AlertDraft) -> Alert {
             doc.set(k, v.clone());
         }
     }
+    // Analytic alerts (session lineage) stand for a credential's story; they take the ECS
+    // context of their triggering event (who, from where, what) so tables and Elastic-style
+    // triage views show it.
+    if own_fields_only && rule.rule_type == RuleType::Analytic {
+        if let Some(ev) = draft.events.first() {
+            for f in CONTEXT_FIELDS {
+                if !doc.exists(f) {
+                    if let Some(v) = tripline_doc::path::get_nested(&ev.doc.0, f) {
+                        doc.set(f, v.clone());
+                    }
+                }
+            }
+        }
+    }
     // Elastic moves the source event.* under kibana.alert.original_event.* and marks the alert.
     if let Some(Value::Object(ev)) = doc.0.get("event").cloned() {
         for (k, v) in ev {
@@ -208,11 +241,14 @@ pub fn build_alert(draft: &AlertDraft) -> Alert {
         put(&mut doc, k, v.clone());
     }
     doc.0.insert("kibana.space_ids".into(), json!(["default"]));
+    // Analytics may raise an alert's severity above the rule's (e.g. unfamiliar source).
+    let severity = draft.extra.get("severity").and_then(|v| v.as_str()).map(String::from).unwrap_or_else(|| rule.severity.clone());
+    let risk_score = draft.extra.get("risk_score").and_then(|v| v.as_i64()).unwrap_or(rule.risk_score);
     Alert {
         uuid,
         doc,
-        severity: rule.severity.clone(),
-        risk_score: rule.risk_score,
+        severity,
+        risk_score,
         rule_name: rule.name.clone(),
         rule_id: rule.rule_id.clone(),
         timestamp: draft.timestamp,
@@ -281,6 +317,6 @@ mod tests {
         assert_eq!(doc["kibana.alert.original_event.action"], "CreateUser");
         assert_eq!(doc["event"]["kind"], "signal");
         assert_eq!(doc["kibana.alert.reason"], "iam event with action CreateUser by alice from 1.2.3.4 created high alert Test rule.");
-        insta::assert_json_snapshot!("query_alert", a.doc);
+        insta::with_settings!({sort_maps => true}, { insta::assert_json_snapshot!("query_alert", a.doc) });
     }
 }

@@ -37,6 +37,12 @@ pub enum Command {
     /// EQL event queries print matching events; sequences and samples print one object per
     /// match with its events in order ({"sequence": [...]}). ES|QL prints the result rows.
     Query(QueryArgs),
+    /// The session-lineage view: every identity, the temporary credentials issued to it (how,
+    /// with or without MFA, from where), what each did, and the lineage flags.
+    Lineage(LineageArgs),
+    /// Can these logs prove lineage? Per account and region: time covered, delivery gaps,
+    /// which event kinds are present, sessions with known/unknown/missing issuance, MFA evidence.
+    Coverage(CoverageArgs),
     /// Throughput benchmark over a generated corpus, stage by stage (decompress, parse,
     /// normalize, rules, hunt), on 1 core and all cores, with peak memory.
     Bench(crate::bench::BenchArgs),
@@ -128,8 +134,17 @@ pub struct HuntArgs {
     pub quiet: bool,
     /// Persistent state for stateful rules and analytics (SQLite file). A hunt continues from
     /// the state of the previous run (e.g. yesterday's logs): no duplicate alerts for tuples
-    /// already seen, thresholds counted across the boundary. An interrupted hunt re-run on the
-    /// same input with the same state file resumes where it stopped, with the same alerts.
+    /// already seen, thresholds counted across the boundary. An interrupted hunt (even
+    /// kill -9) re-run on the same input with the same state file resumes where it stopped,
+    /// with the same alerts.
+    ///
+    /// Output: alerts are written only once the checkpoint that stores them has committed
+    /// (NDJSON at each checkpoint, table and HTML with the report at the end), and are recorded
+    /// in the state file as written just before the write. A run killed after a checkpoint but
+    /// before that record writes those alerts first when restarted, so over all runs every
+    /// alert is written exactly once. The one exception is a kill in the instant between the
+    /// record and the write itself (no I/O wait in between): that batch is then missing from
+    /// the output, though kept in the state file.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// With --state: commit a checkpoint every N records (default 50000, or every 30 s).
@@ -165,6 +180,55 @@ pub struct NormalizeArgs {
 pub enum RulesCommand {
     /// Load rule files and report, per rule, ok or the exact reason it cannot run.
     Check(RulesCheckArgs),
+    /// Run rules against their test cases (raw CloudTrail records with the expected alert
+    /// count): a rule `x.toml` is tested by `tests/x.json` beside it (see the rule pack's README).
+    /// Without PATH, tests the built-in pack.
+    Test(RulesTestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RulesTestArgs {
+    /// Rule files or folders; `builtin` (the default) tests the embedded pack.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Fail when a rule has no test file.
+    #[arg(long)]
+    pub require_tests: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewFormat {
+    Table,
+    Ndjson,
+    Html,
+}
+
+#[derive(Args, Debug)]
+pub struct LineageArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Only this identity (principal or issuer ARN).
+    #[arg(long, value_name = "ARN")]
+    pub principal: Option<String>,
+    /// Only this access key: its credential, its issuance and what it issued.
+    #[arg(long, value_name = "ACCESS_KEY_ID")]
+    pub key: Option<String>,
+    #[arg(long, value_enum, default_value_t = ViewFormat::Table)]
+    pub format: ViewFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CoverageArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[arg(long, value_enum, default_value_t = ViewFormat::Table)]
+    pub format: ViewFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -186,6 +250,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Normalize(a) => crate::hunt::normalize(a),
         Command::Rules(RulesCommand::Check(a)) => crate::rulesets::check(a),
         Command::Query(a) => crate::query::query(a),
+        Command::Rules(RulesCommand::Test(a)) => crate::rulesets::test(a),
+        Command::Lineage(a) => crate::views::lineage(a),
+        Command::Coverage(a) => crate::views::coverage(a),
         Command::Bench(a) => crate::bench::bench(a),
     }
 }

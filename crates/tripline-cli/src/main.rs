@@ -6,6 +6,7 @@ mod hunt;
 mod pipeline;
 mod query;
 mod rulesets;
+mod views;
 
 use clap::Parser;
 

@@ -30,6 +30,7 @@ pub struct Loaded {
 /// and the fields the normalizer produces (for unknown-field warnings).
 pub fn compile_context() -> CompileContext {
     let mut ctx = CompileContext::default();
+    tripline_lineage::register(&mut ctx);
     ctx.known_fields = Arc::new(tripline_normalize::known_fields().clone());
     ctx
 }
@@ -67,7 +68,27 @@ pub fn rule_sources(specs: &[String]) -> Result<Vec<(String, Result<String, Stri
 
 /// Tripline's embedded rule pack.
 pub fn builtin_rules() -> Vec<(&'static str, &'static str)> {
-    Vec::new()
+    tripline_rulepack::builtin_rules()
+}
+
+/// `tripline rules test [PATH]`: runs each rule's test cases (positive and near-miss records)
+/// through the real pipeline; with no path, the built-in pack's.
+pub fn test(args: crate::cli::RulesTestArgs) -> Result<i32> {
+    let opts = tripline_rulepack::TestOptions { require_tests: args.require_tests };
+    let builtin = args.paths.is_empty() || args.paths.iter().any(|p| p == "builtin");
+    let paths: Vec<std::path::PathBuf> = args.paths.iter().filter(|p| *p != "builtin").map(std::path::PathBuf::from).collect();
+    let mut ok = true;
+    if builtin {
+        let report = tripline_rulepack::run_builtin_tests(&opts);
+        print!("{}", report.render_text());
+        ok &= report.passed(&opts);
+    }
+    if !paths.is_empty() {
+        let report = tripline_rulepack::run_rule_tests(&paths, &opts);
+        print!("{}", report.render_text());
+        ok &= report.passed(&opts);
+    }
+    Ok(if ok { 0 } else { 1 })
 }
 
 /// Loads and compiles rules.
