@@ -69,7 +69,7 @@ fn load_corpus(o: &Opts) -> Result<Corpus> {
     let dir = o
         .corpus
         .clone()
-        .unwrap_or_else(|| super::workspace_root().join(format!("target/bench-corpus/seed{}-n{}", o.seed, o.records)));
+        .unwrap_or_else(|| super::workspace_root().join(format!("target/bench-corpus/v2-seed{}-n{}", o.seed, o.records)));
     let marker = dir.join(".complete");
     let cfg = tripline_gen::GenConfig { seed: o.seed, records: o.records, ..Default::default() };
     if !marker.exists() {

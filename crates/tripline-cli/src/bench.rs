@@ -46,7 +46,7 @@ pub struct BenchArgs {
     /// Threads for the multi-core runs (default: all cores). Every stage also runs on 1.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Where the corpus is cached (default `target/bench-corpus/seed<S>-n<N>`).
+    /// Where the corpus is cached (default `target/bench-corpus/v2-seed<S>-n<N>`; v2: 5-minute delivery files).
     #[arg(long, value_name = "DIR")]
     pub corpus: Option<PathBuf>,
     /// Rule sets for the `rules` and `hunt` stages (default: `builtin` and the Elastic AWS
@@ -99,7 +99,7 @@ fn cores() -> usize {
 }
 
 fn corpus_dir(a: &BenchArgs) -> PathBuf {
-    a.corpus.clone().unwrap_or_else(|| PathBuf::from(format!("target/bench-corpus/seed{}-n{}", a.seed, a.records)))
+    a.corpus.clone().unwrap_or_else(|| PathBuf::from(format!("target/bench-corpus/v2-seed{}-n{}", a.seed, a.records)))
 }
 
 fn rule_specs(a: &BenchArgs) -> Vec<String> {

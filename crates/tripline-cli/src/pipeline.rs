@@ -89,7 +89,7 @@ pub fn run(
     for e in &discovery.errors {
         stats.skip("unreadable path".into(), e.to_string());
     }
-    let inputs: Arc<Vec<Input>> = Arc::new(discovery.inputs);
+    let inputs: Arc<Vec<Input>> = Arc::new(delivery_order(discovery.inputs));
     let normalizer = Arc::new(Normalizer::new(NormalizeOptions {
         keep_original: opts.keep_original,
         geoip: geoip(args)?,
@@ -171,6 +171,38 @@ pub fn run(
     Ok(stats)
 }
 
+/// The delivery time in a CloudTrail S3 object name
+/// (`<account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<unique>.json.gz`; digests carry
+/// `YYYYMMDDTHHMMSSZ`), as a sortable string.
+fn delivery_time(input: &Input) -> Option<String> {
+    let Input::File(p) = input else { return None };
+    let name = p.file_name()?.to_str()?;
+    name.split(['_', '.']).find(|t| {
+        let b = t.as_bytes();
+        (b.len() == 14 || b.len() == 16)
+            && b[8] == b'T'
+            && b[b.len() - 1] == b'Z'
+            && b[..8].iter().chain(&b[9..b.len() - 1]).all(u8::is_ascii_digit)
+    }).map(|t| t[..13].to_string())
+}
+
+/// Files in the order CloudTrail delivered them, when every input is a CloudTrail object
+/// (ties: path order). Discovery walks `AWSLogs/<account>/CloudTrail/<region>/...`, i.e. one
+/// account and region after the other: read that way, every stream after the first arrives
+/// behind the event-time clock and most of its events are "late" (evaluated out of order by
+/// stateful rules). In delivery order the streams interleave as they happened and the reorder
+/// window sorts them. Any other input keeps the order given.
+fn delivery_order(inputs: Vec<Input>) -> Vec<Input> {
+    let times: Vec<Option<String>> = inputs.iter().map(delivery_time).collect();
+    if inputs.len() < 2 || times.iter().any(Option::is_none) {
+        return inputs;
+    }
+    let mut keyed: Vec<(Option<String>, Input)> = times.into_iter().zip(inputs).collect();
+    // Stable: same-time files stay in path order.
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
 fn skipped(reason: &str, origin: &Origin, e: impl std::fmt::Display) -> Msg {
     Msg::Skipped { reason: reason.into(), detail: format!("{origin}: {e}") }
 }
@@ -213,5 +245,34 @@ fn normalize_parsed(normalizer: &Normalizer, rec: RawRecord) -> Result<Ready, Ms
             }
             _ => Err(skipped("record is not a JSON object", &rec.origin, "record is not a JSON object")),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(p: &str) -> Input {
+        Input::File(PathBuf::from(p))
+    }
+
+    #[test]
+    fn cloudtrail_objects_are_read_in_delivery_order() {
+        let a = file("AWSLogs/111/CloudTrail/eu-west-1/2024/03/01/111_CloudTrail_eu-west-1_20240301T0010Z_b.json.gz");
+        let b = file("AWSLogs/111/CloudTrail/us-east-1/2024/03/01/111_CloudTrail_us-east-1_20240301T0005Z_a.json.gz");
+        let c = file("AWSLogs/222/CloudTrail/eu-west-1/2024/03/01/222_CloudTrail_eu-west-1_20240301T0005Z_c.json.gz");
+        let d = file("AWSLogs/111/CloudTrail-Digest/us-east-1/2024/03/01/111_CloudTrail-Digest_us-east-1_trail_us-east-1_20240301T000000Z.json.gz");
+        let got = delivery_order(vec![a.clone(), b.clone(), c.clone(), d.clone()]);
+        assert_eq!(got, vec![d, b, c, a]);
+    }
+
+    #[test]
+    fn other_inputs_keep_their_order() {
+        let a = file("z/trail.json");
+        let b = file("AWSLogs/111/CloudTrail/us-east-1/2024/03/01/111_CloudTrail_us-east-1_20240301T0005Z_a.json.gz");
+        let c = file("a/111_CloudTrail_us-east-1_2024030100005Z_x.json");
+        assert_eq!(delivery_order(vec![a.clone(), b.clone()]), vec![a, b.clone()]);
+        assert_eq!(delivery_order(vec![b.clone(), c.clone()]), vec![b, c]);
+        assert_eq!(delivery_order(vec![Input::Stdin, file("x")]), vec![Input::Stdin, file("x")]);
     }
 }

@@ -48,6 +48,10 @@ pub struct GenConfig {
     pub attack_every: u64,
     /// gzip level of the written files (CloudTrail's files compress like level 6).
     pub gzip_level: u32,
+    /// Longest span of event time in one delivery file, seconds: CloudTrail delivers a file
+    /// about every 5 minutes per account and region, so quiet regions get small files rather
+    /// than files spanning hours (0: no limit, files end only on `max_per_file`).
+    pub max_file_span_secs: i64,
 }
 
 impl Default for GenConfig {
@@ -62,6 +66,7 @@ impl Default for GenConfig {
             mean_gap_ms: 40.0,
             attack_every: 50_000,
             gzip_level: 6,
+            max_file_span_secs: 300,
         }
     }
 }
@@ -827,6 +832,11 @@ impl Iterator for Generator {
 /// A delivery file being filled: its JSON so far, records in it, target count, first eventTime.
 type OpenFile = (Vec<u8>, usize, usize, String);
 
+/// Epoch seconds of a generated `eventTime` (`YYYY-MM-DDTHH:MM:SSZ`).
+fn epoch_secs(t: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp())
+}
+
 /// What [`write_s3_corpus`] wrote.
 #[derive(Debug, Clone, Default)]
 pub struct CorpusSummary {
@@ -842,7 +852,8 @@ pub struct CorpusSummary {
 /// Writes `cfg.records` records under `dir` as CloudTrail delivers them:
 /// `AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/<account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<random>.json.gz`,
 /// each a gzipped `{"Records":[...]}` of `min_per_file..=max_per_file` records of one account
-/// and region. Deterministic for a config.
+/// and region, spanning at most `max_file_span_secs` of event time (so a quiet region's file
+/// ends early). Deterministic for a config.
 pub fn write_s3_corpus(dir: &Path, cfg: &GenConfig) -> io::Result<CorpusSummary> {
     let mut gen = Generator::new(cfg);
     let mut name_rng = Rng::new(cfg.seed ^ 0x5eed_f11e);
@@ -854,6 +865,16 @@ pub fn write_s3_corpus(dir: &Path, cfg: &GenConfig) -> io::Result<CorpusSummary>
         let acct = rec["recipientAccountId"].as_str().unwrap_or("000000000000").to_string();
         let region = rec["awsRegion"].as_str().unwrap_or("us-east-1").to_string();
         let key = (acct, region);
+        // The open file's time span is over: deliver it before this record starts a new one.
+        if cfg.max_file_span_secs > 0 {
+            let now = rec["eventTime"].as_str().and_then(epoch_secs);
+            let expired = open.get(&key).and_then(|f| epoch_secs(&f.3)).zip(now).is_some_and(|(first, now)| now - first >= cfg.max_file_span_secs);
+            if expired {
+                if let Some(v) = open.remove(&key) {
+                    flush(dir, &key, v, cfg, &mut name_rng, &mut summary)?;
+                }
+            }
+        }
         let full = {
             let entry = open.entry(key.clone()).or_insert_with(|| {
                 let target = cfg.min_per_file.max(1) + name_rng.below(span as u64 + 1) as usize;

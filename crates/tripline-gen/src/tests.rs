@@ -94,3 +94,28 @@ fn s3_layout_reads_back() {
     let s2 = write_s3_corpus(dir2.path(), &cfg).unwrap();
     assert_eq!((s2.files, s2.bytes_compressed), (s.files, s.bytes_compressed));
 }
+
+#[test]
+fn delivery_files_span_at_most_five_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Slow traffic: without the span limit, quiet regions would fill files over hours.
+    let cfg = GenConfig { mean_gap_ms: 2_000.0, ..small(3_000) };
+    let s = write_s3_corpus(dir.path(), &cfg).unwrap();
+    assert_eq!(s.records, 3_000);
+    let mut spans = Vec::new();
+    for p in &s.paths {
+        let mut times = Vec::new();
+        tripline_sources::read_input(&tripline_sources::Input::File(p.clone()), &Default::default(), &mut |it| {
+            if let tripline_sources::Item::Record(r) = it {
+                times.push(epoch_secs(r.value["eventTime"].as_str().unwrap()).unwrap());
+            }
+        });
+        let span = times.iter().max().unwrap() - times.iter().min().unwrap();
+        assert!(span < 300, "{}: {span}s", p.display());
+        spans.push(span);
+    }
+    // The limit is what ends files here (at 2 s per record, 100 records take minutes).
+    assert!(spans.iter().any(|&s| s >= 200), "{spans:?}");
+    let unlimited = write_s3_corpus(&dir.path().join("u"), &GenConfig { max_file_span_secs: 0, ..cfg }).unwrap();
+    assert!(unlimited.files < s.files, "{} vs {}", unlimited.files, s.files);
+}
