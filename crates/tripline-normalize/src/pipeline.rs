@@ -187,7 +187,7 @@ impl Normalizer {
 
         // Essentials: a parseable eventTime (digests use digestEndTime) and an eventName.
         let mut ts = match rec.get("eventTime") {
-            Some(J::Str(s)) => Some(time::parse_iso8601(s).ok_or_else(|| NormalizeError::BadEventTime(s.to_string()))?),
+            Some(J::Str(s)) => Some(time::parse_iso8601(s).or_else(|| time::parse_export(s)).ok_or_else(|| NormalizeError::BadEventTime(s.to_string()))?),
             Some(other) => return Err(NormalizeError::BadEventTime(java_string(other))),
             None if is_digest => None,
             None => return Err(NormalizeError::MissingEventTime),

@@ -169,6 +169,22 @@ pub(crate) fn parse_iso8601(s: &str) -> Option<i64> {
     assemble(y, mo, d, h, mi, sec, ms, off)
 }
 
+/// Exports and data lakes (Athena, CloudTrail Lake, SIEM exports) often write `eventTime` as
+/// `yyyy-MM-dd HH:mm:ss[.fffffffff]`: read it as ISO-8601 with a space for the `T` (UTC), so
+/// such records are not lost. Elastic's pipeline would reject them; nothing else changes.
+pub(crate) fn parse_export(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() > 10 && b[10] == b' ' {
+        let mut t = String::with_capacity(s.len());
+        t.push_str(&s[..10]);
+        t.push('T');
+        t.push_str(s[11..].trim_end());
+        parse_iso8601(&t)
+    } else {
+        None
+    }
+}
+
 /// `basic_date_time` (`yyyyMMdd'T'HHmmss.SSSZ`) and `basic_date_time_no_millis`
 /// (`yyyyMMdd'T'HHmmssZ`); the zone is required.
 pub(crate) fn parse_basic(s: &str) -> Option<i64> {
@@ -209,6 +225,13 @@ pub(crate) fn format_millis(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_event_times_with_a_space() {
+        assert_eq!(parse_export("2025-03-26 16:43:57.000000000"), parse_iso8601("2025-03-26T16:43:57Z"));
+        assert_eq!(parse_export("2025-03-26T16:43:57Z"), None);
+        assert_eq!(parse_export("2025-03-26 junk"), None);
+    }
 
     #[test]
     fn iso_forms() {
