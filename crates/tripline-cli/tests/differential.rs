@@ -4,8 +4,8 @@
 //!
 //! Data: a corpus from `tripline-gen` (S3 layout, gzipped, several accounts and regions
 //! interleaved, attack scenarios every 1,000 records). Rules: a few of our own, written here
-//! (indexed and unindexed, stateless and stateful), plus every rule of Elastic's AWS folder
-//! when `../shared/corpus` is present. Both runs go through `tripline bench --child hunt`,
+//! (indexed and unindexed, stateless and stateful), the built-in pack with the session-lineage
+//! analytic, plus every rule of Elastic's AWS folder when `../shared/corpus` is present. Both runs go through `tripline bench --child hunt`,
 //! which drives the same pipeline, runner and alert builder as `tripline hunt`.
 
 use std::path::{Path, PathBuf};
@@ -93,7 +93,8 @@ fn indexed_evaluation_raises_exactly_the_alerts_of_plain_evaluation() {
     let own = tmp.path().join("rules");
     std::fs::create_dir_all(&own).unwrap();
     write_own_rules(&own);
-    let mut rules = vec![own.display().to_string()];
+    // The built-in pack brings the session-lineage analytic (unindexed, stateful).
+    let mut rules = vec![own.display().to_string(), "builtin".to_string()];
     let aws = Path::new(env!("CARGO_MANIFEST_DIR")).join(AWS_RULES);
     let with_corpus = aws.is_dir();
     if with_corpus {
