@@ -154,6 +154,10 @@ pub struct HuntArgs {
     /// no alert. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub exceptions: Vec<PathBuf>,
+    /// Most partial EQL sequences kept per rule; beyond it the oldest are dropped (counted in
+    /// the summary as dropped states). Partial sequences also expire by maxspan and until.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_sequence_states: usize,
     /// new_terms rules alert even inside the first history window of the input (by default
     /// they only learn there, since there is no history to compare with).
     #[arg(long)]

@@ -34,6 +34,8 @@ pub struct CompileContext {
     pub no_warmup: bool,
     /// Fields the normalizer can produce (for unknown-field warnings); empty = no check.
     pub known_fields: Arc<std::collections::HashSet<String>>,
+    /// Cap on live partial EQL sequences per rule (oldest dropped and counted beyond it).
+    pub max_sequence_states: usize,
 }
 
 impl Default for CompileContext {
@@ -43,6 +45,7 @@ impl Default for CompileContext {
             analytics: BTreeMap::new(),
             no_warmup: false,
             known_fields: Arc::default(),
+            max_sequence_states: crate::eql_rule::MAX_PARTIAL_SEQUENCES,
         }
     }
 }

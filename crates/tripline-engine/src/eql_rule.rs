@@ -27,6 +27,7 @@ use crate::compile::{CompileContext, CompileError};
 use crate::detector::{AlertDraft, Detector, DetectorStats};
 
 /// Default cap on partial sequences held per rule.
+/// Default cap on live partial sequences per rule (`CompileContext::max_sequence_states`).
 pub const MAX_PARTIAL_SEQUENCES: usize = 100_000;
 
 pub struct EqlDetector {
@@ -47,7 +48,7 @@ pub fn compile_eql(
     }
     let opts = Options {
         timestamp_field: rule.timestamp_override.clone(),
-        max_partial_sequences: MAX_PARTIAL_SEQUENCES,
+        max_partial_sequences: ctx.max_sequence_states.max(1),
         ..Options::default()
     };
     let query = Query::compile(text, &ctx.types, &opts).map_err(|e| {
