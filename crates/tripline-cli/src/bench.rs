@@ -495,7 +495,7 @@ fn report(a: &BenchArgs, files: &[PathBuf], gz: u64, json: u64, rows: &[Measure]
             let ratio = d.secs / h.secs;
             let _ = writeln!(
                 s,
-                "\n{t} thread(s): hunt at {:.0}% of decompress-only throughput (target ≥ 60%); {:.0} records/s per core (target ≥ 400k).",
+                "\n{t} thread(s): hunt at {:.1}% of decompress-only throughput (target ≥ 60%); {:.0} records/s per core (target ≥ 400k).",
                 ratio * 100.0,
                 h.records as f64 / h.secs / t as f64
             );
