@@ -18,7 +18,11 @@ use tripline_sources::{Input, RawItem, RawRecord, RecordKind};
 
 use crate::cli::{InputArgs, InputMode};
 
-const BATCH: usize = 512;
+/// Events per message, and messages queued per file: each worker holds at most
+/// (QUEUED + 1) × BATCH normalized documents (~18 KB each) ahead of the consumer, so the
+/// pipeline's memory grows with threads, not with input (16 threads: ~220 MB at most).
+const BATCH: usize = 256;
+const QUEUED: usize = 2;
 
 /// A normalized record ready to become an [`Event`]: its time is computed on the worker, so
 /// the (serial) consumer only numbers and dispatches.
@@ -97,7 +101,7 @@ pub fn run(
     }));
     let read_opts = tripline_sources::ReadOptions { input: source_mode(args.input), ..Default::default() };
     let n = inputs.len();
-    let channels: Vec<(Sender<Msg>, Receiver<Msg>)> = (0..n).map(|_| bounded(4)).collect();
+    let channels: Vec<(Sender<Msg>, Receiver<Msg>)> = (0..n).map(|_| bounded(QUEUED)).collect();
     let senders: Arc<Vec<Sender<Msg>>> = Arc::new(channels.iter().map(|(s, _)| s.clone()).collect());
     let receivers: Vec<Receiver<Msg>> = channels.into_iter().map(|(_, r)| r).collect();
     let next = Arc::new(AtomicUsize::new(0));
