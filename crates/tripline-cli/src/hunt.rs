@@ -59,6 +59,27 @@ fn print_read_summary(stats: &ReadStats, w: &mut dyn Write) -> std::io::Result<(
     Ok(())
 }
 
+/// An alert an earlier run committed to the state store but never wrote out (it was killed
+/// in between), rebuilt from its stored document.
+fn replayed(a: StoredAlert, runner: &Runner) -> Alert {
+    let rule = runner.detectors().map(|d| d.rule()).find(|r| r.rule_id == a.rule_id);
+    let doc = match a.doc {
+        serde_json::Value::Object(m) => tripline_doc::Document(m),
+        _ => tripline_doc::Document::new(),
+    };
+    let text = |k: &str| doc.0.get(k).and_then(|v| v.as_str()).map(String::from);
+    Alert {
+        uuid: a.uuid,
+        severity: text("kibana.alert.severity").or_else(|| rule.map(|r| r.severity.clone())).unwrap_or_default(),
+        risk_score: doc.0.get("kibana.alert.risk_score").and_then(|v| v.as_i64()).or_else(|| rule.map(|r| r.risk_score)).unwrap_or(0),
+        rule_name: text("kibana.alert.rule.name").or_else(|| rule.map(|r| r.name.clone())).unwrap_or_default(),
+        rule_id: a.rule_id,
+        timestamp: a.timestamp,
+        investigation_fields: rule.map(|r| r.investigation_fields.clone()).unwrap_or_default(),
+        doc,
+    }
+}
+
 /// Exit status: 2 when nothing at all could be read, else 0.
 fn exit_code(stats: &ReadStats) -> i32 {
     if stats.records == 0 && (stats.skipped > 0 || stats.files == 0) {
@@ -115,20 +136,41 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     let mut out = output(&args.output)?;
     let mut alerts: Vec<Alert> = Vec::new();
     // Alerts built but not yet written: with --state they are written only after the
-    // checkpoint that records them commits, so a restarted run never prints one twice.
+    // checkpoint that records them commits (so a restarted run never builds them again), and
+    // recorded as written in the store right before the write (so a run killed in between
+    // writes them first thing on restart). See `StateStore::mark_written`.
     let mut pending: Vec<Alert> = Vec::new();
     let mut drafts: Vec<AlertDraft> = Vec::new();
     let streaming = args.format == AlertFormat::Ndjson;
     let pb = progress_bar(args.quiet);
-    let flush = |pending: &mut Vec<Alert>, out: &mut Box<dyn Write>, alerts: &mut Vec<Alert>| -> Result<()> {
-        for a in pending.drain(..) {
-            if streaming {
-                tripline_alerts::write_ndjson(out, &a)?;
+    // Streams `pending` (NDJSON) and moves it to `alerts`. With a state store the batch is
+    // serialized first, then recorded as written, then written in one piece and flushed: after
+    // the record there is nothing but the write.
+    let flush = |pending: &mut Vec<Alert>, out: &mut Box<dyn Write>, alerts: &mut Vec<Alert>, st: Option<&mut StateStore>| -> Result<()> {
+        if streaming && !pending.is_empty() {
+            let mut buf = Vec::new();
+            for a in pending.iter() {
+                tripline_alerts::write_ndjson(&mut buf, a)?;
             }
-            alerts.push(a);
+            let durable = st.is_some();
+            if let Some(st) = st {
+                st.mark_written().map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            out.write_all(&buf)?;
+            if durable {
+                out.flush()?;
+            }
         }
+        alerts.append(pending);
         Ok(())
     };
+    if let Some((st, _)) = state.as_mut() {
+        // Alerts an earlier run committed but was killed before writing.
+        let replay = st.unwritten_alerts().map_err(|e| anyhow::anyhow!("{e}"))?;
+        pending.extend(replay.into_iter().map(|a| replayed(a, &runner)));
+        // Table and HTML: written (and recorded) with the report at the end.
+        flush(&mut pending, &mut out, &mut alerts, Some(st))?;
+    }
     let stored = |pending: &[Alert]| -> Vec<StoredAlert> {
         pending.iter().map(|a| StoredAlert::new(a.uuid.clone(), a.rule_id.clone(), a.timestamp, a.doc.clone().into_value())).collect()
     };
@@ -148,14 +190,10 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
                 Some((st, resume)) => {
                     if resume.due() {
                         st.checkpoint(&runner, resume, &stored(&pending)).map_err(|e| anyhow::anyhow!("{e}"))?;
-                        flush(&mut pending, &mut out, &mut alerts)?;
-                        // The committed alerts must reach the OS now: a kill after the commit
-                        // would otherwise lose them from the output (the state says they are
-                        // done). What remains is the instant between commit and this write.
-                        out.flush()?;
+                        flush(&mut pending, &mut out, &mut alerts, Some(st))?;
                     }
                 }
-                None => flush(&mut pending, &mut out, &mut alerts)?,
+                None => flush(&mut pending, &mut out, &mut alerts, None)?,
             }
             Ok(())
         },
@@ -168,29 +206,35 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     )?;
     let summary = runner.finish(&mut drafts);
     pending.extend(drafts.drain(..).map(|d| build_alert(&d)));
-    if let Some((st, resume)) = state.as_mut() {
-        st.complete(&runner, resume, &stored(&pending)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match state.as_mut() {
+        Some((st, resume)) => {
+            st.complete(&runner, resume, &stored(&pending)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            flush(&mut pending, &mut out, &mut alerts, Some(st))?;
+        }
+        None => flush(&mut pending, &mut out, &mut alerts, None)?,
     }
-    flush(&mut pending, &mut out, &mut alerts)?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
     let visible: Vec<Alert> = alerts.iter().filter(|a| !a.doc.0.contains_key("kibana.alert.building_block_type")).cloned().collect();
-    match args.format {
-        AlertFormat::Ndjson => {}
+    let report = match args.format {
+        AlertFormat::Ndjson => None,
         AlertFormat::Table => {
             let mut sorted = visible.clone();
             sorted.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(severity_rank(&a.severity).cmp(&severity_rank(&b.severity))));
-            if sorted.is_empty() {
-                writeln!(out, "No alerts.")?;
-            } else {
-                out.write_all(tripline_alerts::table::render_table(&sorted).as_bytes())?;
-            }
+            Some(if sorted.is_empty() { "No alerts.\n".to_string() } else { tripline_alerts::table::render_table(&sorted) })
         }
         AlertFormat::Html => {
             let lines = summary_lines(&stats, &summary, &visible, n_rules, started);
-            out.write_all(tripline_alerts::html::render_report("Tripline hunt report", &lines, &visible, &[]).as_bytes())?;
+            Some(tripline_alerts::html::render_report("Tripline hunt report", &lines, &visible, &[]))
         }
+    };
+    if let Some(report) = report {
+        if let Some((st, _)) = state.as_mut() {
+            // The report carries every alert of this run, replayed ones included.
+            st.mark_written().map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        out.write_all(report.as_bytes())?;
     }
     out.flush()?;
     if let Some(store) = store.as_mut() {

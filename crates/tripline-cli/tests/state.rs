@@ -159,3 +159,39 @@ fn next_days_hunt_continues_the_state() {
     assert!(expected.len() > 3, "the data must raise alerts: {}", expected.len());
     assert_eq!(got, expected, "two daily hunts with --state equal one hunt over both days");
 }
+
+#[test]
+fn alerts_committed_but_never_written_are_written_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write_days(dir.path(), 1..3);
+    write(dir.path(), "rules/nt.toml", new_terms_rule().as_bytes());
+    write(dir.path(), "rules/th.toml", threshold_rule().as_bytes());
+    let logs = dir.path().join("logs");
+    let rules = dir.path().join("rules");
+    let state = dir.path().join("state.db");
+    let (logs, rules, st) = (logs.to_str().unwrap(), rules.to_str().unwrap(), state.to_str().unwrap());
+    let mut args = hunt_args(logs, rules);
+    args.extend(["--state", st]);
+    let first = run(&args);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(!uuids(&stdout(&first)).is_empty());
+
+    // What a run killed right after a checkpoint leaves: an alert committed, not written.
+    {
+        use tripline_engine::store::{StateStore, StoredAlert};
+        let mut store = StateStore::open(&state).unwrap();
+        let mut runner = tripline_engine::Runner::new(Vec::new(), Default::default());
+        let mut resume = store.restore(&mut runner).unwrap();
+        let doc = json!({"kibana.alert.uuid": "committed-not-written", "kibana.alert.rule.rule_id": "nt-1",
+            "kibana.alert.severity": "low", "kibana.alert.risk_score": 21, "@timestamp": "2026-04-02T00:00:00.000Z"});
+        let alert = StoredAlert::new("committed-not-written", "nt-1", 1_775_088_000_000, doc);
+        store.complete(&runner, &mut resume, &[alert]).unwrap();
+    }
+    // The next run on the same input: everything consumed, the unwritten alert written once.
+    let second = run(&args);
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert_eq!(uuids(&stdout(&second)), ["committed-not-written"]);
+    let third = run(&args);
+    assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
+    assert!(uuids(&stdout(&third)).is_empty(), "{}", stdout(&third));
+}

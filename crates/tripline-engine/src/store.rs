@@ -12,8 +12,13 @@
 //!   runner's state, the input progress and the alerts emitted since the previous checkpoint.
 //!   A run killed at any moment (kill -9) and restarted on the same input with the same state
 //!   file emits exactly the alerts an uninterrupted run would have emitted after that
-//!   checkpoint, and the store holds exactly the uninterrupted run's alerts. For output
-//!   without duplicates, print alerts only once their checkpoint committed (below).
+//!   checkpoint, and the store holds exactly the uninterrupted run's alerts.
+//! - **Output**: the store also records which committed alerts were written out. Write alerts
+//!   only once their checkpoint committed, recording them as written right before the write;
+//!   a restarted run first writes the committed alerts not recorded (killed in between). Every
+//!   alert is then written exactly once, except after a kill in the instant between that
+//!   record and the write itself (see [`StateStore::mark_written`]): that batch is missing
+//!   from the output, though still in the store.
 //!
 //! # How the hunt loop uses it
 //! ```ignore
@@ -21,6 +26,8 @@
 //! let mut store = StateStore::open(&state_path)?;          // creates the file if needed
 //! let mut resume = store.restore(&mut runner)?;            // BEFORE the first push
 //! // report resume.reset_rules (state dropped because a rule changed) if not quiet
+//! let replay = store.unwritten_alerts()?;                   // committed, never written
+//! serialize `replay`; store.mark_written()?; write it; flush;
 //! let mut pending: Vec<StoredAlert> = Vec::new();           // built, not yet committed
 //! pipeline::run(&inputs, ..., |ev| {
 //!     if resume.skip(&ev.origin) { return Ok(()); }         // consumed by an earlier run
@@ -28,13 +35,14 @@
 //!     for d in drafts.drain(..) { pending.push(StoredAlert::new(uuid, rule_id, ts, doc)); }
 //!     if resume.due() {
 //!         store.checkpoint(&runner, &mut resume, &pending)?;   // one transaction
-//!         print/stream `pending`; pending.clear();             // only now: never twice
+//!         serialize `pending`; store.mark_written()?;         // then nothing but the write
+//!         write it; flush; pending.clear();
 //!     }
 //!     Ok(())
 //! })?;
 //! runner.finish(&mut drafts);  /* build the last alerts into `pending` */
 //! store.complete(&runner, &mut resume, &pending)?;          // final checkpoint, run done
-//! print `pending`.
+//! serialize `pending`; store.mark_written()?; write it; flush.
 //! ```
 //! Every event the pipeline delivers must go through [`Resume::skip`] (in input order),
 //! including those then pushed. After [`StateStore::complete`] the next run is a new hunt
@@ -59,6 +67,9 @@ use tripline_rules::Rule;
 use crate::runner::{Runner, RunnerState};
 
 const SCHEMA_VERSION: i64 = 1;
+/// WAL bytes written (estimated) after which `checkpoint` copies the WAL into the database
+/// (SQLite's own auto-checkpoint, 1000 pages, is off: see `open`).
+const WAL_CHECKPOINT_BYTES: u64 = 4 << 20;
 /// Bytes hashed to recognize a file (a file that grew keeps its fingerprint prefix).
 const FINGERPRINT_BYTES: u64 = 64 * 1024;
 
@@ -105,6 +116,8 @@ pub struct StateStore {
     path: String,
     /// Hash of each rule's last written state, to skip rewriting unchanged ones.
     written: HashMap<String, [u8; 32]>,
+    /// Bytes committed since the last WAL checkpoint (estimate).
+    wal_bytes: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -318,6 +331,11 @@ impl StateStore {
             .map_err(sq)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sq)?;
+        // No automatic WAL checkpoint: it runs inside a commit, fsyncs, and would stretch the
+        // instant between `mark_written` and the write of the alerts; `checkpoint` runs it
+        // before its transaction instead.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sq)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS detector_state (
@@ -338,6 +356,14 @@ impl StateStore {
             )
             .optional()
             .map_err(sq)?;
+        // Alerts up to this seq were written out by the hunt (see `mark_written`). A store made
+        // before this key existed counts its alerts as written.
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value)
+             SELECT 'written_seq', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM alerts",
+            [],
+        )
+        .map_err(sq)?;
         match version {
             None => {
                 conn.execute(
@@ -360,6 +386,7 @@ impl StateStore {
             conn,
             path: shown,
             written: HashMap::new(),
+            wal_bytes: 0,
         })
     }
 
@@ -525,12 +552,17 @@ impl StateStore {
             ));
         }
         let snap = runner.snapshot();
-        let mut pending = Vec::with_capacity(snap.pending.len());
+        let mut pending = Vec::with_capacity(snap.pending.len() + resume.pending.len());
         for o in &snap.pending {
             if let Some(k) = resume.key_of(&o.file) {
                 pending.push((k, o.record));
             }
         }
+        // Events buffered when the interrupted run stopped and not yet pushed again in this
+        // run are still owed to the runner: their records count as consumed, so if they were
+        // left out here a crash before they come around would skip them for good.
+        pending.extend(resume.pending.iter().cloned());
+        pending.sort();
         let saved = SavedRunner {
             runner: RunnerState {
                 pending: Vec::new(),
@@ -554,6 +586,15 @@ impl StateStore {
             path: path.clone(),
             source: e,
         };
+        if self.wal_bytes >= WAL_CHECKPOINT_BYTES {
+            // Committed data only: a kill here loses nothing.
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .map_err(sq)?;
+            self.wal_bytes = 0;
+        }
+        self.wal_bytes +=
+            runner_text.len() as u64 + states.iter().map(|s| s.3.len() as u64).sum::<u64>() + 4096;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -583,7 +624,9 @@ impl StateStore {
                 .prepare_cached("INSERT OR IGNORE INTO alerts (uuid, rule_id, timestamp, doc) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(sq)?;
             for a in alerts {
-                al.execute(params![a.uuid, a.rule_id, a.timestamp, a.doc.to_string()])
+                let doc = a.doc.to_string();
+                self.wal_bytes += doc.len() as u64;
+                al.execute(params![a.uuid, a.rule_id, a.timestamp, doc])
                     .map_err(sq)?;
             }
         }
@@ -597,11 +640,45 @@ impl StateStore {
         Ok(())
     }
 
+    /// Alerts whose checkpoint committed but that were never recorded as written out (the run
+    /// was killed between the two), oldest first. The hunt writes these before anything else,
+    /// then records them with [`StateStore::mark_written`].
+    pub fn unwritten_alerts(&self) -> Result<Vec<StoredAlert>, StoreError> {
+        self.alerts_where(
+            "WHERE seq > (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'written_seq')",
+        )
+    }
+
+    /// Records every committed alert as written out. Call it right before writing the alerts
+    /// (serialized beforehand, so that only the write itself follows): a run killed after its
+    /// checkpoint committed but before this record writes those alerts when restarted
+    /// ([`StateStore::unwritten_alerts`]); only a kill in the instant between this commit
+    /// and the write (no I/O wait in between: WAL checkpoints run in `checkpoint`) loses them
+    /// from the output, never from the store. Recording after the write instead would turn
+    /// that into duplicates, but over a much wider window: writing to a pipe wakes the reader,
+    /// which often preempts the writer before it can record anything.
+    pub fn mark_written(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE meta SET value = (SELECT CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM alerts)
+                 WHERE key = 'written_seq'",
+                [],
+            )
+            .map(|_| ())
+            .map_err(self.sq())
+    }
+
     /// Every stored alert, in the order they were first stored.
     pub fn alerts(&self) -> Result<Vec<StoredAlert>, StoreError> {
+        self.alerts_where("")
+    }
+
+    fn alerts_where(&self, filter: &str) -> Result<Vec<StoredAlert>, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT uuid, rule_id, timestamp, doc FROM alerts ORDER BY seq")
+            .prepare(&format!(
+                "SELECT uuid, rule_id, timestamp, doc FROM alerts {filter} ORDER BY seq"
+            ))
             .map_err(self.sq())?;
         let rows = st
             .query_map([], |r| {

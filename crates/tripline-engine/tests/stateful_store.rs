@@ -243,24 +243,28 @@ fn crash_at_any_point_then_restart_gives_the_uninterrupted_alerts() {
     let mut points: Vec<u64> = (1..total).step_by(23).collect();
     points.extend([1, 39, 40, 41, total - 1, total]);
     for (n, crash) in points.into_iter().enumerate() {
-        let state = dir.path().join(format!("crash-{n}.db"));
-        let first = hunt(&files, &state, 40, Some(crash));
-        assert!(first.crashed);
-        // A second crash further on, then a clean finish.
-        let second = hunt(&files, &state, 40, Some(crash / 2 + 10));
-        let third = hunt(&files, &state, 40, None);
-        let mut all = first.printed.clone();
-        all.extend(second.printed.iter().cloned());
-        all.extend(third.printed.iter().cloned());
-        assert_eq!(
-            all, reference.printed,
-            "crash at event {crash}: printed alerts differ"
-        );
-        assert_eq!(
-            stored(&state),
-            reference.printed,
-            "crash at event {crash}: stored alerts differ"
-        );
+        // A second crash: before the first run's position (while skipping), or just after it
+        // (the restarted run has checkpointed while events buffered at the first crash were
+        // still being pushed again), then a clean finish.
+        for (m, again) in [crash / 2 + 10, crash + 3].into_iter().enumerate() {
+            let state = dir.path().join(format!("crash-{n}-{m}.db"));
+            let first = hunt(&files, &state, 40, Some(crash));
+            assert!(first.crashed);
+            let second = hunt(&files, &state, 40, Some(again));
+            let third = hunt(&files, &state, 40, None);
+            let mut all = first.printed.clone();
+            all.extend(second.printed.iter().cloned());
+            all.extend(third.printed.iter().cloned());
+            assert_eq!(
+                all, reference.printed,
+                "crash at event {crash}, then at {again}: printed alerts differ"
+            );
+            assert_eq!(
+                stored(&state),
+                reference.printed,
+                "crash at event {crash}, then at {again}: stored alerts differ"
+            );
+        }
     }
 }
 
@@ -376,4 +380,42 @@ fn not_a_state_file_is_an_error() {
     .unwrap();
     let e = StateStore::open(&p).err().expect("error");
     assert!(e.to_string().contains("junk.db"), "{e}");
+}
+
+#[test]
+fn committed_alerts_not_recorded_as_written_are_left_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    let alert = |n: i64| StoredAlert::new(format!("u{n}"), "r", T0 + n, json!({"n": n}));
+    let uuids = |v: Vec<StoredAlert>| v.into_iter().map(|a| a.uuid).collect::<Vec<_>>();
+    {
+        let mut store = StateStore::open(&state).unwrap();
+        let mut runner = Runner::new(
+            vec![compile(&rule(NEW_TERMS_RULE))],
+            RunnerConfig::default(),
+        );
+        let mut resume = store.restore(&mut runner).unwrap();
+        assert!(store.unwritten_alerts().unwrap().is_empty());
+        store
+            .checkpoint(&runner, &mut resume, &[alert(1), alert(2)])
+            .unwrap();
+        assert_eq!(uuids(store.unwritten_alerts().unwrap()), ["u1", "u2"]);
+        store.mark_written().unwrap();
+        store.checkpoint(&runner, &mut resume, &[alert(3)]).unwrap();
+        // Killed here: alert 3 committed, never recorded as written.
+    }
+    let mut store = StateStore::open(&state).unwrap();
+    assert_eq!(uuids(store.unwritten_alerts().unwrap()), ["u3"]);
+    store.mark_written().unwrap();
+    assert!(store.unwritten_alerts().unwrap().is_empty());
+    assert_eq!(uuids(store.alerts().unwrap()), ["u1", "u2", "u3"]);
+    drop(store);
+
+    // A state file from before the record existed: its alerts count as written.
+    let conn = rusqlite::Connection::open(&state).unwrap();
+    conn.execute("DELETE FROM meta WHERE key = 'written_seq'", [])
+        .unwrap();
+    drop(conn);
+    let store = StateStore::open(&state).unwrap();
+    assert!(store.unwritten_alerts().unwrap().is_empty());
 }
