@@ -94,6 +94,7 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     let specs = if args.rules.is_empty() { vec!["builtin".to_string()] } else { args.rules.clone() };
     let mut ctx = crate::rulesets::compile_context();
     ctx.no_warmup = args.no_warmup;
+    ctx.max_sequence_states = args.max_sequence_states;
     let mut loaded = crate::rulesets::load(&specs, &ctx)?;
     if let Some(set) = crate::rulesets::load_exceptions(&args.exceptions)? {
         loaded.detectors = set.apply(loaded.detectors);
@@ -107,7 +108,16 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     let n_rules = loaded.detectors.len();
     let reorder = tripline_doc::time::parse_duration_millis(&args.reorder_window)
         .ok_or_else(|| anyhow::anyhow!("--reorder-window {:?}: expected a duration like 20m, 1h, 90s", args.reorder_window))?;
-    let mut runner = Runner::new(loaded.detectors, RunnerConfig { reorder_window_ms: reorder, ..Default::default() });
+    let mut detectors = loaded.detectors;
+    // The HTML report has a trail-coverage section; the runner feeds it in event-time order.
+    let mut coverage = if args.format == AlertFormat::Html {
+        let shared = Arc::new(std::sync::Mutex::new(tripline_lineage::CoverageBuilder::new(crate::views::settings()?)));
+        detectors.push(Box::new(CoverageFeed::new(shared.clone())));
+        Some(shared)
+    } else {
+        None
+    };
+    let mut runner = Runner::new(detectors, RunnerConfig { reorder_window_ms: reorder, ..Default::default() });
     if runner.reads_alerts() {
         // Rules over `.alerts-security.*` read Tripline's own alerts, as Elastic's read its.
         runner.set_alert_doc_builder(Box::new(|d| build_alert(d).doc));
@@ -226,7 +236,15 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
         }
         AlertFormat::Html => {
             let lines = summary_lines(&stats, &summary, &visible, n_rules, started);
-            Some(tripline_alerts::html::render_report("Tripline hunt report", &lines, &visible, &[]))
+            let mut sections = Vec::new();
+            if let Some(c) = coverage.take() {
+                // The runner still holds the feed; take the builder out through the lock.
+                let builder = c.lock().ok().map(|mut g| std::mem::take(&mut *g));
+                if let Some(b) = builder {
+                    sections.push(tripline_alerts::html::Section { title: "Trail coverage".into(), html: b.finish().html_section() });
+                }
+            }
+            Some(tripline_alerts::html::render_report("Tripline hunt report", &lines, &visible, &sections))
         }
     };
     if let Some(report) = report {
@@ -262,11 +280,39 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
                 }
             }
         }
+        // Detector counters that say something (zero counters are noise).
         for (rule, k, v) in &summary.detector_stats {
-            writeln!(err, "  {rule}: {k}: {v}")?;
+            if *v > 0 {
+                writeln!(err, "  {rule}: {k}: {v}")?;
+            }
         }
     }
     Ok(exit_code(&stats))
+}
+
+/// Feeds the coverage report from inside the runner (so it sees events in time order).
+struct CoverageFeed {
+    rule: Arc<tripline_rules::Rule>,
+    builder: Arc<std::sync::Mutex<tripline_lineage::CoverageBuilder>>,
+}
+
+impl CoverageFeed {
+    fn new(builder: Arc<std::sync::Mutex<tripline_lineage::CoverageBuilder>>) -> CoverageFeed {
+        let rule = tripline_rules::Rule::parse("coverage", "[rule]\nrule_id='tripline-coverage'\nname='trail coverage'\ntype='analytic'\n")
+            .expect("static rule");
+        CoverageFeed { rule: Arc::new(rule), builder }
+    }
+}
+
+impl tripline_engine::Detector for CoverageFeed {
+    fn rule(&self) -> &Arc<tripline_rules::Rule> {
+        &self.rule
+    }
+    fn on_event(&mut self, ev: &tripline_doc::SharedEvent, _out: &mut Vec<AlertDraft>) {
+        if let Ok(mut b) = self.builder.lock() {
+            b.push(ev);
+        }
+    }
 }
 
 fn summary_lines(stats: &ReadStats, summary: &tripline_engine::RunSummary, alerts: &[Alert], n_rules: usize, started: Instant) -> Vec<String> {

@@ -61,6 +61,36 @@ pub struct EsqlDetector {
     errors: u64,
     peak_buffered: u64,
     last_error: Option<String>,
+    /// Fields to keep of each buffered event when the query's columns are known (KEEP/STATS):
+    /// buffered events then cost a few hundred bytes instead of a whole ECS document.
+    projection: Option<Vec<String>>,
+}
+
+/// Fields every buffered event keeps besides the query's: ids and index selection (`_id`,
+/// `_index`, alert ancestry) read them.
+const PROJECTION_BASE: &[&str] = &[
+    "@timestamp",
+    "event.id",
+    "event.kind",
+    "event.dataset",
+    "data_stream.dataset",
+    "data_stream.namespace",
+    "data_stream.type",
+    "kibana.alert.uuid",
+];
+
+/// The buffered copy of an event: only `fields` (multi-valued fields keep every value).
+fn project(ev: &SharedEvent, fields: &[String]) -> SharedEvent {
+    let mut doc = tripline_doc::Document::new();
+    for f in fields {
+        let vals = ev.doc.values(f);
+        match vals.len() {
+            0 => {}
+            1 => doc.set(f, vals[0].clone()),
+            _ => doc.set(f, Value::Array(vals.into_iter().cloned().collect())),
+        }
+    }
+    Arc::new(tripline_doc::Event { doc, timestamp: ev.timestamp, origin: ev.origin.clone(), seq: ev.seq })
 }
 
 fn map_error(e: tripline_esql::EsqlError) -> CompileError {
@@ -112,6 +142,19 @@ impl EsqlDetector {
                 warnings = crate::query_rule::unknown_field_warnings(rule, ctx, fields.into_iter().map(|f| f.as_str()));
             }
         }
+        let projection = query.fields().and_then(|fields| {
+            if fields.iter().any(|f| f.contains('*')) {
+                return None;
+            }
+            let mut all: Vec<String> = fields.into_iter().filter(|f| !f.starts_with('_')).collect();
+            all.extend(PROJECTION_BASE.iter().map(|s| s.to_string()));
+            if let Some(t) = &rule.timestamp_override {
+                all.push(t.clone());
+            }
+            all.sort();
+            all.dedup();
+            Some(all)
+        });
         Ok(EsqlDetector {
             rule: rule.clone(),
             schedule: Schedule::from_rule(rule),
@@ -133,6 +176,7 @@ impl EsqlDetector {
             errors: 0,
             peak_buffered: 0,
             last_error: None,
+            projection,
         })
     }
 
@@ -330,7 +374,11 @@ impl Detector for EsqlDetector {
         }
         // Late events (behind an executed run) still join the windows of later runs.
         let pos = self.buf.partition_point(|(bt, _)| *bt <= t);
-        self.buf.insert(pos, (t, ev.clone()));
+        let kept = match &self.projection {
+            Some(fields) => project(ev, fields),
+            None => ev.clone(),
+        };
+        self.buf.insert(pos, (t, kept));
         self.peak_buffered = self.peak_buffered.max(self.buf.len() as u64);
     }
 
