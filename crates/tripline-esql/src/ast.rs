@@ -217,10 +217,14 @@ pub enum Command {
         input: Expr,
         grok: Arc<Grok>,
     },
+    /// `ENRICH` with a built-in policy ([`crate::enrich`]).
+    Enrich(Arc<crate::enrich::Enrich>),
 }
 
 impl Command {
     /// Commands that transform each row independently (and keep its source event).
+    /// `ENRICH` is row-local too but is left out: it needs the execution's enrich source,
+    /// which the per-event prefilter does not have.
     pub fn is_row_local(&self) -> bool {
         matches!(
             self,

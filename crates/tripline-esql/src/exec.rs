@@ -455,6 +455,7 @@ pub(crate) struct Exec<'a> {
     pub events: &'a [&'a Event],
     pub now: i64,
     pub src_text: &'a str,
+    pub enrich: Option<&'a dyn crate::EnrichSource>,
 }
 
 impl<'a> Exec<'a> {
@@ -577,6 +578,54 @@ impl<'a> Exec<'a> {
                     f.push_col(&cap.name, Some(cap.ty), vals);
                 }
             }
+            Command::Enrich(e) => self.enrich(f, e)?,
+        }
+        Ok(())
+    }
+
+    fn enrich(&self, f: &mut Frame, e: &crate::enrich::Enrich) -> Result<(), EsqlError> {
+        let policy = e.policy.name();
+        let src = match self.enrich {
+            Some(s) if s.has(policy) => s,
+            _ => {
+                return Err(EsqlError::at(
+                    ErrorKind::Unsupported,
+                    self.src_text,
+                    e.span.start,
+                    format!(
+                        "ENRICH {policy} has no data: it needs {}",
+                        e.policy.database_hint()
+                    ),
+                ))
+            }
+        };
+        let on = f.index.get(&e.on).copied();
+        let mut cols: Vec<Vec<Value>> = vec![Vec::with_capacity(f.rows.len()); e.fields.len()];
+        // Rows often repeat addresses; the source may cache too, but this saves the calls.
+        let mut cache: HashMap<std::net::IpAddr, Option<serde_json::Map<String, serde_json::Value>>> =
+            HashMap::new();
+        for r in &f.rows {
+            let ips = on.map(|i| crate::enrich::match_ips(&r.vals[i])).unwrap_or_default();
+            let hits: Vec<_> = ips
+                .iter()
+                .filter_map(|ip| {
+                    cache
+                        .entry(*ip)
+                        .or_insert_with(|| src.lookup(policy, *ip))
+                        .clone()
+                })
+                .collect();
+            for (c, (_, field)) in cols.iter_mut().zip(&e.fields) {
+                let ty = e.policy.field_type(field).unwrap_or(DataType::Keyword);
+                let vals = hits
+                    .iter()
+                    .map(|m| crate::enrich::field_value(m, field, ty))
+                    .collect();
+                c.push(crate::enrich::combine(vals));
+            }
+        }
+        for ((name, field), vals) in e.fields.iter().zip(cols) {
+            f.push_col(name, e.policy.field_type(field), vals);
         }
         Ok(())
     }

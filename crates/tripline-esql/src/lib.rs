@@ -23,8 +23,11 @@
 //! - `COUNT_DISTINCT` is exact (Elasticsearch approximates it with HyperLogLog++ above the
 //!   precision threshold, 3000 by default); `VALUES` is sorted for determinism.
 //! - Without a `LIMIT`, results are capped at [`ExecContext::default_limit`] (1000, as ES|QL).
+//! - `ENRICH` serves the built-in `geoip` and `asn` policies from [`ExecContext::enrich`]
+//!   (see [`enrich`]).
 
 pub mod ast;
+pub mod enrich;
 mod exec;
 pub mod functions;
 pub mod grok;
@@ -39,6 +42,7 @@ use std::sync::Arc;
 use tripline_doc::{Event, FieldTypes, SharedEvent};
 
 pub use ast::{Command, Expr, Metadata, Source};
+pub use enrich::{EnrichPolicy, EnrichSource};
 pub use exec::event_doc_id;
 pub use index::{EventIndex, IndexPatterns, ALERTS_INDEX, CLOUDTRAIL_INDEX};
 pub use value::{DataType, Value};
@@ -53,7 +57,8 @@ pub enum ErrorKind {
     Syntax,
     /// It parses but is invalid (unknown column, wrong arity, nested aggregates).
     Verification,
-    /// Valid ES|QL that needs a capability Tripline lacks (ENRICH, LOOKUP JOIN, a function).
+    /// Valid ES|QL that needs a capability Tripline lacks (LOOKUP JOIN, a function, an enrich
+    /// policy other than the built-in ones, or ENRICH without its database).
     Unsupported,
     /// The FROM pattern selects no data Tripline serves.
     UnknownIndex,
@@ -107,12 +112,24 @@ impl Default for ParseOptions<'static> {
 }
 
 /// Execution parameters.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ExecContext {
     /// What `NOW()` returns (epoch ms): the scheduled run's time for rules.
     pub now_ms: i64,
     /// Implicit `LIMIT` when the query has none (ES|QL's default is 1000); `None` = no cap.
     pub default_limit: Option<usize>,
+    /// The data behind `ENRICH` ([`enrich`]); `None` = ENRICH fails at execution.
+    pub enrich: Option<Arc<dyn EnrichSource>>,
+}
+
+impl std::fmt::Debug for ExecContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecContext")
+            .field("now_ms", &self.now_ms)
+            .field("default_limit", &self.default_limit)
+            .field("enrich", &self.enrich.is_some())
+            .finish()
+    }
 }
 
 impl ExecContext {
@@ -120,7 +137,14 @@ impl ExecContext {
         ExecContext {
             now_ms,
             default_limit: Some(1000),
+            enrich: None,
         }
+    }
+
+    /// With `ENRICH` served from `source`.
+    pub fn with_enrich(mut self, source: Option<Arc<dyn EnrichSource>>) -> ExecContext {
+        self.enrich = source;
+        self
     }
 }
 
@@ -330,6 +354,19 @@ impl Query {
             .is_some_and(|p| p.selects(ALERTS_INDEX))
     }
 
+    /// The built-in enrich policies the query's `ENRICH` commands use (in order, no repeats).
+    pub fn enrich_policies(&self) -> Vec<EnrichPolicy> {
+        let mut out = Vec::new();
+        for c in &self.commands {
+            if let Command::Enrich(e) = c {
+                if !out.contains(&e.policy) {
+                    out.push(e.policy);
+                }
+            }
+        }
+        out
+    }
+
     /// Whether the query calls `NOW()` anywhere.
     pub fn uses_now(&self) -> bool {
         let mut found = false;
@@ -390,6 +427,7 @@ impl Query {
             events,
             now: ctx.now_ms,
             src_text: &self.text,
+            enrich: ctx.enrich.as_deref(),
         };
         let frame = match &self.source {
             Source::From { metadata, .. } => {
@@ -458,6 +496,7 @@ impl Query {
             events: &events,
             now: ev.timestamp,
             src_text: &self.text,
+            enrich: None,
         };
         let frame = exec::load(
             &events,
@@ -469,6 +508,7 @@ impl Query {
         let ctx = ExecContext {
             now_ms: ev.timestamp,
             default_limit: None,
+            enrich: None,
         };
         match exec::run_all(&exec, frame, cmds, &ctx) {
             Ok(f) => !f.rows.is_empty(),
@@ -812,6 +852,16 @@ fn verify(
             Command::Grok { input, grok } => {
                 check!(input);
                 known.extend(grok.columns.iter().map(|c| c.name.clone()));
+            }
+            Command::Enrich(e) => {
+                if !known.contains(&e.on) {
+                    if source_ok(&e.on, &open, &dropped) {
+                        needed.insert(e.on.clone());
+                    } else {
+                        return Err(exec::unknown_column(src, &e.on, e.on_span));
+                    }
+                }
+                known.extend(e.fields.iter().map(|(n, _)| n.clone()));
             }
         }
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tripline_doc::FieldTypes;
 
 use crate::ast::*;
+use crate::enrich::{Enrich, EnrichPolicy};
 use crate::functions;
 use crate::grok::{lucene_to_regex, DissectPattern, Grok};
 use crate::lexer::{tokenize, Tok, Token};
@@ -308,19 +309,7 @@ impl<'a> Parser<'a> {
                     grok: Arc::new(grok),
                 })
             }
-            "enrich" => {
-                let policy = match self.peek() {
-                    Tok::Ident(s) | Tok::Quoted(s) => s.clone(),
-                    _ => String::new(),
-                };
-                Err(self.unsupported(
-                    t.start,
-                    format!(
-                        "ENRICH policy {policy:?} is not available: Tripline has no enrich indices (GeoIP and ASN data are \
-                         already in source.geo.* and source.as.* from normalization)"
-                    ),
-                ))
-            }
+            "enrich" => self.enrich(t.start),
             "lookup" => Err(self.unsupported(
                 t.start,
                 "LOOKUP JOIN needs a lookup index, which Tripline does not have",
@@ -339,6 +328,100 @@ impl<'a> Parser<'a> {
                 format!("unknown command {}", &self.src[t.start..t.end]),
             )),
         }
+    }
+
+    /// `ENRICH [mode:]policy [ON col] [WITH [new =] field, ...]` (see [`crate::enrich`]).
+    fn enrich(&mut self, cmd_start: usize) -> Result<Command, EsqlError> {
+        // The policy name is raw text (ES lexes it as one token): adjacent tokens up to
+        // whitespace, a pipe or a comma.
+        let start = self.cur().start;
+        let mut end = start;
+        while !matches!(self.peek(), Tok::Pipe | Tok::Comma | Tok::Eof) && self.cur().start == end {
+            end = self.bump().end;
+        }
+        if end == start {
+            return Err(self.err_here("expected an enrich policy name"));
+        }
+        let raw = self.src[start..end].trim_matches(|c| c == '"' || c == '`');
+        let name = match raw.split_once(':') {
+            Some((mode, name)) => {
+                let mode_ok = ["_any", "_coordinator", "_remote"]
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(mode));
+                if !mode_ok {
+                    return Err(self.err_at(
+                        start,
+                        format!("unknown enrich mode [{mode}], expected one of [_any, _coordinator, _remote]"),
+                    ));
+                }
+                name
+            }
+            None => raw,
+        };
+        let Some(policy) = EnrichPolicy::from_name(name) else {
+            return Err(self.unsupported(
+                start,
+                format!(
+                    "unknown enrich policy [{name}]: Tripline's enrich policies are {} (served from --geoip-db)",
+                    EnrichPolicy::ALL.map(|p| p.name()).join(", ")
+                ),
+            ));
+        };
+        let (on, on_span) = if self.eat_kw("on") {
+            let p = self.name_pattern()?;
+            if p.is_wildcard() {
+                return Err(self.err_at(p.span.start, "ENRICH ON needs a column name"));
+            }
+            (p.text, p.span)
+        } else {
+            (
+                policy.match_field().to_string(),
+                Span { start: cmd_start, end },
+            )
+        };
+        let mut fields = Vec::new();
+        if self.eat_kw("with") {
+            loop {
+                let first = self.name_pattern()?;
+                let (out, field) = if *self.peek() == Tok::Assign {
+                    self.bump();
+                    (first.text, self.name_pattern()?)
+                } else {
+                    (first.text.clone(), first)
+                };
+                let Some(&(canon, _)) = policy.fields().iter().find(|(n, _)| *n == field.text) else {
+                    return Err(EsqlError::at(
+                        ErrorKind::Verification,
+                        self.src,
+                        field.span.start,
+                        format!(
+                            "enrich field [{}] not found in enrich policy [{}]; its fields are {}",
+                            field.text,
+                            policy.name(),
+                            policy.fields().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                };
+                fields.push((out, canon));
+                if *self.peek() == Tok::Comma {
+                    self.bump();
+                } else {
+                    break;
+                }
+            }
+        } else {
+            fields = policy.fields().iter().map(|&(n, _)| (n.to_string(), n)).collect();
+        }
+        Ok(Command::Enrich(Arc::new(Enrich {
+            policy,
+            on,
+            on_span,
+            fields,
+            span: Span {
+                start: cmd_start,
+                end: self.prev_end(),
+            },
+        })))
     }
 
     /// The input of DISSECT/GROK: a primary expression (usually a column).
