@@ -36,6 +36,8 @@ pub struct CompileContext {
     pub known_fields: Arc<std::collections::HashSet<String>>,
     /// Cap on live partial EQL sequences per rule (oldest dropped and counted beyond it).
     pub max_sequence_states: usize,
+    /// Data for ES|QL `ENRICH` (the GeoIP/ASN databases); `None` = rules using it do not compile.
+    pub enrich: Option<Arc<dyn tripline_esql::EnrichSource>>,
 }
 
 impl Default for CompileContext {
@@ -46,6 +48,7 @@ impl Default for CompileContext {
             no_warmup: false,
             known_fields: Arc::default(),
             max_sequence_states: crate::eql_rule::MAX_PARTIAL_SEQUENCES,
+            enrich: None,
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct EsqlDetector {
     /// Fields to keep of each buffered event when the query's columns are known (KEEP/STATS):
     /// buffered events then cost a few hundred bytes instead of a whole ECS document.
     projection: Option<Vec<String>>,
+    /// Data for the query's ENRICH commands.
+    enrich: Option<Arc<dyn tripline_esql::EnrichSource>>,
 }
 
 /// Fields every buffered event keeps besides the query's: ids and index selection (`_id`,
@@ -131,6 +133,15 @@ impl EsqlDetector {
             },
         )
         .map_err(map_error)?;
+        for p in query.enrich_policies() {
+            if !ctx.enrich.as_ref().is_some_and(|s| s.has(p.name())) {
+                return Err(CompileError::Unsupported(format!(
+                    "ENRICH {} needs {}",
+                    p.name(),
+                    p.database_hint()
+                )));
+            }
+        }
         let mut warnings = Vec::new();
         // The normalizer's field list only speaks for queries over CloudTrail alone.
         let cloudtrail_only = query.selects_index(tripline_esql::CLOUDTRAIL_INDEX)
@@ -177,6 +188,7 @@ impl EsqlDetector {
             peak_buffered: 0,
             last_error: None,
             projection,
+            enrich: ctx.enrich.clone(),
         })
     }
 
@@ -223,6 +235,7 @@ impl EsqlDetector {
         let ctx = ExecContext {
             now_ms: end,
             default_limit: None,
+            enrich: self.enrich.clone(),
         };
         let table = match self.query.execute(&window, &ctx) {
             Ok(t) => t,
