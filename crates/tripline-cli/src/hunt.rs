@@ -95,6 +95,7 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     let mut ctx = crate::rulesets::compile_context();
     ctx.no_warmup = args.no_warmup;
     ctx.max_sequence_states = args.max_sequence_states;
+    ctx.enrich = crate::pipeline::geoip(&args.input)?.map(crate::enrich::source);
     let mut loaded = crate::rulesets::load(&specs, &ctx)?;
     if let Some(set) = crate::rulesets::load_exceptions(&args.exceptions)? {
         loaded.detectors = set.apply(loaded.detectors);

@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod enrich;
 mod hunt;
 mod pipeline;
 mod query;

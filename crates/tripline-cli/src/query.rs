@@ -182,7 +182,10 @@ pub fn query(args: QueryArgs) -> Result<i32> {
             }, |_, _| {})?;
             events.sort_by_key(|e| (e.timestamp, e.seq));
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-            let table = q.execute(&events, &tripline_esql::ExecContext::at(now)).map_err(|e| anyhow!("ES|QL error at {e}"))?;
+            let enrich = pipeline::geoip(&args.input)?.map(crate::enrich::source);
+            let table = q
+                .execute(&events, &tripline_esql::ExecContext::at(now).with_enrich(enrich))
+                .map_err(|e| anyhow!("ES|QL error at {e}"))?;
             matches = table.rows.len() as u64;
             match args.format {
                 QueryFormat::Ndjson => out.write_all(table.to_ndjson().as_bytes())?,

@@ -89,7 +89,9 @@ fn enrich_rule_alerts_on_enriched_columns() {
 
 #[test]
 fn enrich_without_its_database_does_not_compile() {
-    let e = compile_rule(&rule(QUERY), &CompileContext::default()).err().unwrap();
+    let e = compile_rule(&rule(QUERY), &CompileContext::default())
+        .err()
+        .unwrap();
     assert!(matches!(e, CompileError::Unsupported(_)), "{e}");
     assert!(e.to_string().contains("ASN"), "{e}");
     let ctx = CompileContext {
@@ -100,5 +102,8 @@ fn enrich_without_its_database_does_not_compile() {
     let e = compile_rule(&geo, &ctx).err().unwrap();
     assert!(e.to_string().contains("City or Country"), "{e}");
     let unknown = rule("FROM logs-aws.cloudtrail-* | ENRICH hosts_policy ON host.name");
-    assert!(matches!(compile_rule(&unknown, &ctx).err().unwrap(), CompileError::Unsupported(_)));
+    assert!(matches!(
+        compile_rule(&unknown, &ctx).err().unwrap(),
+        CompileError::Unsupported(_)
+    ));
 }
