@@ -458,6 +458,22 @@ mod tests {
     }
 
     #[test]
+    fn same_named_columns_are_replaced_rightmost_wins() {
+        let evs = events(&[json!("81.2.69.142")]);
+        let t = run_with(
+            "FROM logs-* | EVAL city_name = \"old\", x = 1 | KEEP city_name, x, source.ip \
+             | ENRICH geoip WITH x = city_name, x = country_name, city_name",
+            &evs,
+            Some(fake(&["geoip"])),
+        )
+        .unwrap();
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["source.ip", "x", "city_name"]);
+        assert_eq!(col(&t, "x"), vec![json!("United Kingdom")]);
+        assert_eq!(col(&t, "city_name"), vec![json!("London")]);
+    }
+
+    #[test]
     fn errors() {
         let parse_err = |q: &str| Query::parse(q).unwrap_err();
         let e = parse_err("FROM logs-* | ENRICH languages_policy ON x");
