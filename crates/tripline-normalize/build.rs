@@ -35,7 +35,12 @@ fn candidates() -> Vec<PathBuf> {
     }
     if let Ok(m) = std::env::var("CARGO_MANIFEST_DIR") {
         let root = Path::new(&m).join("..").join("..");
-        out.push(root.join("vendor").join("ua-parser").join("uap-core").join("regexes.yaml"));
+        out.push(
+            root.join("vendor")
+                .join("ua-parser")
+                .join("uap-core")
+                .join("regexes.yaml"),
+        );
     }
     out
 }
@@ -46,7 +51,9 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let mut json = None;
     for c in candidates() {
-        let Ok(text) = std::fs::read_to_string(&c) else { continue };
+        let Ok(text) = std::fs::read_to_string(&c) else {
+            continue;
+        };
         match serde_yaml::from_str::<serde_json::Value>(&text) {
             Ok(v) => {
                 println!("cargo:rerun-if-changed={}", c.display());

@@ -36,7 +36,9 @@ fn parse_args(args: &[String]) -> Result<Opts> {
         records: 1_000_000,
         seed: 1,
         corpus: None,
-        threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        threads: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         repeat: 1,
         only: Vec::new(),
     };
@@ -66,17 +68,27 @@ struct Corpus {
 }
 
 fn load_corpus(o: &Opts) -> Result<Corpus> {
-    let dir = o
-        .corpus
-        .clone()
-        .unwrap_or_else(|| super::workspace_root().join(format!("target/bench-corpus/v2-seed{}-n{}", o.seed, o.records)));
+    let dir = o.corpus.clone().unwrap_or_else(|| {
+        super::workspace_root().join(format!(
+            "target/bench-corpus/v2-seed{}-n{}",
+            o.seed, o.records
+        ))
+    });
     let marker = dir.join(".complete");
-    let cfg = tripline_gen::GenConfig { seed: o.seed, records: o.records, ..Default::default() };
+    let cfg = tripline_gen::GenConfig {
+        seed: o.seed,
+        records: o.records,
+        ..Default::default()
+    };
     if !marker.exists() {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
         }
-        eprintln!("generating {} records into {} ...", o.records, dir.display());
+        eprintln!(
+            "generating {} records into {} ...",
+            o.records,
+            dir.display()
+        );
         let t = Instant::now();
         let s = tripline_gen::write_s3_corpus(&dir, &cfg).context("generating the corpus")?;
         eprintln!(
@@ -87,7 +99,10 @@ fn load_corpus(o: &Opts) -> Result<Corpus> {
             s.attacks,
             t.elapsed().as_secs_f64()
         );
-        std::fs::write(&marker, format!("{s:?}\n").lines().next().unwrap_or_default())?;
+        std::fs::write(
+            &marker,
+            format!("{s:?}\n").lines().next().unwrap_or_default(),
+        )?;
     }
     let found = tripline_sources::discover(std::slice::from_ref(&dir.join("AWSLogs")));
     if let Some(e) = found.errors.first() {
@@ -104,11 +119,12 @@ fn load_corpus(o: &Opts) -> Result<Corpus> {
     let mut records = 0u64;
     let mut uncompressed = 0u64;
     for (i, f) in files.iter().enumerate() {
-        let st = tripline_sources::read_bytes(&format!("file{i}"), f, &Default::default(), &mut |it| {
-            if let tripline_sources::Item::Error(e) = it {
-                panic!("generated corpus unreadable: {e}");
-            }
-        });
+        let st =
+            tripline_sources::read_bytes(&format!("file{i}"), f, &Default::default(), &mut |it| {
+                if let tripline_sources::Item::Error(e) = it {
+                    panic!("generated corpus unreadable: {e}");
+                }
+            });
         records += st.records;
         uncompressed += st.bytes_uncompressed;
     }
@@ -122,7 +138,13 @@ fn load_corpus(o: &Opts) -> Result<Corpus> {
         uncompressed as f64 / records.max(1) as f64,
         uncompressed as f64 / compressed.max(1) as f64
     );
-    Ok(Corpus { files, records, compressed, uncompressed, description })
+    Ok(Corpus {
+        files,
+        records,
+        compressed,
+        uncompressed,
+        description,
+    })
 }
 
 fn mb(b: u64) -> f64 {
@@ -144,11 +166,17 @@ fn decompress_flate2(gz: &[u8], out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-fn decompress_libdeflate(d: &mut libdeflater::Decompressor, gz: &[u8], out: &mut Vec<u8>) -> Result<()> {
+fn decompress_libdeflate(
+    d: &mut libdeflater::Decompressor,
+    gz: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
     // Single-member files (as CloudTrail writes them): ISIZE is the exact size.
     let n = gzip_isize(gz);
     out.resize(n.max(1), 0);
-    let got = d.gzip_decompress(gz, out).map_err(|e| anyhow::anyhow!("libdeflate: {e:?}"))?;
+    let got = d
+        .gzip_decompress(gz, out)
+        .map_err(|e| anyhow::anyhow!("libdeflate: {e:?}"))?;
     out.truncate(got);
     Ok(())
 }
@@ -185,10 +213,19 @@ where
                     })
                 })
                 .collect();
-            hs.into_iter().map(|h| h.join().map_err(|_| anyhow::anyhow!("bench thread panicked"))?).collect()
+            hs.into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| anyhow::anyhow!("bench thread panicked"))?
+                })
+                .collect()
         });
         let counted = counted?;
-        let secs = if threads == 1 { counted[0].as_secs_f64() } else { start.elapsed().as_secs_f64() };
+        let secs = if threads == 1 {
+            counted[0].as_secs_f64()
+        } else {
+            start.elapsed().as_secs_f64()
+        };
         best = best.min(secs);
     }
     Ok(best)
@@ -201,7 +238,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut rows: Vec<Row> = Vec::new();
     let mut add = |stage: &str, threads: usize, secs: f64| {
         eprintln!("  {stage} ({threads} thread(s)): {secs:.2}s");
-        rows.push(Row { stage: stage.to_string(), threads, secs });
+        rows.push(Row {
+            stage: stage.to_string(),
+            threads,
+            secs,
+        });
     };
 
     eprintln!("corpus: {}", c.description);
@@ -238,7 +279,8 @@ pub fn run(args: &[String]) -> Result<()> {
         let s = timed(&c, 1, o.repeat, |gz, buf| {
             decompress_flate2(gz, buf)?;
             let t = Instant::now();
-            let v = simd_json::to_borrowed_value(buf).map_err(|e| anyhow::anyhow!("simd-json: {e}"))?;
+            let v =
+                simd_json::to_borrowed_value(buf).map_err(|e| anyhow::anyhow!("simd-json: {e}"))?;
             anyhow::ensure!(matches!(v, simd_json::BorrowedValue::Object(_)));
             drop(v);
             Ok(t.elapsed())
@@ -249,7 +291,8 @@ pub fn run(args: &[String]) -> Result<()> {
         let s = timed(&c, 1, o.repeat, |gz, buf| {
             decompress_flate2(gz, buf)?;
             let t = Instant::now();
-            let v: sonic_rs::Value = sonic_rs::from_slice(buf).map_err(|e| anyhow::anyhow!("sonic-rs: {e}"))?;
+            let v: sonic_rs::Value =
+                sonic_rs::from_slice(buf).map_err(|e| anyhow::anyhow!("sonic-rs: {e}"))?;
             anyhow::ensure!(sonic_rs::JsonValueTrait::is_object(&v));
             drop(v);
             Ok(t.elapsed())
@@ -268,7 +311,11 @@ pub fn run(args: &[String]) -> Result<()> {
             anyhow::ensure!(n > 0);
             Ok(t.elapsed())
         })?;
-        add("scan/tripline-sources raw (gunzip+record scanner, no parse)", 1, s);
+        add(
+            "scan/tripline-sources raw (gunzip+record scanner, no parse)",
+            1,
+            s,
+        );
     }
     if want("read/tripline-sources raw+sonic-rs") {
         let s = timed(&c, 1, o.repeat, |gz, _buf| {
@@ -304,7 +351,11 @@ pub fn run(args: &[String]) -> Result<()> {
         add("read/tripline-sources (gunzip+scan+serde_json)", 1, s);
         if o.threads > 1 {
             let s = timed(&c, o.threads, o.repeat, read)?;
-            add("read/tripline-sources (gunzip+scan+serde_json)", o.threads, s);
+            add(
+                "read/tripline-sources (gunzip+scan+serde_json)",
+                o.threads,
+                s,
+            );
         }
     }
 
@@ -316,9 +367,15 @@ pub fn run(args: &[String]) -> Result<()> {
         .unwrap_or_default();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     println!("\nmachine: {cpu}, {cores} core(s); commit {commit}");
     println!("corpus: {}\n", c.description);
     println!("| stage | threads | seconds | records/s | MB/s gzip | MB/s JSON |");
@@ -334,12 +391,24 @@ pub fn run(args: &[String]) -> Result<()> {
             mb(c.uncompressed) / r.secs
         );
     }
-    let pick = |prefix: &str| rows.iter().filter(|r| r.stage.starts_with(prefix) && r.threads == 1).min_by(|a, b| a.secs.total_cmp(&b.secs));
+    let pick = |prefix: &str| {
+        rows.iter()
+            .filter(|r| r.stage.starts_with(prefix) && r.threads == 1)
+            .min_by(|a, b| a.secs.total_cmp(&b.secs))
+    };
     if let Some(r) = pick("decompress/") {
-        println!("\nfastest decompressor: {} ({:.0} records/s/core)", r.stage, c.records as f64 / r.secs);
+        println!(
+            "\nfastest decompressor: {} ({:.0} records/s/core)",
+            r.stage,
+            c.records as f64 / r.secs
+        );
     }
     if let Some(r) = pick("parse/") {
-        println!("fastest parser: {} ({:.0} records/s/core)", r.stage, c.records as f64 / r.secs);
+        println!(
+            "fastest parser: {} ({:.0} records/s/core)",
+            r.stage,
+            c.records as f64 / r.secs
+        );
     }
     Ok(())
 }
@@ -351,7 +420,14 @@ mod tests {
     #[test]
     fn decompressors_agree_on_a_small_corpus() {
         let dir = tempfile_dir();
-        let o = Opts { records: 2_000, seed: 3, corpus: Some(dir.clone()), threads: 2, repeat: 1, only: Vec::new() };
+        let o = Opts {
+            records: 2_000,
+            seed: 3,
+            corpus: Some(dir.clone()),
+            threads: 2,
+            repeat: 1,
+            only: Vec::new(),
+        };
         let c = load_corpus(&o).unwrap();
         assert_eq!(c.records, 2_000);
         let mut d = libdeflater::Decompressor::new();
@@ -363,8 +439,12 @@ mod tests {
             let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
             let s: sonic_rs::Value = sonic_rs::from_slice(&a).unwrap();
             // Both parsers see the same records: compare through serde_json.
-            let from_sonic: serde_json::Value = serde_json::from_str(&sonic_rs::to_string(&s).unwrap()).unwrap();
-            assert_eq!(v["Records"].as_array().unwrap().len(), from_sonic["Records"].as_array().unwrap().len());
+            let from_sonic: serde_json::Value =
+                serde_json::from_str(&sonic_rs::to_string(&s).unwrap()).unwrap();
+            assert_eq!(
+                v["Records"].as_array().unwrap().len(),
+                from_sonic["Records"].as_array().unwrap().len()
+            );
         }
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -19,7 +19,8 @@ use crate::suite::Suite;
 pub fn run(corpus: &Path) -> Result<Suite> {
     let dir = corpus.join("elastic-cloudtrail-pipeline");
     let maxmind = corpus.join("maxmind-test-db");
-    let cases = replay(&dir, maxmind.is_dir().then_some(maxmind.as_path())).with_context(|| format!("replaying {}", dir.display()))?;
+    let cases = replay(&dir, maxmind.is_dir().then_some(maxmind.as_path()))
+        .with_context(|| format!("replaying {}", dir.display()))?;
     let mut s = Suite::new("ecs-conformance");
     // generation → (passed, total)
     let mut per_gen: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -58,7 +59,10 @@ pub fn run(corpus: &Path) -> Result<Suite> {
                         by_field.entry(d.path.clone()).or_insert((0, why)).0 += 1;
                     }
                 } else {
-                    let first = diffs.iter().find(|d| g3 || known_change(&d.path).is_none()).unwrap_or(&diffs[0]);
+                    let first = diffs
+                        .iter()
+                        .find(|d| g3 || known_change(&d.path).is_none())
+                        .unwrap_or(&diffs[0]);
                     let cause = if g3 {
                         "G3 document differs"
                     } else {
@@ -66,24 +70,39 @@ pub fn run(corpus: &Path) -> Result<Suite> {
                     };
                     s.fail(
                         cause,
-                        format!("{case}: first difference {first} ({} differing field(s))", diffs.len()),
+                        format!(
+                            "{case}: first difference {first} ({} differing field(s))",
+                            diffs.len()
+                        ),
                     );
                 }
             }
         }
         let passed = per_gen[&c.generation].0 > before;
-        *per_file.entry((c.generation.clone(), c.file.clone())).or_insert(true) &= passed;
+        *per_file
+            .entry((c.generation.clone(), c.file.clone()))
+            .or_insert(true) &= passed;
     }
     for (g, (p, t)) in per_gen.iter().rev() {
-        let files: Vec<bool> = per_file.iter().filter(|((fg, _), _)| fg == g).map(|(_, ok)| *ok).collect();
+        let files: Vec<bool> = per_file
+            .iter()
+            .filter(|((fg, _), _)| fg == g)
+            .map(|(_, ok)| *ok)
+            .collect();
         let ok_files = files.iter().filter(|ok| **ok).count();
-        s.notes
-            .insert(0, format!("{g}: {p}/{t} documents pass ({ok_files}/{} files)", files.len()));
+        s.notes.insert(
+            0,
+            format!(
+                "{g}: {p}/{t} documents pass ({ok_files}/{} files)",
+                files.len()
+            ),
+        );
     }
     s.notes.sort_by_key(|n| !n.starts_with('G'));
     for (g, fields) in &changed {
-        s.notes
-            .push(format!("{g}: fields differing (known changes between pipeline versions):"));
+        s.notes.push(format!(
+            "{g}: fields differing (known changes between pipeline versions):"
+        ));
         for (f, (n, why)) in fields {
             s.notes.push(format!("    {f} x{n}: {why}"));
         }

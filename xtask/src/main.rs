@@ -5,10 +5,10 @@
 mod rules_suite;
 mod suite;
 // Suites and tasks owned by their areas (one line each):
-mod gen_field_types;
+mod bench;
 mod ecs_conformance;
 mod eql_qa;
-mod bench;
+mod gen_field_types;
 
 use std::path::{Path, PathBuf};
 
@@ -27,7 +27,10 @@ fn suites() -> Vec<(&'static str, SuiteFn)> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn read_floors() -> Result<toml::Table> {
@@ -50,7 +53,11 @@ fn conformance(args: &[String]) -> Result<()> {
     let floors = if check { Some(read_floors()?) } else { None };
     let mut below = Vec::new();
     for (name, run) in suites() {
-        if !only.is_empty() && !only.iter().any(|o| o.trim_start_matches("--suite=") == name) {
+        if !only.is_empty()
+            && !only
+                .iter()
+                .any(|o| o.trim_start_matches("--suite=") == name)
+        {
             continue;
         }
         let s = match run(&corpus) {
@@ -62,7 +69,11 @@ fn conformance(args: &[String]) -> Result<()> {
             }
         };
         s.print();
-        if let Some(f) = floors.as_ref().and_then(|f| f.get(name)).and_then(|v| v.as_integer()) {
+        if let Some(f) = floors
+            .as_ref()
+            .and_then(|f| f.get(name))
+            .and_then(|v| v.as_integer())
+        {
             if (s.passed as i64) < f {
                 below.push(format!("{name}: {} passed, floor is {f}", s.passed));
             }
@@ -83,8 +94,13 @@ fn main() -> Result<()> {
         Some("conformance") => conformance(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("gen-field-types") => gen_field_types::run(
-            &args.get(1).map(PathBuf::from).unwrap_or_else(|| workspace_root().join("../shared/corpus")),
-            &args.get(2).map(PathBuf::from).unwrap_or_else(|| workspace_root().join("crates/tripline-doc/data/field-types.tsv")),
+            &args
+                .get(1)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("../shared/corpus")),
+            &args.get(2).map(PathBuf::from).unwrap_or_else(|| {
+                workspace_root().join("crates/tripline-doc/data/field-types.tsv")
+            }),
         ),
         _ => {
             eprintln!("usage: cargo xtask conformance [CORPUS] [--check-floors] [--suite=NAME]");

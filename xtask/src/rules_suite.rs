@@ -38,7 +38,11 @@ pub fn run(corpus: &Path) -> Result<Suite> {
             Err(e) => {
                 entry.1 += 1;
                 let msg = e.to_string();
-                let cause = format!("{}: {}", rule.rule_type, msg.split(':').next().unwrap_or(&msg));
+                let cause = format!(
+                    "{}: {}",
+                    rule.rule_type,
+                    msg.split(':').next().unwrap_or(&msg)
+                );
                 let rel = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
                 s.fail(cause, format!("{rel}: {msg}"));
             }

@@ -17,7 +17,10 @@ pub struct Suite {
 
 impl Suite {
     pub fn new(name: &str) -> Suite {
-        Suite { name: name.to_string(), ..Default::default() }
+        Suite {
+            name: name.to_string(),
+            ..Default::default()
+        }
     }
 
     pub fn pass(&mut self) {
@@ -26,7 +29,10 @@ impl Suite {
 
     pub fn fail(&mut self, cause: impl Into<String>, detail: impl Into<String>) {
         self.failed += 1;
-        self.failures.entry(cause.into()).or_default().push(detail.into());
+        self.failures
+            .entry(cause.into())
+            .or_default()
+            .push(detail.into());
     }
 
     pub fn print(&self) {
@@ -41,9 +47,15 @@ impl Suite {
             }
         }
         if self.skipped > 0 {
-            println!("{}: {} passed, {} failed, {} skipped", self.name, self.passed, self.failed, self.skipped);
+            println!(
+                "{}: {} passed, {} failed, {} skipped",
+                self.name, self.passed, self.failed, self.skipped
+            );
         } else {
-            println!("{}: {} passed, {} failed", self.name, self.passed, self.failed);
+            println!(
+                "{}: {} passed, {} failed",
+                self.name, self.passed, self.failed
+            );
         }
     }
 }

@@ -33,12 +33,24 @@ th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;font-size:13p
 summary{cursor:pointer}";
 
 /// Renders the report.
-pub fn render_report(title: &str, summary_lines: &[String], alerts: &[Alert], sections: &[Section]) -> String {
+pub fn render_report(
+    title: &str,
+    summary_lines: &[String],
+    alerts: &[Alert],
+    sections: &[Section],
+) -> String {
     let mut sorted: Vec<&Alert> = alerts.iter().collect();
-    sorted.sort_by(|a, b| severity_rank(&a.severity).cmp(&severity_rank(&b.severity)).then(a.timestamp.cmp(&b.timestamp)));
+    sorted.sort_by(|a, b| {
+        severity_rank(&a.severity)
+            .cmp(&severity_rank(&b.severity))
+            .then(a.timestamp.cmp(&b.timestamp))
+    });
     let mut h = String::new();
     h.push_str("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">");
-    h.push_str(&format!("<title>{}</title><style>{STYLE}</style></head><body>", escape(title)));
+    h.push_str(&format!(
+        "<title>{}</title><style>{STYLE}</style></head><body>",
+        escape(title)
+    ));
     h.push_str(&format!("<h1>{}</h1><ul>", escape(title)));
     for l in summary_lines {
         h.push_str(&format!("<li>{}</li>", escape(l)));
@@ -81,6 +93,9 @@ mod tests {
 
     #[test]
     fn escapes_attacker_strings() {
-        assert_eq!(escape("<script>alert('x')</script>&\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;");
+        assert_eq!(
+            escape("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
     }
 }

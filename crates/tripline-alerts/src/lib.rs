@@ -90,7 +90,9 @@ pub fn alert_uuid(draft: &AlertDraft) -> String {
 }
 
 fn event_ancestor_id(ev: &tripline_doc::Event) -> String {
-    ev.event_id().map(String::from).unwrap_or_else(|| format!("{}#{}", ev.origin.file, ev.origin.record))
+    ev.event_id()
+        .map(String::from)
+        .unwrap_or_else(|| format!("{}#{}", ev.origin.file, ev.origin.record))
 }
 
 /// The default reason Elastic writes: "event with action X by USER from IP created SEVERITY
@@ -139,8 +141,14 @@ pub fn rule_fields(rule: &Rule) -> Map<String, Value> {
     put("author", json!(rule.author));
     put("references", json!(rule.references));
     put("false_positives", json!(rule.false_positives));
-    put("threat", serde_json::to_value(&rule.threat).unwrap_or(Value::Null));
-    put("investigation_fields", json!({"field_names": rule.investigation_fields}));
+    put(
+        "threat",
+        serde_json::to_value(&rule.threat).unwrap_or(Value::Null),
+    );
+    put(
+        "investigation_fields",
+        json!({"field_names": rule.investigation_fields}),
+    );
     if let Some(n) = &rule.note {
         put("note", json!(n));
     }
@@ -173,7 +181,8 @@ pub fn build_alert(draft: &AlertDraft) -> Alert {
     // (sequence shells, threshold groups) or for an ES|QL row carry only their own fields,
     // as Elastic's do.
     let own_fields_only = draft.fields.is_some()
-        && (draft.events.len() != 1 || matches!(rule.rule_type, RuleType::Esql | RuleType::Threshold));
+        && (draft.events.len() != 1
+            || matches!(rule.rule_type, RuleType::Esql | RuleType::Threshold));
     let mut doc = match draft.events.first() {
         Some(ev) if !own_fields_only => ev.doc.clone(),
         _ => Document::new(),
@@ -205,8 +214,12 @@ pub fn build_alert(draft: &AlertDraft) -> Alert {
     }
     doc.set("event.kind", json!("signal"));
     let uuid = alert_uuid(draft);
-    let reason = draft.reason.clone().unwrap_or_else(|| default_reason(rule, &doc));
-    doc.0.insert("@timestamp".into(), json!(format_millis(draft.timestamp)));
+    let reason = draft
+        .reason
+        .clone()
+        .unwrap_or_else(|| default_reason(rule, &doc));
+    doc.0
+        .insert("@timestamp".into(), json!(format_millis(draft.timestamp)));
     for (k, v) in rule_fields(rule) {
         doc.0.insert(k, v);
     }
@@ -229,7 +242,11 @@ pub fn build_alert(draft: &AlertDraft) -> Alert {
     put(&mut doc, "severity", json!(rule.severity));
     put(&mut doc, "risk_score", json!(rule.risk_score));
     put(&mut doc, "reason", json!(reason));
-    put(&mut doc, "original_time", json!(format_millis(draft.timestamp)));
+    put(
+        &mut doc,
+        "original_time",
+        json!(format_millis(draft.timestamp)),
+    );
     put(&mut doc, "ancestors", Value::Array(ancestors));
     put(&mut doc, "depth", json!(1));
     put(&mut doc, "status", json!("active"));
@@ -242,8 +259,17 @@ pub fn build_alert(draft: &AlertDraft) -> Alert {
     }
     doc.0.insert("kibana.space_ids".into(), json!(["default"]));
     // Analytics may raise an alert's severity above the rule's (e.g. unfamiliar source).
-    let severity = draft.extra.get("severity").and_then(|v| v.as_str()).map(String::from).unwrap_or_else(|| rule.severity.clone());
-    let risk_score = draft.extra.get("risk_score").and_then(|v| v.as_i64()).unwrap_or(rule.risk_score);
+    let severity = draft
+        .extra
+        .get("severity")
+        .and_then(|v| v.as_str())
+        .map(String::from)
+        .unwrap_or_else(|| rule.severity.clone());
+    let risk_score = draft
+        .extra
+        .get("risk_score")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(rule.risk_score);
     Alert {
         uuid,
         doc,
@@ -294,7 +320,11 @@ mod tests {
         Arc::new(Event {
             doc: Document(v.as_object().unwrap().clone()),
             timestamp: 1_700_000_000_000,
-            origin: Origin { file: "f".into(), record: 1, line: None },
+            origin: Origin {
+                file: "f".into(),
+                record: 1,
+                line: None,
+            },
             seq: 0,
         })
     }
@@ -316,7 +346,10 @@ mod tests {
         assert_eq!(doc["kibana.alert.ancestors"][0]["id"], "e1");
         assert_eq!(doc["kibana.alert.original_event.action"], "CreateUser");
         assert_eq!(doc["event"]["kind"], "signal");
-        assert_eq!(doc["kibana.alert.reason"], "iam event with action CreateUser by alice from 1.2.3.4 created high alert Test rule.");
+        assert_eq!(
+            doc["kibana.alert.reason"],
+            "iam event with action CreateUser by alice from 1.2.3.4 created high alert Test rule."
+        );
         insta::with_settings!({sort_maps => true}, { insta::assert_json_snapshot!("query_alert", a.doc) });
     }
 }

@@ -10,7 +10,10 @@ use crate::Alert;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("alert store {path}: {source}")]
-    Sqlite { path: String, source: rusqlite::Error },
+    Sqlite {
+        path: String,
+        source: rusqlite::Error,
+    },
 }
 
 pub struct AlertStore {
@@ -21,9 +24,13 @@ pub struct AlertStore {
 impl AlertStore {
     pub fn open(path: &Path) -> Result<AlertStore, StoreError> {
         let p = path.display().to_string();
-        let err = |source| StoreError::Sqlite { path: p.clone(), source };
+        let err = |source| StoreError::Sqlite {
+            path: p.clone(),
+            source,
+        };
         let conn = Connection::open(path).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS alerts (
                 uuid TEXT PRIMARY KEY,
@@ -44,7 +51,10 @@ impl AlertStore {
     /// Inserts alerts in one transaction; returns how many were new.
     pub fn insert(&mut self, alerts: &[Alert]) -> Result<usize, StoreError> {
         let p = self.path.clone();
-        let err = |source| StoreError::Sqlite { path: p.clone(), source };
+        let err = |source| StoreError::Sqlite {
+            path: p.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(err)?;
         let mut n = 0;
         {
@@ -54,7 +64,15 @@ impl AlertStore {
             for a in alerts {
                 let doc = serde_json::to_string(&a.doc).unwrap_or_default();
                 n += stmt
-                    .execute(params![a.uuid, a.rule_id, a.rule_name, a.severity, a.risk_score, a.timestamp, doc])
+                    .execute(params![
+                        a.uuid,
+                        a.rule_id,
+                        a.rule_name,
+                        a.severity,
+                        a.risk_score,
+                        a.timestamp,
+                        doc
+                    ])
                     .map_err(err)?;
             }
         }
@@ -66,13 +84,22 @@ impl AlertStore {
         self.conn
             .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
-            .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Every stored alert document, oldest first.
     pub fn all_docs(&self) -> Result<Vec<serde_json::Value>, StoreError> {
-        let err = |source| StoreError::Sqlite { path: self.path.clone(), source };
-        let mut stmt = self.conn.prepare("SELECT doc FROM alerts ORDER BY original_time, uuid").map_err(err)?;
+        let err = |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT doc FROM alerts ORDER BY original_time, uuid")
+            .map_err(err)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(err)?;
         let mut out = Vec::new();
         for r in rows {

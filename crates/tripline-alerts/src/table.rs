@@ -4,7 +4,13 @@
 use crate::Alert;
 use tripline_doc::{time::format_millis, Document, Value};
 
-const SHOWN: &[&str] = &["@timestamp", "event.action", "source.ip", "user.name", "aws.cloudtrail.user_identity.arn"];
+const SHOWN: &[&str] = &[
+    "@timestamp",
+    "event.action",
+    "source.ip",
+    "user.name",
+    "aws.cloudtrail.user_identity.arn",
+];
 
 /// The principal shown for an alert: the acting ARN, else `user.name`.
 pub fn principal(doc: &Document) -> String {
@@ -24,7 +30,9 @@ fn render(v: &Value) -> String {
 
 /// Strips control characters so attacker-controlled strings cannot drive the terminal.
 pub fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 fn clip(s: &str, width: usize) -> String {
@@ -40,7 +48,15 @@ fn clip(s: &str, width: usize) -> String {
 
 /// Renders alerts as a fixed-width table (columns clipped to keep rows on one line, details last).
 pub fn render_table(alerts: &[Alert]) -> String {
-    let headers = ["TIME", "SEVERITY", "RULE", "PRINCIPAL", "SOURCE IP", "ACTION", "DETAILS"];
+    let headers = [
+        "TIME",
+        "SEVERITY",
+        "RULE",
+        "PRINCIPAL",
+        "SOURCE IP",
+        "ACTION",
+        "DETAILS",
+    ];
     let widths = [24usize, 8, 40, 44, 15, 28, 0];
     let mut out = String::new();
     let line = |cols: &[String]| {
@@ -55,7 +71,9 @@ pub fn render_table(alerts: &[Alert]) -> String {
         }
         l.trim_end().to_string()
     };
-    out.push_str(&line(&headers.iter().map(|s| s.to_string()).collect::<Vec<_>>()));
+    out.push_str(&line(
+        &headers.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+    ));
     out.push('\n');
     for a in alerts {
         let d = &a.doc;
@@ -78,7 +96,10 @@ pub fn render_table(alerts: &[Alert]) -> String {
             a.severity.clone(),
             a.rule_name.clone(),
             principal(d),
-            d.str("source.ip").or_else(|| d.str("source.address")).unwrap_or("-").to_string(),
+            d.str("source.ip")
+                .or_else(|| d.str("source.address"))
+                .unwrap_or("-")
+                .to_string(),
             d.str("event.action").unwrap_or("-").to_string(),
             sanitize(&details.join(" ")),
         ];

@@ -95,11 +95,18 @@ struct Measure {
 }
 
 fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn corpus_dir(a: &BenchArgs) -> PathBuf {
-    a.corpus.clone().unwrap_or_else(|| PathBuf::from(format!("target/bench-corpus/v2-seed{}-n{}", a.seed, a.records)))
+    a.corpus.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "target/bench-corpus/v2-seed{}-n{}",
+            a.seed, a.records
+        ))
+    })
 }
 
 fn rule_specs(a: &BenchArgs) -> Vec<String> {
@@ -121,12 +128,28 @@ fn corpus(a: &BenchArgs) -> Result<Vec<PathBuf>> {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
         }
-        eprintln!("generating {} records into {} ...", a.records, dir.display());
+        eprintln!(
+            "generating {} records into {} ...",
+            a.records,
+            dir.display()
+        );
         let t = Instant::now();
-        let cfg = tripline_gen::GenConfig { seed: a.seed, records: a.records, ..Default::default() };
+        let cfg = tripline_gen::GenConfig {
+            seed: a.seed,
+            records: a.records,
+            ..Default::default()
+        };
         let s = tripline_gen::write_s3_corpus(&dir, &cfg).context("generating the corpus")?;
-        eprintln!("  {} files, {} attack scenarios, in {:.1}s", s.files, s.attacks, t.elapsed().as_secs_f64());
-        std::fs::write(&marker, format!("files {} records {}\n", s.files, s.records))?;
+        eprintln!(
+            "  {} files, {} attack scenarios, in {:.1}s",
+            s.files,
+            s.attacks,
+            t.elapsed().as_secs_f64()
+        );
+        std::fs::write(
+            &marker,
+            format!("files {} records {}\n", s.files, s.records),
+        )?;
     }
     let found = tripline_sources::discover(std::slice::from_ref(&dir.join("AWSLogs")));
     if let Some(e) = found.errors.first() {
@@ -144,9 +167,13 @@ fn corpus(a: &BenchArgs) -> Result<Vec<PathBuf>> {
 
 /// CPU time of this process so far (user + system), from /proc (0 where unavailable).
 fn cpu_secs() -> f64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
     // Fields after the command name (which may hold spaces), from the last ')'.
-    let Some(rest) = s.rfind(')').map(|i| &s[i + 1..]) else { return 0.0 };
+    let Some(rest) = s.rfind(')').map(|i| &s[i + 1..]) else {
+        return 0.0;
+    };
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name; USER_HZ is 100
@@ -158,12 +185,20 @@ fn cpu_secs() -> f64 {
 fn hwm_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 /// Runs `f` over every file on `threads` threads (parallel by file); returns records.
-fn par_files(files: &[PathBuf], threads: usize, f: impl Fn(&Path) -> Result<u64> + Sync) -> Result<u64> {
+fn par_files(
+    files: &[PathBuf],
+    threads: usize,
+    f: impl Fn(&Path) -> Result<u64> + Sync,
+) -> Result<u64> {
     let next = AtomicUsize::new(0);
     let total = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|s| -> Result<()> {
@@ -179,7 +214,8 @@ fn par_files(files: &[PathBuf], threads: usize, f: impl Fn(&Path) -> Result<u64>
             })
             .collect();
         for h in hs {
-            h.join().map_err(|_| anyhow::anyhow!("bench thread panicked"))??;
+            h.join()
+                .map_err(|_| anyhow::anyhow!("bench thread panicked"))??;
         }
         Ok(())
     })?;
@@ -190,25 +226,47 @@ fn par_files(files: &[PathBuf], threads: usize, f: impl Fn(&Path) -> Result<u64>
 fn child(a: &BenchArgs, stage: &str) -> Result<Measure> {
     let threads = a.threads.unwrap_or_else(cores).max(1);
     let files = corpus(a)?;
-    let mut m = Measure { stage: stage.into(), threads, secs: 0.0, cpu_secs: 0.0, records: 0, hwm_kb: 0, alerts: 0, rules: 0 };
+    let mut m = Measure {
+        stage: stage.into(),
+        threads,
+        secs: 0.0,
+        cpu_secs: 0.0,
+        records: 0,
+        hwm_kb: 0,
+        alerts: 0,
+        rules: 0,
+    };
     let opts = tripline_sources::ReadOptions::default();
     // Rules are loaded before the clock starts: their load time is its own stage.
     let loaded = match stage {
         "rules" | "hunt" | "load-rules" => {
-            let specs = if stage == "load-rules" { vec![a.all_rules.display().to_string()] } else { rule_specs(a) };
+            let specs = if stage == "load-rules" {
+                vec![a.all_rules.display().to_string()]
+            } else {
+                rule_specs(a)
+            };
             let t = Instant::now();
             let ctx = crate::rulesets::compile_context();
             let mut l = crate::rulesets::load(&specs, &ctx)?;
             if stage == "rules" {
-                l.detectors.retain(|d| d.rule().rule_type != tripline_rules::RuleType::Analytic);
+                l.detectors
+                    .retain(|d| d.rule().rule_type != tripline_rules::RuleType::Analytic);
             }
             m.rules = l.detectors.len();
             if stage != "load-rules" {
                 // How well the rule index can narrow dispatch (see the runner).
-                let by = |f: &str| l.detectors.iter().filter(|d| d.required(f).is_some()).count();
-                let neither =
-                    l.detectors.iter().filter(|d| d.required("event.provider").is_none() && d.required("event.action").is_none());
-                let names: Vec<String> = neither.map(|d| format!("{} ({})", d.rule().name, d.rule().rule_type)).collect();
+                let by = |f: &str| {
+                    l.detectors
+                        .iter()
+                        .filter(|d| d.required(f).is_some())
+                        .count()
+                };
+                let neither = l.detectors.iter().filter(|d| {
+                    d.required("event.provider").is_none() && d.required("event.action").is_none()
+                });
+                let names: Vec<String> = neither
+                    .map(|d| format!("{} ({})", d.rule().name, d.rule().rule_type))
+                    .collect();
                 eprintln!(
                     "{} detectors: {} fix event.provider, {} fix event.action, {} fix neither: {}",
                     l.detectors.len(),
@@ -245,31 +303,49 @@ fn child(a: &BenchArgs, stage: &str) -> Result<Measure> {
         "scan" => {
             m.records = par_files(&files, threads, |p| {
                 let mut n = 0u64;
-                tripline_sources::read_input_raw(&tripline_sources::Input::File(p.to_path_buf()), &opts, &mut |it| {
-                    if let tripline_sources::RawItem::Bytes { bytes, .. } = it {
-                        n += u64::from(!bytes.is_empty());
-                    }
-                });
+                tripline_sources::read_input_raw(
+                    &tripline_sources::Input::File(p.to_path_buf()),
+                    &opts,
+                    &mut |it| {
+                        if let tripline_sources::RawItem::Bytes { bytes, .. } = it {
+                            n += u64::from(!bytes.is_empty());
+                        }
+                    },
+                );
                 Ok(n)
             })?;
         }
         "parse" => {
             m.records = par_files(&files, threads, |p| {
                 let mut n = 0u64;
-                tripline_sources::read_input_raw(&tripline_sources::Input::File(p.to_path_buf()), &opts, &mut |it| {
-                    if let tripline_sources::RawItem::Bytes { bytes, .. } = it {
-                        if sonic_rs::from_slice::<sonic_rs::Value>(bytes).is_ok() {
-                            n += 1;
+                tripline_sources::read_input_raw(
+                    &tripline_sources::Input::File(p.to_path_buf()),
+                    &opts,
+                    &mut |it| {
+                        if let tripline_sources::RawItem::Bytes { bytes, .. } = it {
+                            if sonic_rs::from_slice::<sonic_rs::Value>(bytes).is_ok() {
+                                n += 1;
+                            }
                         }
-                    }
-                });
+                    },
+                );
                 Ok(n)
             })?;
         }
         "normalize" | "rules" | "hunt" => {
-            let input = InputArgs { paths: vec![corpus_dir(a).join("AWSLogs")], geoip_db: Vec::new(), input: InputMode::Auto };
-            let popts = PipelineOptions { keep_original: false, threads };
-            let cfg = tripline_engine::RunnerConfig { indexed: !a.plain, ..Default::default() };
+            let input = InputArgs {
+                paths: vec![corpus_dir(a).join("AWSLogs")],
+                geoip_db: Vec::new(),
+                input: InputMode::Auto,
+            };
+            let popts = PipelineOptions {
+                keep_original: false,
+                threads,
+            };
+            let cfg = tripline_engine::RunnerConfig {
+                indexed: !a.plain,
+                ..Default::default()
+            };
             let mut runner = loaded.map(|l| tripline_engine::Runner::new(l.detectors, cfg));
             if let Some(r) = runner.as_mut() {
                 if r.reads_alerts() {
@@ -312,7 +388,10 @@ fn child(a: &BenchArgs, stage: &str) -> Result<Measure> {
             }
             m.records = stats.records;
         }
-        other => bail!("unknown stage {other:?}; stages: {}, load-rules", STAGES.join(", ")),
+        other => bail!(
+            "unknown stage {other:?}; stages: {}, load-rules",
+            STAGES.join(", ")
+        ),
     }
     m.secs = t.elapsed().as_secs_f64();
     m.cpu_secs = cpu_secs() - cpu0;
@@ -322,8 +401,19 @@ fn child(a: &BenchArgs, stage: &str) -> Result<Measure> {
 
 fn run_child(a: &BenchArgs, stage: &str, threads: usize) -> Result<Measure> {
     let exe = std::env::current_exe()?;
-    let mut args: Vec<String> = vec!["bench".into(), "--child".into(), stage.into(), "--threads".into(), threads.to_string()];
-    args.extend(["--records".into(), a.records.to_string(), "--seed".into(), a.seed.to_string()]);
+    let mut args: Vec<String> = vec![
+        "bench".into(),
+        "--child".into(),
+        stage.into(),
+        "--threads".into(),
+        threads.to_string(),
+    ];
+    args.extend([
+        "--records".into(),
+        a.records.to_string(),
+        "--seed".into(),
+        a.seed.to_string(),
+    ]);
     args.extend(["--corpus".into(), corpus_dir(a).display().to_string()]);
     args.extend(["--all-rules".into(), a.all_rules.display().to_string()]);
     for r in rule_specs(a) {
@@ -332,15 +422,24 @@ fn run_child(a: &BenchArgs, stage: &str, threads: usize) -> Result<Measure> {
     // One thread: pin to one CPU, so the consumer thread shares that core too.
     let pin = threads == 1 && Command::new("taskset").arg("--version").output().is_ok();
     let out = if pin {
-        Command::new("taskset").arg("-c").arg(first_allowed_cpu()).arg(&exe).args(&args).output()?
+        Command::new("taskset")
+            .arg("-c")
+            .arg(first_allowed_cpu())
+            .arg(&exe)
+            .args(&args)
+            .output()?
     } else {
         Command::new(&exe).args(&args).output()?
     };
     if !out.status.success() {
-        bail!("stage {stage} ({threads} threads) failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "stage {stage} ({threads} threads) failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let line = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(line.trim()).with_context(|| format!("stage {stage}: unexpected output {line:?}"))
+    serde_json::from_str(line.trim())
+        .with_context(|| format!("stage {stage}: unexpected output {line:?}"))
 }
 
 /// A CPU this process may run on (from /proc/self/status `Cpus_allowed_list`), for taskset.
@@ -356,11 +455,18 @@ fn first_allowed_cpu() -> String {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn sh(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd).args(args).output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 pub fn bench(a: BenchArgs) -> Result<i32> {
@@ -383,7 +489,11 @@ pub fn bench(a: BenchArgs) -> Result<i32> {
     }
     let threads = a.threads.unwrap_or_else(cores).max(1);
     let stages: Vec<String> = if a.stages.is_empty() {
-        STAGES.iter().map(|s| s.to_string()).chain(std::iter::once("load-rules".to_string())).collect()
+        STAGES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(std::iter::once("load-rules".to_string()))
+            .collect()
     } else {
         a.stages.clone()
     };
@@ -404,7 +514,10 @@ pub fn bench(a: BenchArgs) -> Result<i32> {
                 continue;
             }
             let m = run_child(&a, stage, 1)?;
-            eprintln!("  load-rules: {} rule files, {} compiled, {:.3}s", m.records, m.rules, m.secs);
+            eprintln!(
+                "  load-rules: {} rule files, {} compiled, {:.3}s",
+                m.records, m.rules, m.secs
+            );
             load_rules = Some(m);
             continue;
         }
@@ -424,10 +537,23 @@ pub fn bench(a: BenchArgs) -> Result<i32> {
         }
     }
     let load_after = loadavg();
-    let md = report(&a, &files, gz, json, &rows, load_rules.as_ref(), &load_before, &load_after);
+    let md = report(
+        &a,
+        &files,
+        gz,
+        json,
+        &rows,
+        load_rules.as_ref(),
+        &load_before,
+        &load_after,
+    );
     println!("{md}");
     if let Some(p) = &a.append {
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(p).with_context(|| format!("opening {}", p.display()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .with_context(|| format!("opening {}", p.display()))?;
         writeln!(f, "\n{md}")?;
         eprintln!("appended to {}", p.display());
     }
@@ -435,26 +561,59 @@ pub fn bench(a: BenchArgs) -> Result<i32> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn report(a: &BenchArgs, files: &[PathBuf], gz: u64, json: u64, rows: &[Measure], load: Option<&Measure>, lb: &str, la: &str) -> String {
+fn report(
+    a: &BenchArgs,
+    files: &[PathBuf],
+    gz: u64,
+    json: u64,
+    rows: &[Measure],
+    load: Option<&Measure>,
+    lb: &str,
+    la: &str,
+) -> String {
     let mb = |b: u64| b as f64 / 1e6;
     let records = rows.iter().map(|r| r.records).max().unwrap_or(a.records);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .map(|kb| format!("{:.0} GB RAM", kb as f64 / 1048576.0))
         .unwrap_or_default();
     let commit = sh("git", &["rev-parse", "--short", "HEAD"]);
-    let dirty = if sh("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() { "" } else { " (+ uncommitted changes)" };
+    let dirty = if sh("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        ""
+    } else {
+        " (+ uncommitted changes)"
+    };
     let date = sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let mut s = String::new();
     use std::fmt::Write as _;
-    let _ = writeln!(s, "## {date} — commit {commit}{dirty}{}", if a.note.is_empty() { String::new() } else { format!(": {}", a.note) });
+    let _ = writeln!(
+        s,
+        "## {date} — commit {commit}{dirty}{}",
+        if a.note.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", a.note)
+        }
+    );
     let _ = writeln!(s);
-    let _ = writeln!(s, "- machine: {cpu}, {} core(s), {mem}; load average {lb} before, {la} after", cores());
+    let _ = writeln!(
+        s,
+        "- machine: {cpu}, {} core(s), {mem}; load average {lb} before, {la} after",
+        cores()
+    );
     let _ = writeln!(
         s,
         "- corpus: tripline-gen seed {} — {} records in {} S3-layout files, {:.1} MB gzip, {:.1} MB JSON ({:.0} B/record, ratio {:.1}x)",
@@ -466,10 +625,17 @@ fn report(a: &BenchArgs, files: &[PathBuf], gz: u64, json: u64, rows: &[Measure]
         json as f64 / records.max(1) as f64,
         json as f64 / gz.max(1) as f64
     );
-    let _ = writeln!(s, "- rules (rules/hunt stages): {}", rule_specs(a).join(", "));
+    let _ = writeln!(
+        s,
+        "- rules (rules/hunt stages): {}",
+        rule_specs(a).join(", ")
+    );
     let _ = writeln!(s);
     let _ = writeln!(s, "| stage | threads | seconds | records/s | records/CPU-s | MB/s gzip | MB/s JSON | peak RSS MB | rules | alerts |");
-    let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        s,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for r in rows {
         let _ = writeln!(
             s,
@@ -487,9 +653,20 @@ fn report(a: &BenchArgs, files: &[PathBuf], gz: u64, json: u64, rows: &[Measure]
         );
     }
     if let Some(l) = load {
-        let _ = writeln!(s, "\nLoad and compile every rule under `{}` ({} files, {} compiled): {:.3} s.", a.all_rules.display(), l.records, l.rules, l.secs);
+        let _ = writeln!(
+            s,
+            "\nLoad and compile every rule under `{}` ({} files, {} compiled): {:.3} s.",
+            a.all_rules.display(),
+            l.records,
+            l.rules,
+            l.secs
+        );
     }
-    for t in rows.iter().map(|r| r.threads).collect::<std::collections::BTreeSet<_>>() {
+    for t in rows
+        .iter()
+        .map(|r| r.threads)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         let get = |st: &str| rows.iter().find(|r| r.stage == st && r.threads == t);
         if let (Some(d), Some(h)) = (get("decompress"), get("hunt")) {
             let ratio = d.secs / h.secs;

@@ -14,7 +14,9 @@ use crate::cli::{AlertFormat, HuntArgs, NormalizeArgs};
 use crate::pipeline::{self, PipelineOptions, ReadStats};
 
 fn threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn output(path: &Option<std::path::PathBuf>) -> Result<Box<dyn Write>> {
@@ -32,7 +34,8 @@ fn progress_bar(quiet: bool) -> Option<indicatif::ProgressBar> {
     }
     let pb = indicatif::ProgressBar::new_spinner();
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
     Some(pb)
@@ -43,7 +46,11 @@ fn print_read_summary(stats: &ReadStats, w: &mut dyn Write) -> std::io::Result<(
         w,
         "files: {}{}, records: {}, records skipped: {}",
         stats.files,
-        if stats.digest_files > 0 { format!(" ({} CloudTrail-Digest files skipped)", stats.digest_files) } else { String::new() },
+        if stats.digest_files > 0 {
+            format!(" ({} CloudTrail-Digest files skipped)", stats.digest_files)
+        } else {
+            String::new()
+        },
         stats.records,
         stats.skipped
     )?;
@@ -62,7 +69,10 @@ fn print_read_summary(stats: &ReadStats, w: &mut dyn Write) -> std::io::Result<(
 /// An alert an earlier run committed to the state store but never wrote out (it was killed
 /// in between), rebuilt from its stored document.
 fn replayed(a: StoredAlert, runner: &Runner) -> Alert {
-    let rule = runner.detectors().map(|d| d.rule()).find(|r| r.rule_id == a.rule_id);
+    let rule = runner
+        .detectors()
+        .map(|d| d.rule())
+        .find(|r| r.rule_id == a.rule_id);
     let doc = match a.doc {
         serde_json::Value::Object(m) => tripline_doc::Document(m),
         _ => tripline_doc::Document::new(),
@@ -70,12 +80,23 @@ fn replayed(a: StoredAlert, runner: &Runner) -> Alert {
     let text = |k: &str| doc.0.get(k).and_then(|v| v.as_str()).map(String::from);
     Alert {
         uuid: a.uuid,
-        severity: text("kibana.alert.severity").or_else(|| rule.map(|r| r.severity.clone())).unwrap_or_default(),
-        risk_score: doc.0.get("kibana.alert.risk_score").and_then(|v| v.as_i64()).or_else(|| rule.map(|r| r.risk_score)).unwrap_or(0),
-        rule_name: text("kibana.alert.rule.name").or_else(|| rule.map(|r| r.name.clone())).unwrap_or_default(),
+        severity: text("kibana.alert.severity")
+            .or_else(|| rule.map(|r| r.severity.clone()))
+            .unwrap_or_default(),
+        risk_score: doc
+            .0
+            .get("kibana.alert.risk_score")
+            .and_then(|v| v.as_i64())
+            .or_else(|| rule.map(|r| r.risk_score))
+            .unwrap_or(0),
+        rule_name: text("kibana.alert.rule.name")
+            .or_else(|| rule.map(|r| r.name.clone()))
+            .unwrap_or_default(),
         rule_id: a.rule_id,
         timestamp: a.timestamp,
-        investigation_fields: rule.map(|r| r.investigation_fields.clone()).unwrap_or_default(),
+        investigation_fields: rule
+            .map(|r| r.investigation_fields.clone())
+            .unwrap_or_default(),
         doc,
     }
 }
@@ -91,7 +112,11 @@ fn exit_code(stats: &ReadStats) -> i32 {
 
 pub fn hunt(args: HuntArgs) -> Result<i32> {
     let started = Instant::now();
-    let specs = if args.rules.is_empty() { vec!["builtin".to_string()] } else { args.rules.clone() };
+    let specs = if args.rules.is_empty() {
+        vec!["builtin".to_string()]
+    } else {
+        args.rules.clone()
+    };
     let mut ctx = crate::rulesets::compile_context();
     ctx.no_warmup = args.no_warmup;
     ctx.max_sequence_states = args.max_sequence_states;
@@ -107,18 +132,31 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
         }
     }
     let n_rules = loaded.detectors.len();
-    let reorder = tripline_doc::time::parse_duration_millis(&args.reorder_window)
-        .ok_or_else(|| anyhow::anyhow!("--reorder-window {:?}: expected a duration like 20m, 1h, 90s", args.reorder_window))?;
+    let reorder =
+        tripline_doc::time::parse_duration_millis(&args.reorder_window).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--reorder-window {:?}: expected a duration like 20m, 1h, 90s",
+                args.reorder_window
+            )
+        })?;
     let mut detectors = loaded.detectors;
     // The HTML report has a trail-coverage section; the runner feeds it in event-time order.
     let mut coverage = if args.format == AlertFormat::Html {
-        let shared = Arc::new(std::sync::Mutex::new(tripline_lineage::CoverageBuilder::new(crate::views::settings()?)));
+        let shared = Arc::new(std::sync::Mutex::new(
+            tripline_lineage::CoverageBuilder::new(crate::views::settings()?),
+        ));
         detectors.push(Box::new(CoverageFeed::new(shared.clone())));
         Some(shared)
     } else {
         None
     };
-    let mut runner = Runner::new(detectors, RunnerConfig { reorder_window_ms: reorder, ..Default::default() });
+    let mut runner = Runner::new(
+        detectors,
+        RunnerConfig {
+            reorder_window_ms: reorder,
+            ..Default::default()
+        },
+    );
     if runner.reads_alerts() {
         // Rules over `.alerts-security.*` read Tripline's own alerts, as Elastic's read its.
         runner.set_alert_doc_builder(Box::new(|d| build_alert(d).doc));
@@ -127,7 +165,9 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     let mut state = match &args.state {
         Some(p) => {
             let mut st = StateStore::open(p).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let mut resume = st.restore(&mut runner).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut resume = st
+                .restore(&mut runner)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             if let Some(n) = args.checkpoint_every {
                 resume.every_events = n.max(1);
             }
@@ -157,7 +197,11 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     // Streams `pending` (NDJSON) and moves it to `alerts`. With a state store the batch is
     // serialized first, then recorded as written, then written in one piece and flushed: after
     // the record there is nothing but the write.
-    let flush = |pending: &mut Vec<Alert>, out: &mut Box<dyn Write>, alerts: &mut Vec<Alert>, st: Option<&mut StateStore>| -> Result<()> {
+    let flush = |pending: &mut Vec<Alert>,
+                 out: &mut Box<dyn Write>,
+                 alerts: &mut Vec<Alert>,
+                 st: Option<&mut StateStore>|
+     -> Result<()> {
         if streaming && !pending.is_empty() {
             let mut buf = Vec::new();
             for a in pending.iter() {
@@ -183,9 +227,22 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
         flush(&mut pending, &mut out, &mut alerts, Some(st))?;
     }
     let stored = |pending: &[Alert]| -> Vec<StoredAlert> {
-        pending.iter().map(|a| StoredAlert::new(a.uuid.clone(), a.rule_id.clone(), a.timestamp, a.doc.clone().into_value())).collect()
+        pending
+            .iter()
+            .map(|a| {
+                StoredAlert::new(
+                    a.uuid.clone(),
+                    a.rule_id.clone(),
+                    a.timestamp,
+                    a.doc.clone().into_value(),
+                )
+            })
+            .collect()
     };
-    let popts = PipelineOptions { keep_original: false, threads: threads() };
+    let popts = PipelineOptions {
+        keep_original: false,
+        threads: threads(),
+    };
     let stats = pipeline::run(
         &args.input,
         &popts,
@@ -200,7 +257,8 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
             match state.as_mut() {
                 Some((st, resume)) => {
                     if resume.due() {
-                        st.checkpoint(&runner, resume, &stored(&pending)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                        st.checkpoint(&runner, resume, &stored(&pending))
+                            .map_err(|e| anyhow::anyhow!("{e}"))?;
                         flush(&mut pending, &mut out, &mut alerts, Some(st))?;
                     }
                 }
@@ -211,7 +269,10 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
         |files, records| {
             if let Some(pb) = &pb {
                 let secs = started.elapsed().as_secs_f64().max(0.001);
-                pb.set_message(format!("files {files}, records {records} ({:.0} records/s)", records as f64 / secs));
+                pb.set_message(format!(
+                    "files {files}, records {records} ({:.0} records/s)",
+                    records as f64 / secs
+                ));
             }
         },
     )?;
@@ -219,7 +280,8 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     pending.extend(drafts.drain(..).map(|d| build_alert(&d)));
     match state.as_mut() {
         Some((st, resume)) => {
-            st.complete(&runner, resume, &stored(&pending)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            st.complete(&runner, resume, &stored(&pending))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             flush(&mut pending, &mut out, &mut alerts, Some(st))?;
         }
         None => flush(&mut pending, &mut out, &mut alerts, None)?,
@@ -227,13 +289,25 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    let visible: Vec<Alert> = alerts.iter().filter(|a| !a.doc.0.contains_key("kibana.alert.building_block_type")).cloned().collect();
+    let visible: Vec<Alert> = alerts
+        .iter()
+        .filter(|a| !a.doc.0.contains_key("kibana.alert.building_block_type"))
+        .cloned()
+        .collect();
     let report = match args.format {
         AlertFormat::Ndjson => None,
         AlertFormat::Table => {
             let mut sorted = visible.clone();
-            sorted.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(severity_rank(&a.severity).cmp(&severity_rank(&b.severity))));
-            Some(if sorted.is_empty() { "No alerts.\n".to_string() } else { tripline_alerts::table::render_table(&sorted) })
+            sorted.sort_by(|a, b| {
+                a.timestamp
+                    .cmp(&b.timestamp)
+                    .then(severity_rank(&a.severity).cmp(&severity_rank(&b.severity)))
+            });
+            Some(if sorted.is_empty() {
+                "No alerts.\n".to_string()
+            } else {
+                tripline_alerts::table::render_table(&sorted)
+            })
         }
         AlertFormat::Html => {
             let lines = summary_lines(&stats, &summary, &visible, n_rules, started);
@@ -242,10 +316,18 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
                 // The runner still holds the feed; take the builder out through the lock.
                 let builder = c.lock().ok().map(|mut g| std::mem::take(&mut *g));
                 if let Some(b) = builder {
-                    sections.push(tripline_alerts::html::Section { title: "Trail coverage".into(), html: b.finish().html_section() });
+                    sections.push(tripline_alerts::html::Section {
+                        title: "Trail coverage".into(),
+                        html: b.finish().html_section(),
+                    });
                 }
             }
-            Some(tripline_alerts::html::render_report("Tripline hunt report", &lines, &visible, &sections))
+            Some(tripline_alerts::html::render_report(
+                "Tripline hunt report",
+                &lines,
+                &visible,
+                &sections,
+            ))
         }
     };
     if let Some(report) = report {
@@ -262,21 +344,33 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     if !args.quiet {
         writeln!(err, "--- tripline hunt summary")?;
         print_read_summary(&stats, &mut err)?;
-        for l in summary_lines(&stats, &summary, &visible, n_rules, started).iter().skip(1) {
+        for l in summary_lines(&stats, &summary, &visible, n_rules, started)
+            .iter()
+            .skip(1)
+        {
             writeln!(err, "{l}")?;
         }
         if let Some((_, resume)) = &state {
             if resume.skipped > 0 {
-                writeln!(err, "state: {} records already processed by an earlier run were skipped", resume.skipped)?;
+                writeln!(
+                    err,
+                    "state: {} records already processed by an earlier run were skipped",
+                    resume.skipped
+                )?;
             }
             for f in &resume.changed_files {
-                writeln!(err, "state: {f} changed since the earlier run; read again from the start")?;
+                writeln!(
+                    err,
+                    "state: {f} changed since the earlier run; read again from the start"
+                )?;
             }
         }
         let mut warned = std::collections::BTreeSet::new();
         for d in runner.detectors() {
             for w in d.warnings() {
-                if warned.insert((d.rule().name.clone(), w.clone())) && !w.contains("never produced by Tripline's CloudTrail normalizer") {
+                if warned.insert((d.rule().name.clone(), w.clone()))
+                    && !w.contains("never produced by Tripline's CloudTrail normalizer")
+                {
                     writeln!(err, "warning: {}: {w}", d.rule().name)?;
                 }
             }
@@ -299,9 +393,15 @@ struct CoverageFeed {
 
 impl CoverageFeed {
     fn new(builder: Arc<std::sync::Mutex<tripline_lineage::CoverageBuilder>>) -> CoverageFeed {
-        let rule = tripline_rules::Rule::parse("coverage", "[rule]\nrule_id='tripline-coverage'\nname='trail coverage'\ntype='analytic'\n")
-            .expect("static rule");
-        CoverageFeed { rule: Arc::new(rule), builder }
+        let rule = tripline_rules::Rule::parse(
+            "coverage",
+            "[rule]\nrule_id='tripline-coverage'\nname='trail coverage'\ntype='analytic'\n",
+        )
+        .expect("static rule");
+        CoverageFeed {
+            rule: Arc::new(rule),
+            builder,
+        }
     }
 }
 
@@ -316,31 +416,67 @@ impl tripline_engine::Detector for CoverageFeed {
     }
 }
 
-fn summary_lines(stats: &ReadStats, summary: &tripline_engine::RunSummary, alerts: &[Alert], n_rules: usize, started: Instant) -> Vec<String> {
+fn summary_lines(
+    stats: &ReadStats,
+    summary: &tripline_engine::RunSummary,
+    alerts: &[Alert],
+    n_rules: usize,
+    started: Instant,
+) -> Vec<String> {
     let mut by_sev: BTreeMap<u8, (String, usize)> = BTreeMap::new();
     for a in alerts {
-        by_sev.entry(severity_rank(&a.severity)).or_insert_with(|| (a.severity.clone(), 0)).1 += 1;
+        by_sev
+            .entry(severity_rank(&a.severity))
+            .or_insert_with(|| (a.severity.clone(), 0))
+            .1 += 1;
     }
-    let sev = by_sev.values().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(", ");
+    let sev = by_sev
+        .values()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let secs = started.elapsed().as_secs_f64();
     let mut lines = vec![
-        format!("files: {}, records: {}, records skipped: {}", stats.files, stats.records, stats.skipped),
+        format!(
+            "files: {}, records: {}, records skipped: {}",
+            stats.files, stats.records, stats.skipped
+        ),
         format!("rules: {n_rules}"),
-        format!("alerts: {}{}", alerts.len(), if sev.is_empty() { String::new() } else { format!(" ({sev})") }),
+        format!(
+            "alerts: {}{}",
+            alerts.len(),
+            if sev.is_empty() {
+                String::new()
+            } else {
+                format!(" ({sev})")
+            }
+        ),
     ];
     if summary.capped_alerts > 0 {
-        lines.push(format!("alerts not raised because a rule reached max_signals: {}", summary.capped_alerts));
+        lines.push(format!(
+            "alerts not raised because a rule reached max_signals: {}",
+            summary.capped_alerts
+        ));
     }
     if summary.late_events > 0 {
-        lines.push(format!("events later than the reorder window (evaluated out of order): {}", summary.late_events));
+        lines.push(format!(
+            "events later than the reorder window (evaluated out of order): {}",
+            summary.late_events
+        ));
     }
-    lines.push(format!("time: {secs:.2}s ({:.0} records/s)", stats.records as f64 / secs.max(0.001)));
+    lines.push(format!(
+        "time: {secs:.2}s ({:.0} records/s)",
+        stats.records as f64 / secs.max(0.001)
+    ));
     lines
 }
 
 pub fn normalize(args: NormalizeArgs) -> Result<i32> {
     let mut out = output(&args.output)?;
-    let popts = PipelineOptions { keep_original: args.keep_original, threads: threads() };
+    let popts = PipelineOptions {
+        keep_original: args.keep_original,
+        threads: threads(),
+    };
     let stats = pipeline::run(
         &args.input,
         &popts,

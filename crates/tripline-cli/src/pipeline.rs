@@ -76,7 +76,9 @@ pub fn geoip(args: &InputArgs) -> Result<Option<Arc<GeoIp>>> {
     if args.geoip_db.is_empty() {
         return Ok(None);
     }
-    Ok(Some(Arc::new(GeoIp::open(&args.geoip_db).map_err(|e| anyhow::anyhow!("{e}"))?)))
+    Ok(Some(Arc::new(
+        GeoIp::open(&args.geoip_db).map_err(|e| anyhow::anyhow!("{e}"))?,
+    )))
 }
 
 /// Reads every input; calls `on_event` for each normalized event in input order.
@@ -99,18 +101,27 @@ pub fn run(
         geoip: geoip(args)?,
         ..Default::default()
     }));
-    let read_opts = tripline_sources::ReadOptions { input: source_mode(args.input), ..Default::default() };
+    let read_opts = tripline_sources::ReadOptions {
+        input: source_mode(args.input),
+        ..Default::default()
+    };
     let n = inputs.len();
     let channels: Vec<(Sender<Msg>, Receiver<Msg>)> = (0..n).map(|_| bounded(QUEUED)).collect();
-    let senders: Arc<Vec<Sender<Msg>>> = Arc::new(channels.iter().map(|(s, _)| s.clone()).collect());
+    let senders: Arc<Vec<Sender<Msg>>> =
+        Arc::new(channels.iter().map(|(s, _)| s.clone()).collect());
     let receivers: Vec<Receiver<Msg>> = channels.into_iter().map(|(_, r)| r).collect();
     let next = Arc::new(AtomicUsize::new(0));
     let threads = opts.threads.max(1).min(n.max(1));
     let mut seq = 0u64;
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..threads {
-            let (inputs, senders, next, normalizer, read_opts) =
-                (inputs.clone(), senders.clone(), next.clone(), normalizer.clone(), read_opts.clone());
+            let (inputs, senders, next, normalizer, read_opts) = (
+                inputs.clone(),
+                senders.clone(),
+                next.clone(),
+                normalizer.clone(),
+                read_opts.clone(),
+            );
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 if i >= inputs.len() {
@@ -119,25 +130,36 @@ pub fn run(
                 let tx = &senders[i];
                 let mut batch = Vec::with_capacity(BATCH);
                 let mut closed = false;
-                let fstats = tripline_sources::read_input_raw(&inputs[i], &read_opts, &mut |item| {
-                    if closed {
-                        return;
-                    }
-                    let ready = match item {
-                        RawItem::Bytes { bytes, origin } => normalize_raw(&normalizer, bytes, origin),
-                        RawItem::Parsed(rec) => normalize_parsed(&normalizer, rec),
-                        RawItem::Error(e) => Err(Msg::Skipped { reason: e.kind().to_string(), detail: e.to_string() }),
-                    };
-                    match ready {
-                        Ok(r) => {
-                            batch.push(r);
-                            if batch.len() >= BATCH {
-                                closed |= tx.send(Msg::Events(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err();
-                            }
+                let fstats =
+                    tripline_sources::read_input_raw(&inputs[i], &read_opts, &mut |item| {
+                        if closed {
+                            return;
                         }
-                        Err(msg) => closed |= tx.send(msg).is_err(),
-                    }
-                });
+                        let ready = match item {
+                            RawItem::Bytes { bytes, origin } => {
+                                normalize_raw(&normalizer, bytes, origin)
+                            }
+                            RawItem::Parsed(rec) => normalize_parsed(&normalizer, rec),
+                            RawItem::Error(e) => Err(Msg::Skipped {
+                                reason: e.kind().to_string(),
+                                detail: e.to_string(),
+                            }),
+                        };
+                        match ready {
+                            Ok(r) => {
+                                batch.push(r);
+                                if batch.len() >= BATCH {
+                                    closed |= tx
+                                        .send(Msg::Events(std::mem::replace(
+                                            &mut batch,
+                                            Vec::with_capacity(BATCH),
+                                        )))
+                                        .is_err();
+                                }
+                            }
+                            Err(msg) => closed |= tx.send(msg).is_err(),
+                        }
+                    });
                 if !closed && !batch.is_empty() {
                     let _ = tx.send(Msg::Events(batch));
                 }
@@ -153,7 +175,12 @@ pub fn run(
                     Msg::Events(evs) => {
                         for (doc, timestamp, origin) in evs {
                             stats.records += 1;
-                            on_event(Event { doc, timestamp, origin, seq })?;
+                            on_event(Event {
+                                doc,
+                                timestamp,
+                                origin,
+                                seq,
+                            })?;
                             seq += 1;
                         }
                     }
@@ -181,13 +208,18 @@ pub fn run(
 fn delivery_time(input: &Input) -> Option<String> {
     let Input::File(p) = input else { return None };
     let name = p.file_name()?.to_str()?;
-    name.split(['_', '.']).find(|t| {
-        let b = t.as_bytes();
-        (b.len() == 14 || b.len() == 16)
-            && b[8] == b'T'
-            && b[b.len() - 1] == b'Z'
-            && b[..8].iter().chain(&b[9..b.len() - 1]).all(u8::is_ascii_digit)
-    }).map(|t| t[..13].to_string())
+    name.split(['_', '.'])
+        .find(|t| {
+            let b = t.as_bytes();
+            (b.len() == 14 || b.len() == 16)
+                && b[8] == b'T'
+                && b[b.len() - 1] == b'Z'
+                && b[..8]
+                    .iter()
+                    .chain(&b[9..b.len() - 1])
+                    .all(u8::is_ascii_digit)
+        })
+        .map(|t| t[..13].to_string())
 }
 
 /// Files in the order CloudTrail delivered them, when every input is a CloudTrail object
@@ -208,7 +240,10 @@ fn delivery_order(inputs: Vec<Input>) -> Vec<Input> {
 }
 
 fn skipped(reason: &str, origin: &Origin, e: impl std::fmt::Display) -> Msg {
-    Msg::Skipped { reason: reason.into(), detail: format!("{origin}: {e}") }
+    Msg::Skipped {
+        reason: reason.into(),
+        detail: format!("{origin}: {e}"),
+    }
 }
 
 /// An element of an S3 `Records` list, as raw bytes: normalized straight from its text (the
@@ -223,10 +258,18 @@ fn normalize_raw(normalizer: &Normalizer, bytes: &[u8], origin: Origin) -> Resul
     }
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Err(e) => {
-            let reason = if std::str::from_utf8(bytes).is_err() { "invalid UTF-8" } else { "malformed JSON" };
+            let reason = if std::str::from_utf8(bytes).is_err() {
+                "invalid UTF-8"
+            } else {
+                "malformed JSON"
+            };
             Err(skipped(reason, &origin, format!("{e}; record skipped")))
         }
-        Ok(v) if !v.is_object() => Err(skipped("record is not a JSON object", &origin, "record is not a JSON object")),
+        Ok(v) if !v.is_object() => Err(skipped(
+            "record is not a JSON object",
+            &origin,
+            "record is not a JSON object",
+        )),
         Ok(v) => match normalizer.normalize_with_time(&v) {
             Ok((doc, ts)) => Ok((doc, ts, origin)),
             Err(e) => Err(skipped("not a valid CloudTrail record", &origin, e)),
@@ -244,10 +287,17 @@ fn normalize_parsed(normalizer: &Normalizer, rec: RawRecord) -> Result<Ready, Ms
         RecordKind::Document => match rec.value {
             serde_json::Value::Object(m) => {
                 let doc = Document(m);
-                let ts = doc.first("@timestamp").and_then(tripline_doc::time::value_to_millis).unwrap_or(0);
+                let ts = doc
+                    .first("@timestamp")
+                    .and_then(tripline_doc::time::value_to_millis)
+                    .unwrap_or(0);
                 Ok((doc, ts, rec.origin))
             }
-            _ => Err(skipped("record is not a JSON object", &rec.origin, "record is not a JSON object")),
+            _ => Err(skipped(
+                "record is not a JSON object",
+                &rec.origin,
+                "record is not a JSON object",
+            )),
         },
     }
 }
@@ -275,8 +325,14 @@ mod tests {
         let a = file("z/trail.json");
         let b = file("AWSLogs/111/CloudTrail/us-east-1/2024/03/01/111_CloudTrail_us-east-1_20240301T0005Z_a.json.gz");
         let c = file("a/111_CloudTrail_us-east-1_2024030100005Z_x.json");
-        assert_eq!(delivery_order(vec![a.clone(), b.clone()]), vec![a, b.clone()]);
+        assert_eq!(
+            delivery_order(vec![a.clone(), b.clone()]),
+            vec![a, b.clone()]
+        );
         assert_eq!(delivery_order(vec![b.clone(), c.clone()]), vec![b, c]);
-        assert_eq!(delivery_order(vec![Input::Stdin, file("x")]), vec![Input::Stdin, file("x")]);
+        assert_eq!(
+            delivery_order(vec![Input::Stdin, file("x")]),
+            vec![Input::Stdin, file("x")]
+        );
     }
 }

@@ -19,7 +19,11 @@ struct EqlQuery {
 }
 
 fn query_rule() -> Arc<Rule> {
-    let mut r = Rule::parse("query", "[rule]\nrule_id='query'\nname='query'\ntype='eql'\n").expect("static rule");
+    let mut r = Rule::parse(
+        "query",
+        "[rule]\nrule_id='query'\nname='query'\ntype='eql'\n",
+    )
+    .expect("static rule");
     r.max_signals = u64::MAX;
     Arc::new(r)
 }
@@ -78,7 +82,11 @@ fn print_rows(out: &mut dyn Write, rows: &[Vec<String>], header: &[&str]) -> Res
             .enumerate()
             .map(|(i, c)| {
                 let c = tripline_alerts::table::sanitize(c);
-                let c: String = if c.chars().count() > 60 { c.chars().take(59).chain(['…']).collect() } else { c };
+                let c: String = if c.chars().count() > 60 {
+                    c.chars().take(59).chain(['…']).collect()
+                } else {
+                    c
+                };
                 format!("{:<w$}", c, w = widths[i])
             })
             .collect::<Vec<_>>()
@@ -86,7 +94,11 @@ fn print_rows(out: &mut dyn Write, rows: &[Vec<String>], header: &[&str]) -> Res
             .trim_end()
             .to_string()
     };
-    writeln!(out, "{}", fmt(header.iter().map(|s| s.to_string()).collect()))?;
+    writeln!(
+        out,
+        "{}",
+        fmt(header.iter().map(|s| s.to_string()).collect())
+    )?;
     for r in rows {
         writeln!(out, "{}", fmt(r.clone()))?;
     }
@@ -97,12 +109,25 @@ pub fn query(args: QueryArgs) -> Result<i32> {
     let stdout = std::io::stdout();
     let mut out: Box<dyn Write> = Box::new(std::io::BufWriter::new(stdout.lock()));
     let types = FieldTypes::builtin();
-    let popts = PipelineOptions { keep_original: false, threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) };
-    let header = ["TIME", "PROVIDER", "ACTION", "PRINCIPAL", "SOURCE IP", "OUTCOME"];
+    let popts = PipelineOptions {
+        keep_original: false,
+        threads: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    };
+    let header = [
+        "TIME",
+        "PROVIDER",
+        "ACTION",
+        "PRINCIPAL",
+        "SOURCE IP",
+        "OUTCOME",
+    ];
     let mut matches = 0u64;
     let stats = match args.lang {
         QueryLang::Kql => {
-            let pred = tripline_kql::compile(&args.query, types).map_err(|e| anyhow!("KQL syntax error {e}"))?;
+            let pred = tripline_kql::compile(&args.query, types)
+                .map_err(|e| anyhow!("KQL syntax error {e}"))?;
             let mut rows = Vec::new();
             let stats = pipeline::run(
                 &args.input,
@@ -128,17 +153,27 @@ pub fn query(args: QueryArgs) -> Result<i32> {
             stats
         }
         QueryLang::Eql => {
-            let q = tripline_eql::Query::compile(&args.query, types, &tripline_eql::Options::default()).map_err(|e| {
-                let (l, c) = e.line_col(&args.query);
-                anyhow!("EQL syntax error at line {l}, column {c}: {}", e.message)
-            })?;
-            let det = EqlQuery { rule: query_rule(), matcher: q.matcher() };
+            let q =
+                tripline_eql::Query::compile(&args.query, types, &tripline_eql::Options::default())
+                    .map_err(|e| {
+                        let (l, c) = e.line_col(&args.query);
+                        anyhow!("EQL syntax error at line {l}, column {c}: {}", e.message)
+                    })?;
+            let det = EqlQuery {
+                rule: query_rule(),
+                matcher: q.matcher(),
+            };
             let mut runner = Runner::new(vec![Box::new(det)], RunnerConfig::default());
             let mut drafts = Vec::new();
-            let stats = pipeline::run(&args.input, &popts, |ev| {
-                runner.push(Arc::new(ev), &mut drafts);
-                Ok(())
-            }, |_, _| {})?;
+            let stats = pipeline::run(
+                &args.input,
+                &popts,
+                |ev| {
+                    runner.push(Arc::new(ev), &mut drafts);
+                    Ok(())
+                },
+                |_, _| {},
+            )?;
             runner.finish(&mut drafts);
             let mut rows = Vec::new();
             for d in &drafts {
@@ -158,7 +193,12 @@ pub fn query(args: QueryArgs) -> Result<i32> {
                         for (i, e) in d.events.iter().enumerate() {
                             let mut r = row(e);
                             if kind != "event" {
-                                r[0] = format!("{}{} {}", if i == 0 { "#" } else { " " }, matches, r[0]);
+                                r[0] = format!(
+                                    "{}{} {}",
+                                    if i == 0 { "#" } else { " " },
+                                    matches,
+                                    r[0]
+                                );
                             }
                             rows.push(r);
                         }
@@ -171,20 +211,37 @@ pub fn query(args: QueryArgs) -> Result<i32> {
             stats
         }
         QueryLang::Esql => {
-            let q = tripline_esql::Query::parse_with(&args.query, &tripline_esql::ParseOptions { types, allow_any_index: false })
-                .map_err(|e| anyhow!("ES|QL error at {e}"))?;
+            let q = tripline_esql::Query::parse_with(
+                &args.query,
+                &tripline_esql::ParseOptions {
+                    types,
+                    allow_any_index: false,
+                },
+            )
+            .map_err(|e| anyhow!("ES|QL error at {e}"))?;
             let mut events: Vec<SharedEvent> = Vec::new();
-            let stats = pipeline::run(&args.input, &popts, |ev| {
-                if q.prefilter(&ev) {
-                    events.push(Arc::new(ev));
-                }
-                Ok(())
-            }, |_, _| {})?;
+            let stats = pipeline::run(
+                &args.input,
+                &popts,
+                |ev| {
+                    if q.prefilter(&ev) {
+                        events.push(Arc::new(ev));
+                    }
+                    Ok(())
+                },
+                |_, _| {},
+            )?;
             events.sort_by_key(|e| (e.timestamp, e.seq));
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
             let enrich = pipeline::geoip(&args.input)?.map(crate::enrich::source);
             let table = q
-                .execute(&events, &tripline_esql::ExecContext::at(now).with_enrich(enrich))
+                .execute(
+                    &events,
+                    &tripline_esql::ExecContext::at(now).with_enrich(enrich),
+                )
                 .map_err(|e| anyhow!("ES|QL error at {e}"))?;
             matches = table.rows.len() as u64;
             match args.format {
@@ -214,10 +271,20 @@ pub fn query(args: QueryArgs) -> Result<i32> {
     out.flush()?;
     if !args.quiet {
         let mut err = std::io::stderr();
-        writeln!(err, "{matches} matches; files: {}, records: {}, records skipped: {}", stats.files, stats.records, stats.skipped)?;
+        writeln!(
+            err,
+            "{matches} matches; files: {}, records: {}, records skipped: {}",
+            stats.files, stats.records, stats.skipped
+        )?;
         for e in stats.first_errors.iter().take(10) {
             writeln!(err, "  {e}")?;
         }
     }
-    Ok(if stats.records == 0 && (stats.skipped > 0 || stats.files == 0) { 2 } else { 0 })
+    Ok(
+        if stats.records == 0 && (stats.skipped > 0 || stats.files == 0) {
+            2
+        } else {
+            0
+        },
+    )
 }

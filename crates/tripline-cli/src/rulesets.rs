@@ -36,13 +36,18 @@ pub fn compile_context() -> CompileContext {
 }
 
 /// Loads and merges local exceptions files.
-pub fn load_exceptions(paths: &[std::path::PathBuf]) -> Result<Option<tripline_engine::exceptions::ExceptionSet>> {
+pub fn load_exceptions(
+    paths: &[std::path::PathBuf],
+) -> Result<Option<tripline_engine::exceptions::ExceptionSet>> {
     if paths.is_empty() {
         return Ok(None);
     }
     let mut set = tripline_engine::exceptions::ExceptionSet::default();
     for p in paths {
-        set.extend(tripline_engine::exceptions::load_exceptions_file(p).map_err(|e| anyhow::anyhow!("{e}"))?);
+        set.extend(
+            tripline_engine::exceptions::load_exceptions_file(p)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
     }
     Ok(Some(set))
 }
@@ -74,9 +79,16 @@ pub fn builtin_rules() -> Vec<(&'static str, &'static str)> {
 /// `tripline rules test [PATH]`: runs each rule's test cases (positive and near-miss records)
 /// through the real pipeline; with no path, the built-in pack's.
 pub fn test(args: crate::cli::RulesTestArgs) -> Result<i32> {
-    let opts = tripline_rulepack::TestOptions { require_tests: args.require_tests };
+    let opts = tripline_rulepack::TestOptions {
+        require_tests: args.require_tests,
+    };
     let builtin = args.paths.is_empty() || args.paths.iter().any(|p| p == "builtin");
-    let paths: Vec<std::path::PathBuf> = args.paths.iter().filter(|p| *p != "builtin").map(std::path::PathBuf::from).collect();
+    let paths: Vec<std::path::PathBuf> = args
+        .paths
+        .iter()
+        .filter(|p| *p != "builtin")
+        .map(std::path::PathBuf::from)
+        .collect();
     let mut ok = true;
     if builtin {
         let report = tripline_rulepack::run_builtin_tests(&opts);
@@ -93,12 +105,22 @@ pub fn test(args: crate::cli::RulesTestArgs) -> Result<i32> {
 
 /// Loads and compiles rules.
 pub fn load(specs: &[String], ctx: &CompileContext) -> Result<Loaded> {
-    let mut loaded = Loaded { detectors: Vec::new(), failures: Vec::new(), warnings: Vec::new(), ok_by_type: BTreeMap::new() };
+    let mut loaded = Loaded {
+        detectors: Vec::new(),
+        failures: Vec::new(),
+        warnings: Vec::new(),
+        ok_by_type: BTreeMap::new(),
+    };
     for (path, text) in rule_sources(specs)? {
         let text = match text {
             Ok(t) => t,
             Err(reason) => {
-                loaded.failures.push(Failure { path, rule_type: None, name: None, reason });
+                loaded.failures.push(Failure {
+                    path,
+                    rule_type: None,
+                    name: None,
+                    reason,
+                });
                 continue;
             }
         };
@@ -106,8 +128,16 @@ pub fn load(specs: &[String], ctx: &CompileContext) -> Result<Loaded> {
             Ok(r) => Arc::new(r),
             Err(e) => {
                 let reason = e.to_string();
-                let reason = reason.strip_prefix(&format!("{path}: ")).unwrap_or(&reason).to_string();
-                loaded.failures.push(Failure { path, rule_type: None, name: None, reason });
+                let reason = reason
+                    .strip_prefix(&format!("{path}: "))
+                    .unwrap_or(&reason)
+                    .to_string();
+                loaded.failures.push(Failure {
+                    path,
+                    rule_type: None,
+                    name: None,
+                    reason,
+                });
                 continue;
             }
         };
@@ -116,7 +146,10 @@ pub fn load(specs: &[String], ctx: &CompileContext) -> Result<Loaded> {
                 for w in det.warnings() {
                     loaded.warnings.push((rule.name.clone(), w));
                 }
-                *loaded.ok_by_type.entry(rule.rule_type.to_string()).or_default() += 1;
+                *loaded
+                    .ok_by_type
+                    .entry(rule.rule_type.to_string())
+                    .or_default() += 1;
                 loaded.detectors.push(det);
             }
             Err(e) => loaded.failures.push(Failure {
@@ -137,11 +170,22 @@ pub fn check(args: RulesCheckArgs) -> Result<i32> {
     for p in &args.exceptions {
         match tripline_engine::exceptions::load_exceptions_file(p) {
             Ok(set) => {
-                let known: std::collections::HashSet<&str> = loaded.detectors.iter().map(|d| d.rule().rule_id.as_str()).collect();
-                let unknown: Vec<String> = set.rule_ids().filter(|id| *id != "*" && !known.contains(id)).map(String::from).collect();
+                let known: std::collections::HashSet<&str> = loaded
+                    .detectors
+                    .iter()
+                    .map(|d| d.rule().rule_id.as_str())
+                    .collect();
+                let unknown: Vec<String> = set
+                    .rule_ids()
+                    .filter(|id| *id != "*" && !known.contains(id))
+                    .map(String::from)
+                    .collect();
                 println!("ok      exceptions {} ({} items)", p.display(), set.len());
                 for id in unknown {
-                    loaded.warnings.push((p.display().to_string(), format!("exceptions for rule id {id}, which no loaded rule has")));
+                    loaded.warnings.push((
+                        p.display().to_string(),
+                        format!("exceptions for rule id {id}, which no loaded rule has"),
+                    ));
                     println!("  warning: exceptions for rule id {id}, which no loaded rule has");
                 }
             }
@@ -158,7 +202,12 @@ pub fn check(args: RulesCheckArgs) -> Result<i32> {
     if !args.quiet {
         for d in &loaded.detectors {
             let r = d.rule();
-            println!("ok      {:<10} {}  ({})", r.rule_type.as_str(), r.name, r.path);
+            println!(
+                "ok      {:<10} {}  ({})",
+                r.rule_type.as_str(),
+                r.name,
+                r.path
+            );
             for w in warn_by_rule.get(r.name.as_str()).into_iter().flatten() {
                 println!("  warning: {w}");
             }
@@ -171,20 +220,39 @@ pub fn check(args: RulesCheckArgs) -> Result<i32> {
         }
     }
     for f in &loaded.failures {
-        let t = f.rule_type.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+        let t = f
+            .rule_type
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "-".into());
         let name = f.name.clone().unwrap_or_default();
         println!("FAILED  {:<10} {}  ({}): {}", t, name, f.path, f.reason);
     }
     let mut failed_by_type: BTreeMap<String, usize> = BTreeMap::new();
     for f in &loaded.failures {
-        *failed_by_type.entry(f.rule_type.map(|t| t.to_string()).unwrap_or_else(|| "unparsed".into())).or_default() += 1;
+        *failed_by_type
+            .entry(
+                f.rule_type
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "unparsed".into()),
+            )
+            .or_default() += 1;
     }
-    let mut types: Vec<&String> = loaded.ok_by_type.keys().chain(failed_by_type.keys()).collect();
+    let mut types: Vec<&String> = loaded
+        .ok_by_type
+        .keys()
+        .chain(failed_by_type.keys())
+        .collect();
     types.sort();
     types.dedup();
     let per_type: Vec<String> = types
         .iter()
-        .map(|t| format!("{t}: {} ok, {} failed", loaded.ok_by_type.get(*t).unwrap_or(&0), failed_by_type.get(*t).unwrap_or(&0)))
+        .map(|t| {
+            format!(
+                "{t}: {} ok, {} failed",
+                loaded.ok_by_type.get(*t).unwrap_or(&0),
+                failed_by_type.get(*t).unwrap_or(&0)
+            )
+        })
         .collect();
     let ok: usize = loaded.ok_by_type.values().sum();
     println!(
@@ -195,5 +263,9 @@ pub fn check(args: RulesCheckArgs) -> Result<i32> {
         loaded.warnings.len(),
         per_type.join("; ")
     );
-    Ok(if loaded.failures.is_empty() && exception_errors == 0 { 0 } else { 1 })
+    Ok(if loaded.failures.is_empty() && exception_errors == 0 {
+        0
+    } else {
+        1
+    })
 }

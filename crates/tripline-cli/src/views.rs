@@ -16,7 +16,8 @@ pub fn settings() -> Result<Settings> {
     for (name, text) in tripline_rulepack::builtin_rules() {
         if let Ok(rule) = tripline_rules::Rule::parse(name, text) {
             if rule.rule_type == tripline_rules::RuleType::Analytic {
-                return Settings::from_rule_raw(&rule.raw).map_err(|e| anyhow::anyhow!("built-in rule {name}: {e}"));
+                return Settings::from_rule_raw(&rule.raw)
+                    .map_err(|e| anyhow::anyhow!("built-in rule {name}: {e}"));
             }
         }
     }
@@ -25,25 +26,41 @@ pub fn settings() -> Result<Settings> {
 
 /// Reads every event and returns them in event-time order (the builders need time order).
 fn read_sorted(input: &InputArgs) -> Result<(Vec<SharedEvent>, ReadStats)> {
-    let popts = PipelineOptions { keep_original: false, threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) };
+    let popts = PipelineOptions {
+        keep_original: false,
+        threads: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    };
     let mut events = Vec::new();
-    let stats = pipeline::run(input, &popts, |ev| {
-        events.push(Arc::new(ev));
-        Ok(())
-    }, |_, _| {})?;
+    let stats = pipeline::run(
+        input,
+        &popts,
+        |ev| {
+            events.push(Arc::new(ev));
+            Ok(())
+        },
+        |_, _| {},
+    )?;
     events.sort_by_key(|e| (e.timestamp, e.seq));
     Ok((events, stats))
 }
 
 fn output(path: &Option<std::path::PathBuf>) -> Result<Box<dyn Write>> {
     Ok(match path {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?)),
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?,
+        )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     })
 }
 
 fn report_stats(stats: &ReadStats) {
-    eprintln!("files: {}, records: {}, records skipped: {}", stats.files, stats.records, stats.skipped);
+    eprintln!(
+        "files: {}, records: {}, records skipped: {}",
+        stats.files, stats.records, stats.skipped
+    );
     for e in stats.first_errors.iter().take(10) {
         eprintln!("  {e}");
     }
@@ -59,7 +76,13 @@ fn code(stats: &ReadStats) -> i32 {
 
 pub fn lineage(args: LineageArgs) -> Result<i32> {
     let (events, stats) = read_sorted(&args.input)?;
-    let mut b = LineageBuilder::new(settings()?, ViewFilter { principal: args.principal.clone(), key: args.key.clone() });
+    let mut b = LineageBuilder::new(
+        settings()?,
+        ViewFilter {
+            principal: args.principal.clone(),
+            key: args.key.clone(),
+        },
+    );
     for ev in &events {
         b.push(ev);
     }

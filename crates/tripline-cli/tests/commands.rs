@@ -17,16 +17,62 @@ fn mfa_trail(dir: &Path) -> PathBuf {
     let asia = "ASIAEXAMPLETEMP00001";
     let mut recs = vec![
         // positives: non-console ASIA session registers / enables a virtual MFA device
-        record("pos-1", "2026-05-01T10:00:00Z", "iam.amazonaws.com", "CreateVirtualMFADevice", asia, json!({})),
-        record("pos-2", "2026-05-01T10:01:00Z", "iam.amazonaws.com", "EnableMFADevice", asia, json!({})),
+        record(
+            "pos-1",
+            "2026-05-01T10:00:00Z",
+            "iam.amazonaws.com",
+            "CreateVirtualMFADevice",
+            asia,
+            json!({}),
+        ),
+        record(
+            "pos-2",
+            "2026-05-01T10:01:00Z",
+            "iam.amazonaws.com",
+            "EnableMFADevice",
+            asia,
+            json!({}),
+        ),
         // near misses
-        record("miss-akia", "2026-05-01T10:02:00Z", "iam.amazonaws.com", "CreateVirtualMFADevice", "AKIAEXAMPLELONG00001", json!({})),
-        record("miss-fail", "2026-05-01T10:03:00Z", "iam.amazonaws.com", "EnableMFADevice", asia, json!({"errorCode": "AccessDenied", "errorMessage": "x"})),
-        record("miss-other", "2026-05-01T10:04:00Z", "iam.amazonaws.com", "ListMFADevices", asia, json!({})),
-        record("miss-console", "2026-05-01T10:05:00Z", "iam.amazonaws.com", "CreateVirtualMFADevice", asia, json!({"sessionCredentialFromConsole": "true"})),
+        record(
+            "miss-akia",
+            "2026-05-01T10:02:00Z",
+            "iam.amazonaws.com",
+            "CreateVirtualMFADevice",
+            "AKIAEXAMPLELONG00001",
+            json!({}),
+        ),
+        record(
+            "miss-fail",
+            "2026-05-01T10:03:00Z",
+            "iam.amazonaws.com",
+            "EnableMFADevice",
+            asia,
+            json!({"errorCode": "AccessDenied", "errorMessage": "x"}),
+        ),
+        record(
+            "miss-other",
+            "2026-05-01T10:04:00Z",
+            "iam.amazonaws.com",
+            "ListMFADevices",
+            asia,
+            json!({}),
+        ),
+        record(
+            "miss-console",
+            "2026-05-01T10:05:00Z",
+            "iam.amazonaws.com",
+            "CreateVirtualMFADevice",
+            asia,
+            json!({"sessionCredentialFromConsole": "true"}),
+        ),
     ];
     for r in recs.iter_mut() {
-        if r["userIdentity"]["accessKeyId"].as_str().unwrap().starts_with("ASIA") {
+        if r["userIdentity"]["accessKeyId"]
+            .as_str()
+            .unwrap()
+            .starts_with("ASIA")
+        {
             r["userIdentity"]["type"] = json!("AssumedRole");
             r["userIdentity"]["arn"] = json!("arn:aws:sts::123456789012:assumed-role/Ops/alice");
             r["userIdentity"]["sessionContext"] = json!({"attributes": {"creationDate": "2026-05-01T09:55:00Z", "mfaAuthenticated": "false"},
@@ -45,9 +91,24 @@ fn elastic_seed_rule_raises_one_alert_per_matching_event() {
     }
     let dir = tempfile::tempdir().unwrap();
     let trail = mfa_trail(dir.path());
-    let o = run(&["hunt", trail.to_str().unwrap(), "--rules", rule.to_str().unwrap(), "--format", "ndjson"]);
+    let o = run(&[
+        "hunt",
+        trail.to_str().unwrap(),
+        "--rules",
+        rule.to_str().unwrap(),
+        "--format",
+        "ndjson",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let mut ids: Vec<String> = ndjson(&o).iter().map(|a| a["kibana.alert.ancestors"][0]["id"].as_str().unwrap().to_string()).collect();
+    let mut ids: Vec<String> = ndjson(&o)
+        .iter()
+        .map(|a| {
+            a["kibana.alert.ancestors"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     ids.sort();
     assert_eq!(ids, vec!["pos-1", "pos-2"]);
 }
@@ -61,26 +122,52 @@ fn query_speaks_eql_kql_and_esql() {
     let o = run(&["query", "iam where startsWith(aws.cloudtrail.user_identity.access_key_id, \"ASIA\") and not aws.cloudtrail.session_credential_from_console == \"true\"", t, "-q"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // pos-1, pos-2, miss-fail; ListMFADevices has no `iam` category in Elastic's pipeline.
-    let ids: Vec<String> = ndjson(&o).iter().map(|d| d["event"]["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = ndjson(&o)
+        .iter()
+        .map(|d| d["event"]["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids, vec!["pos-1", "pos-2", "miss-fail"]);
     // EQL sequence: one object per match with its events in order
     let o = run(&["query", "sequence by aws.cloudtrail.user_identity.access_key_id with maxspan=5m [iam where event.action == \"CreateVirtualMFADevice\"] [iam where event.action == \"EnableMFADevice\"]", t, "-q"]);
     let seqs = ndjson(&o);
     assert_eq!(seqs.len(), 1, "{seqs:?}");
     let evs = seqs[0]["sequence"].as_array().unwrap();
-    assert_eq!(evs.iter().map(|e| e["event"]["id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["pos-1", "pos-2"]);
+    assert_eq!(
+        evs.iter()
+            .map(|e| e["event"]["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["pos-1", "pos-2"]
+    );
     // KQL
-    let o = run(&["query", "--lang", "kql", "event.action:(EnableMFADevice or ListMFADevices) and event.outcome:success", t, "-q"]);
+    let o = run(&[
+        "query",
+        "--lang",
+        "kql",
+        "event.action:(EnableMFADevice or ListMFADevices) and event.outcome:success",
+        t,
+        "-q",
+    ]);
     assert_eq!(ndjson(&o).len(), 2);
     // ES|QL
-    let o = run(&["query", "--lang", "esql", "FROM logs-aws.cloudtrail-* | STATS n = COUNT(*) BY event.outcome | SORT n DESC", t, "-q"]);
+    let o = run(&[
+        "query",
+        "--lang",
+        "esql",
+        "FROM logs-aws.cloudtrail-* | STATS n = COUNT(*) BY event.outcome | SORT n DESC",
+        t,
+        "-q",
+    ]);
     let rows = ndjson(&o);
     assert_eq!(rows[0]["n"], 5);
     assert_eq!(rows[0]["event.outcome"], "success");
     // syntax errors say where
     let o = run(&["query", "iam where event.action ==", t, "-q"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("EQL syntax error at line 1"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("EQL syntax error at line 1"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -89,10 +176,30 @@ fn builtin_pack_tests_pass_and_user_rule_tests_run() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     // A user's own rule with a failing test case fails the command.
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "r/create_user.toml", kql_rule("u-1", "User created", "event.action:CreateUser and event.outcome:success").as_bytes());
-    let good = record("t-1", "2026-05-01T10:00:00Z", "iam.amazonaws.com", "CreateUser", "AKIAX", json!({}));
+    write(
+        dir.path(),
+        "r/create_user.toml",
+        kql_rule(
+            "u-1",
+            "User created",
+            "event.action:CreateUser and event.outcome:success",
+        )
+        .as_bytes(),
+    );
+    let good = record(
+        "t-1",
+        "2026-05-01T10:00:00Z",
+        "iam.amazonaws.com",
+        "CreateUser",
+        "AKIAX",
+        json!({}),
+    );
     let tests = json!({"cases": [{"name": "created", "records": [good], "expect": 2}]});
-    write(dir.path(), "r/tests/create_user.json", serde_json::to_string(&tests).unwrap().as_bytes());
+    write(
+        dir.path(),
+        "r/tests/create_user.json",
+        serde_json::to_string(&tests).unwrap().as_bytes(),
+    );
     let o = run(&["rules", "test", dir.path().join("r").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
 }
@@ -104,7 +211,10 @@ fn lineage_coverage_and_html_report_on_the_sample_trail() {
     let o = run(&["lineage", t, "--key", "ASIAOPSFORGED0000001"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("ASIAOPSFORGED0000001") && out.contains("no issuance"), "{out}");
+    assert!(
+        out.contains("ASIAOPSFORGED0000001") && out.contains("no issuance"),
+        "{out}"
+    );
     let o = run(&["lineage", t, "--format", "ndjson"]);
     assert!(!ndjson(&o).is_empty());
     let o = run(&["coverage", t]);
@@ -121,14 +231,36 @@ fn lineage_coverage_and_html_report_on_the_sample_trail() {
 fn html_report_escapes_log_strings() {
     let dir = tempfile::tempdir().unwrap();
     let evil = "<script>alert(1)</script>";
-    let mut r = record("x-1", "2026-05-01T10:00:00Z", "iam.amazonaws.com", "CreateUser", "AKIAX", json!({}));
+    let mut r = record(
+        "x-1",
+        "2026-05-01T10:00:00Z",
+        "iam.amazonaws.com",
+        "CreateUser",
+        "AKIAX",
+        json!({}),
+    );
     r["userAgent"] = json!(evil);
     r["userIdentity"]["arn"] = json!(format!("arn:aws:iam::123456789012:user/{evil}"));
     let trail = write(dir.path(), "t.json", &s3_file(&[r]));
-    let rule = write(dir.path(), "r.toml", kql_rule("h-1", "User created <b>", "event.action:CreateUser").as_bytes());
-    let o = run(&["hunt", trail.to_str().unwrap(), "--rules", rule.to_str().unwrap(), "--format", "html", "-q"]);
+    let rule = write(
+        dir.path(),
+        "r.toml",
+        kql_rule("h-1", "User created <b>", "event.action:CreateUser").as_bytes(),
+    );
+    let o = run(&[
+        "hunt",
+        trail.to_str().unwrap(),
+        "--rules",
+        rule.to_str().unwrap(),
+        "--format",
+        "html",
+        "-q",
+    ]);
     let html = stdout(&o);
     assert!(html.contains("User created &lt;b&gt;"));
-    assert!(!html.contains("<script>"), "unescaped log string in the report");
+    assert!(
+        !html.contains("<script>"),
+        "unescaped log string in the report"
+    );
     assert!(html.contains("&lt;script&gt;"));
 }

@@ -62,7 +62,17 @@ fn write_own_rules(dir: &Path) {
 
 fn run(corpus: &Path, rules: &[String], plain: bool, out: &Path) -> serde_json::Value {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tripline"));
-    cmd.args(["bench", "--child", "hunt", "--threads", "2", "--records", "6000", "--corpus"]).arg(corpus);
+    cmd.args([
+        "bench",
+        "--child",
+        "hunt",
+        "--threads",
+        "2",
+        "--records",
+        "6000",
+        "--corpus",
+    ])
+    .arg(corpus);
     for r in rules {
         cmd.args(["--rules", r]);
     }
@@ -71,12 +81,21 @@ fn run(corpus: &Path, rules: &[String], plain: bool, out: &Path) -> serde_json::
     }
     cmd.arg("--alerts-out").arg(out);
     let o = cmd.output().unwrap();
-    assert!(o.status.success(), "tripline bench failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "tripline bench failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
 fn alerts(p: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_to_string(p).unwrap().lines().filter(|l| !l.is_empty()).map(String::from).collect();
+    let mut v: Vec<String> = std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     v.sort();
     v
 }
@@ -85,7 +104,15 @@ fn alerts(p: &Path) -> Vec<String> {
 fn indexed_evaluation_raises_exactly_the_alerts_of_plain_evaluation() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus: PathBuf = tmp.path().join("corpus");
-    let cfg = tripline_gen::GenConfig { seed: 11, records: 6_000, attack_every: 1_000, min_per_file: 200, max_per_file: 600, mean_gap_ms: 1000.0, ..Default::default() };
+    let cfg = tripline_gen::GenConfig {
+        seed: 11,
+        records: 6_000,
+        attack_every: 1_000,
+        min_per_file: 200,
+        max_per_file: 600,
+        mean_gap_ms: 1000.0,
+        ..Default::default()
+    };
     let s = tripline_gen::write_s3_corpus(&corpus, &cfg).unwrap();
     assert!(s.files > 5 && s.attacks >= 5, "{s:?}");
     std::fs::write(corpus.join(".complete"), "test corpus\n").unwrap();
@@ -109,12 +136,18 @@ fn indexed_evaluation_raises_exactly_the_alerts_of_plain_evaluation() {
     assert_eq!(fast["records"], 6_000);
     assert_eq!(fast["rules"], plain["rules"]);
     if with_corpus {
-        assert!(fast["rules"].as_u64().unwrap() > 100, "corpus rules not loaded: {fast}");
+        assert!(
+            fast["rules"].as_u64().unwrap() > 100,
+            "corpus rules not loaded: {fast}"
+        );
     }
     let (a, b) = (alerts(&fast_out), alerts(&plain_out));
     // Meaningful only if rules fire: every one of our own rules must raise something.
     for id in ["diff-1", "diff-2", "diff-3", "diff-4", "diff-5", "diff-6"] {
-        assert!(b.iter().any(|l| l.ends_with(&format!(" {id}"))), "rule {id} raised no alert in the plain run");
+        assert!(
+            b.iter().any(|l| l.ends_with(&format!(" {id}"))),
+            "rule {id} raised no alert in the plain run"
+        );
     }
     if a != b {
         let only_fast: Vec<&String> = a.iter().filter(|x| !b.contains(x)).take(10).collect();

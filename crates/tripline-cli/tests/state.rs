@@ -29,7 +29,15 @@ description='d'\nquery='event.dataset:aws.cloudtrail and event.outcome:failure'\
 /// Several days of activity by a few users over a few actions, with bursts of failures.
 fn write_days(dir: &Path, days: std::ops::Range<u32>) {
     let users = ["alice", "bob", "carol", "dave"];
-    let actions = ["ListUsers", "GetUser", "CreateUser", "ListRoles", "GetRole", "PutUserPolicy", "ListPolicies"];
+    let actions = [
+        "ListUsers",
+        "GetUser",
+        "CreateUser",
+        "ListRoles",
+        "GetRole",
+        "PutUserPolicy",
+        "ListPolicies",
+    ];
     let mut n = 0u64;
     for day in days {
         for file in 0..6u32 {
@@ -37,7 +45,13 @@ fn write_days(dir: &Path, days: std::ops::Range<u32>) {
             for i in 0..120u32 {
                 n += 1;
                 let secs = file * 4 * 3600 + i * 60;
-                let time = format!("2026-04-{:02}T{:02}:{:02}:{:02}Z", day, secs / 3600, (secs / 60) % 60, secs % 60);
+                let time = format!(
+                    "2026-04-{:02}T{:02}:{:02}:{:02}Z",
+                    day,
+                    secs / 3600,
+                    (secs / 60) % 60,
+                    secs % 60
+                );
                 let fail = (i / 10) % 5 == (day % 5) && file % 2 == 0;
                 // Failures come in bursts from one user (threshold); a new user shows up each
                 // day (new terms after the first day's warm-up).
@@ -50,13 +64,28 @@ fn write_days(dir: &Path, days: std::ops::Range<u32>) {
                     users[((n * 7 + day as u64) % 4) as usize]
                 };
                 let action = actions[((n * 13 + day as u64 * 3) % 7) as usize];
-                let extra = if fail { json!({"errorCode": "AccessDenied", "errorMessage": "no"}) } else { json!({}) };
-                let mut r = record(&format!("ev-{day}-{file}-{i}"), &time, "iam.amazonaws.com", action, "AKIAEXAMPLE", extra);
+                let extra = if fail {
+                    json!({"errorCode": "AccessDenied", "errorMessage": "no"})
+                } else {
+                    json!({})
+                };
+                let mut r = record(
+                    &format!("ev-{day}-{file}-{i}"),
+                    &time,
+                    "iam.amazonaws.com",
+                    action,
+                    "AKIAEXAMPLE",
+                    extra,
+                );
                 r["userIdentity"]["userName"] = json!(user);
                 r["userIdentity"]["arn"] = json!(format!("arn:aws:iam::123456789012:user/{user}"));
                 recs.push(r);
             }
-            write(dir, &format!("logs/2026/04/{day:02}/f{file}.json"), &s3_file(&recs));
+            write(
+                dir,
+                &format!("logs/2026/04/{day:02}/f{file}.json"),
+                &s3_file(&recs),
+            );
         }
     }
 }
@@ -64,12 +93,19 @@ fn write_days(dir: &Path, days: std::ops::Range<u32>) {
 fn uuids(out: &str) -> Vec<String> {
     out.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["kibana.alert.uuid"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["kibana.alert.uuid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
 fn hunt_args<'a>(logs: &'a str, rules: &'a str) -> Vec<&'a str> {
-    vec!["hunt", logs, "--rules", rules, "--format", "ndjson", "--quiet"]
+    vec![
+        "hunt", logs, "--rules", rules, "--format", "ndjson", "--quiet",
+    ]
 }
 
 #[test]
@@ -85,7 +121,11 @@ fn killed_runs_resume_with_exactly_the_same_alerts() {
     let baseline = run(&hunt_args(logs, rules));
     assert_eq!(baseline.status.code(), Some(0), "{}", stderr(&baseline));
     let mut expected = uuids(&stdout(&baseline));
-    assert!(expected.len() > 5, "the data must raise alerts: {}", expected.len());
+    assert!(
+        expected.len() > 5,
+        "the data must raise alerts: {}",
+        expected.len()
+    );
     expected.sort();
 
     // Kill at several moments; each attempt restarts until a run completes.
@@ -97,14 +137,21 @@ fn killed_runs_resume_with_exactly_the_same_alerts() {
             let mut args = hunt_args(logs, rules);
             let st = state.to_str().unwrap().to_string();
             args.extend(["--state", &st, "--checkpoint-every", "50"]);
-            let child = bin().args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+            let child = bin()
+                .args(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
             let pid = child.id();
             let killer = if kills < 3 {
                 let d = delay_ms * (kills + 1);
                 Some(std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_millis(d));
                     // SIGKILL: no chance to clean up.
-                    let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &pid.to_string()])
+                        .status();
                 }))
             } else {
                 None
@@ -156,8 +203,15 @@ fn next_days_hunt_continues_the_state() {
         got.extend(uuids(&stdout(&o)));
     }
     got.sort();
-    assert!(expected.len() > 3, "the data must raise alerts: {}", expected.len());
-    assert_eq!(got, expected, "two daily hunts with --state equal one hunt over both days");
+    assert!(
+        expected.len() > 3,
+        "the data must raise alerts: {}",
+        expected.len()
+    );
+    assert_eq!(
+        got, expected,
+        "two daily hunts with --state equal one hunt over both days"
+    );
 }
 
 #[test]
@@ -169,7 +223,11 @@ fn alerts_committed_but_never_written_are_written_by_the_next_run() {
     let logs = dir.path().join("logs");
     let rules = dir.path().join("rules");
     let state = dir.path().join("state.db");
-    let (logs, rules, st) = (logs.to_str().unwrap(), rules.to_str().unwrap(), state.to_str().unwrap());
+    let (logs, rules, st) = (
+        logs.to_str().unwrap(),
+        rules.to_str().unwrap(),
+        state.to_str().unwrap(),
+    );
     let mut args = hunt_args(logs, rules);
     args.extend(["--state", st]);
     let first = run(&args);

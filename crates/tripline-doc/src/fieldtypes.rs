@@ -98,7 +98,13 @@ impl FieldType {
 
     /// Keyword-family types: exact, case-sensitive string matching.
     pub fn is_keyword_like(self) -> bool {
-        matches!(self, FieldType::Keyword | FieldType::ConstantKeyword | FieldType::Wildcard | FieldType::Flattened)
+        matches!(
+            self,
+            FieldType::Keyword
+                | FieldType::ConstantKeyword
+                | FieldType::Wildcard
+                | FieldType::Flattened
+        )
     }
 
     /// Analyzed text types: matched token by token, case-insensitively.
@@ -108,7 +114,10 @@ impl FieldType {
 
     pub fn is_numeric(self) -> bool {
         use FieldType::*;
-        matches!(self, Long | Integer | Short | Byte | UnsignedLong | Float | HalfFloat | ScaledFloat | Double)
+        matches!(
+            self,
+            Long | Integer | Short | Byte | UnsignedLong | Float | HalfFloat | ScaledFloat | Double
+        )
     }
 
     pub fn is_date(self) -> bool {
@@ -132,7 +141,9 @@ impl FieldTypes {
     /// The embedded table (ECS + the AWS and other cloud integrations' fields).
     pub fn builtin() -> &'static FieldTypes {
         static TABLE: std::sync::OnceLock<FieldTypes> = std::sync::OnceLock::new();
-        TABLE.get_or_init(|| FieldTypes::parse_tsv(BUILTIN_TABLE).expect("embedded field-type table is valid"))
+        TABLE.get_or_init(|| {
+            FieldTypes::parse_tsv(BUILTIN_TABLE).expect("embedded field-type table is valid")
+        })
     }
 
     /// Parses `name<TAB>type[<TAB>multi-field-suffix=type,...]` lines; `#` starts a comment.
@@ -145,18 +156,26 @@ impl FieldTypes {
             }
             let mut cols = line.split('\t');
             let name = cols.next().unwrap_or_default();
-            let ty = cols.next().ok_or(FieldTypeError::Line { line: i + 1, reason: "missing type column".into() })?;
-            let ty = FieldType::parse(ty)
-                .ok_or_else(|| FieldTypeError::Line { line: i + 1, reason: format!("unknown type {ty:?}") })?;
+            let ty = cols.next().ok_or(FieldTypeError::Line {
+                line: i + 1,
+                reason: "missing type column".into(),
+            })?;
+            let ty = FieldType::parse(ty).ok_or_else(|| FieldTypeError::Line {
+                line: i + 1,
+                reason: format!("unknown type {ty:?}"),
+            })?;
             t.types.insert(name.to_string(), ty);
             if let Some(multi) = cols.next() {
                 for entry in multi.split(',').filter(|s| !s.is_empty()) {
-                    let (suffix, mty) = entry.split_once('=').ok_or_else(|| FieldTypeError::Line {
+                    let (suffix, mty) =
+                        entry.split_once('=').ok_or_else(|| FieldTypeError::Line {
+                            line: i + 1,
+                            reason: format!("bad multi-field entry {entry:?}"),
+                        })?;
+                    let mty = FieldType::parse(mty).ok_or_else(|| FieldTypeError::Line {
                         line: i + 1,
-                        reason: format!("bad multi-field entry {entry:?}"),
+                        reason: format!("unknown type {mty:?}"),
                     })?;
-                    let mty = FieldType::parse(mty)
-                        .ok_or_else(|| FieldTypeError::Line { line: i + 1, reason: format!("unknown type {mty:?}") })?;
                     t.multi.insert(format!("{name}.{suffix}"), mty);
                 }
             }
@@ -210,7 +229,10 @@ impl FieldTypes {
 
     /// All known field names (for "unknown field" warnings and wildcard field names).
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.types.keys().map(|s| s.as_str()).chain(self.multi.keys().map(|s| s.as_str()))
+        self.types
+            .keys()
+            .map(|s| s.as_str())
+            .chain(self.multi.keys().map(|s| s.as_str()))
     }
 }
 
@@ -231,9 +253,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.get("source.ip"), Some(FieldType::Ip));
-        assert_eq!(t.get("aws.cloudtrail.flattened.request_parameters.bucketName"), Some(FieldType::Keyword));
-        assert_eq!(t.get("user_agent.original.text"), Some(FieldType::MatchOnlyText));
-        assert_eq!(t.source_path("user_agent.original.text"), "user_agent.original");
+        assert_eq!(
+            t.get("aws.cloudtrail.flattened.request_parameters.bucketName"),
+            Some(FieldType::Keyword)
+        );
+        assert_eq!(
+            t.get("user_agent.original.text"),
+            Some(FieldType::MatchOnlyText)
+        );
+        assert_eq!(
+            t.source_path("user_agent.original.text"),
+            "user_agent.original"
+        );
         assert_eq!(t.source_path("source.ip"), "source.ip");
         assert_eq!(t.get("nope"), None);
         assert!(FieldTypes::parse_tsv("x\tbogus\n").is_err());

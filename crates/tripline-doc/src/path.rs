@@ -98,7 +98,11 @@ pub fn remove_map(map: &mut Map<String, Value>, path: &str) -> Option<Value> {
 pub fn flatten(map: &Map<String, Value>) -> Vec<(String, &Value)> {
     fn walk<'a>(prefix: &str, map: &'a Map<String, Value>, out: &mut Vec<(String, &'a Value)>) {
         for (k, v) in map {
-            let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let p = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             match v {
                 Value::Object(m) if !m.is_empty() => walk(&p, m, out),
                 _ => out.push((p, v)),
@@ -125,7 +129,10 @@ mod tests {
     fn nested_dotted_and_arrays_are_equivalent() {
         assert_eq!(vals(json!({"a": {"b": 1}}), "a.b"), vec![json!(1)]);
         assert_eq!(vals(json!({"a.b": 1}), "a.b"), vec![json!(1)]);
-        assert_eq!(vals(json!({"a": [{"b": 1}, {"b": [2, 3]}]}), "a.b"), vec![json!(1), json!(2), json!(3)]);
+        assert_eq!(
+            vals(json!({"a": [{"b": 1}, {"b": [2, 3]}]}), "a.b"),
+            vec![json!(1), json!(2), json!(3)]
+        );
         assert_eq!(vals(json!({"a": {"b.c": "x"}}), "a.b.c"), vec![json!("x")]);
         assert!(vals(json!({"a": {"b": null}}), "a.b").is_empty());
         assert!(vals(json!({"a": 1}), "a.b").is_empty());
@@ -136,7 +143,10 @@ mod tests {
         let mut m = Map::new();
         set_map(&mut m, "x.y.z", json!(1));
         set_map(&mut m, "x.w", json!(2));
-        assert_eq!(Value::Object(m.clone()), json!({"x": {"y": {"z": 1}, "w": 2}}));
+        assert_eq!(
+            Value::Object(m.clone()),
+            json!({"x": {"y": {"z": 1}, "w": 2}})
+        );
         assert_eq!(remove_map(&mut m, "x.y.z"), Some(json!(1)));
         assert_eq!(Value::Object(m.clone()), json!({"x": {"w": 2}}));
         let flat = flatten(&m);

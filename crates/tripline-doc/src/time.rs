@@ -11,13 +11,21 @@ pub fn parse_millis(s: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.timestamp_millis());
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(Utc.from_utc_datetime(&n).timestamp_millis());
         }
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Some(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0)?).timestamp_millis());
+        return Some(
+            Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0)?)
+                .timestamp_millis(),
+        );
     }
     None
 }
@@ -77,7 +85,10 @@ mod tests {
     fn parses_cloudtrail_and_es_dates() {
         let a = parse_millis("2014-07-16T15:49:27Z").unwrap();
         assert_eq!(format_millis(a), "2014-07-16T15:49:27.000Z");
-        assert_eq!(parse_millis("2014-07-16T15:49:27.123456789Z").unwrap(), a + 123);
+        assert_eq!(
+            parse_millis("2014-07-16T15:49:27.123456789Z").unwrap(),
+            a + 123
+        );
         assert_eq!(parse_millis("2014-07-16T15:49:27"), Some(a));
         assert_eq!(parse_millis("2014-07-16 15:49:27"), Some(a));
         assert_eq!(parse_millis("nonsense"), None);

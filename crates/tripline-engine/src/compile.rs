@@ -22,7 +22,9 @@ pub enum CompileError {
 }
 
 /// Builds an analytic detector for a rule of type `analytic`.
-pub type AnalyticFactory = Arc<dyn Fn(&Arc<Rule>, &CompileContext) -> Result<Box<dyn Detector>, CompileError> + Send + Sync>;
+pub type AnalyticFactory = Arc<
+    dyn Fn(&Arc<Rule>, &CompileContext) -> Result<Box<dyn Detector>, CompileError> + Send + Sync,
+>;
 
 /// What compilation needs besides the rule.
 #[derive(Clone)]
@@ -55,13 +57,19 @@ impl Default for CompileContext {
 
 /// Compiles one rule into its detector, with the rule's own exception items and alert
 /// suppression applied (wrappers from [`crate::exceptions`] and [`crate::suppression`]).
-pub fn compile_rule(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<Box<dyn Detector>, CompileError> {
+pub fn compile_rule(
+    rule: &Arc<Rule>,
+    ctx: &CompileContext,
+) -> Result<Box<dyn Detector>, CompileError> {
     let det = compile_by_type(rule, ctx)?;
     let det = crate::exceptions::wrap_rule_exceptions(rule, ctx, det)?;
     crate::suppression::wrap_rule_suppression(rule, det)
 }
 
-fn compile_by_type(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<Box<dyn Detector>, CompileError> {
+fn compile_by_type(
+    rule: &Arc<Rule>,
+    ctx: &CompileContext,
+) -> Result<Box<dyn Detector>, CompileError> {
     match rule.rule_type {
         RuleType::Query => crate::query_rule::compile(rule, ctx),
         RuleType::Eql => crate::eql_rule::compile(rule, ctx),
@@ -72,7 +80,9 @@ fn compile_by_type(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<Box<dyn Det
             let name = rule.query.as_deref().unwrap_or_default().trim();
             match ctx.analytics.get(name) {
                 Some(f) => f(rule, ctx),
-                None => Err(CompileError::Unsupported(format!("no built-in analytic named {name:?}"))),
+                None => Err(CompileError::Unsupported(format!(
+                    "no built-in analytic named {name:?}"
+                ))),
             }
         }
         RuleType::MachineLearning => Err(CompileError::UnsupportedType(

@@ -59,7 +59,8 @@ pub fn compile_eql(
         }
     })?;
     let fields = query.fields();
-    let warnings = crate::query_rule::unknown_field_warnings(rule, ctx, fields.iter().map(|f| f.as_str()));
+    let warnings =
+        crate::query_rule::unknown_field_warnings(rule, ctx, fields.iter().map(|f| f.as_str()));
     Ok((query, warnings))
 }
 

@@ -92,7 +92,12 @@ fn project(ev: &SharedEvent, fields: &[String]) -> SharedEvent {
             _ => doc.set(f, Value::Array(vals.into_iter().cloned().collect())),
         }
     }
-    Arc::new(tripline_doc::Event { doc, timestamp: ev.timestamp, origin: ev.origin.clone(), seq: ev.seq })
+    Arc::new(tripline_doc::Event {
+        doc,
+        timestamp: ev.timestamp,
+        origin: ev.origin.clone(),
+        seq: ev.seq,
+    })
 }
 
 fn map_error(e: tripline_esql::EsqlError) -> CompileError {
@@ -150,7 +155,11 @@ impl EsqlDetector {
         if !ctx.known_fields.is_empty() && cloudtrail_only {
             if let Some(fields) = query.fields() {
                 let fields: Vec<&String> = fields.iter().filter(|f| !f.starts_with('_')).collect();
-                warnings = crate::query_rule::unknown_field_warnings(rule, ctx, fields.into_iter().map(|f| f.as_str()));
+                warnings = crate::query_rule::unknown_field_warnings(
+                    rule,
+                    ctx,
+                    fields.into_iter().map(|f| f.as_str()),
+                );
             }
         }
         let projection = query.fields().and_then(|fields| {
@@ -743,7 +752,11 @@ mod tests {
         let id = d
             .key
             .clone()
-            .or_else(|| d.events.first().and_then(|e| e.event_id().map(str::to_string)))
+            .or_else(|| {
+                d.events
+                    .first()
+                    .and_then(|e| e.event_id().map(str::to_string))
+            })
             .unwrap_or_default();
         doc.0.insert(
             "kibana.alert.uuid".into(),
@@ -751,10 +764,8 @@ mod tests {
         );
         doc.0
             .insert("kibana.alert.rule.name".into(), json!(d.rule.name));
-        doc.0.insert(
-            "@timestamp".into(),
-            json!(time::format_millis(d.timestamp)),
-        );
+        doc.0
+            .insert("@timestamp".into(), json!(time::format_millis(d.timestamp)));
         doc
     }
 
@@ -867,7 +878,9 @@ mod tests {
             "now-6m",
             "5m",
         );
-        assert!(compile(&r, &CompileContext::default()).unwrap().reads_alerts());
+        assert!(compile(&r, &CompileContext::default())
+            .unwrap()
+            .reads_alerts());
         let r = rule("from logs-aws.cloudtrail-* | wher x", "now-6m", "5m");
         assert!(matches!(
             compile(&r, &CompileContext::default()).err().unwrap(),

@@ -472,9 +472,11 @@ fn compile_entry(
                 }
             }
         }
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "unknown type {other:?} (expected match, match_any, wildcard, exists, list, nested)"
-        )),
+        ))
+        }
     };
     Ok(if excluded {
         Predicate::Not(Box::new(pred))

@@ -31,4 +31,4 @@ pub mod window;
 
 pub use compile::{compile_rule, CompileContext, CompileError};
 pub use detector::{AlertDraft, Detector, DetectorStats};
-pub use runner::{Runner, RunnerConfig, RunSummary};
+pub use runner::{RunSummary, Runner, RunnerConfig};

@@ -17,7 +17,10 @@ pub struct QueryDetector {
 }
 
 /// Compiles a rule's KQL query, the common path for `query`, `new_terms` and `threshold`.
-pub fn compile_kql(rule: &Rule, ctx: &CompileContext) -> Result<(Predicate, Vec<String>), CompileError> {
+pub fn compile_kql(
+    rule: &Rule,
+    ctx: &CompileContext,
+) -> Result<(Predicate, Vec<String>), CompileError> {
     let language = rule.language.as_deref().unwrap_or("kuery");
     let query = rule.query.as_deref().unwrap_or("").trim();
     let pred = match language {
@@ -25,32 +28,53 @@ pub fn compile_kql(rule: &Rule, ctx: &CompileContext) -> Result<(Predicate, Vec<
             if query.is_empty() {
                 Predicate::Const(true)
             } else {
-                tripline_kql::compile(query, &ctx.types)
-                    .map_err(|e| CompileError::Syntax { language: language.into(), message: e.to_string() })?
+                tripline_kql::compile(query, &ctx.types).map_err(|e| CompileError::Syntax {
+                    language: language.into(),
+                    message: e.to_string(),
+                })?
             }
         }
-        other => return Err(CompileError::Unsupported(format!("query language {other:?} for rule type {}", rule.rule_type))),
+        other => {
+            return Err(CompileError::Unsupported(format!(
+                "query language {other:?} for rule type {}",
+                rule.rule_type
+            )))
+        }
     };
     let warnings = unknown_field_warnings(rule, ctx, pred.fields().iter().map(|f| f.as_ref()));
     Ok((pred, warnings))
 }
 
 /// Fields Elastic adds at ingest time (not from the record), which rules may read.
-const INGEST_TIME_FIELDS: &[&str] = &["event.ingested", "event.created", "_id", "_index", "@timestamp"];
+const INGEST_TIME_FIELDS: &[&str] = &[
+    "event.ingested",
+    "event.created",
+    "_id",
+    "_index",
+    "@timestamp",
+];
 
 /// Whether a rule reads CloudTrail documents (its index patterns name them, or it has none).
 pub fn reads_cloudtrail(rule: &Rule) -> bool {
     rule.index.is_empty()
         || rule.index.iter().any(|i| {
             let i = i.trim_start_matches('-');
-            i.starts_with("logs-aws.cloudtrail") || i == "logs-aws*" || i == "logs-*" || i == "logs-aws.*" || i == "*"
+            i.starts_with("logs-aws.cloudtrail")
+                || i == "logs-aws*"
+                || i == "logs-*"
+                || i == "logs-aws.*"
+                || i == "*"
         })
 }
 
 /// Warnings for fields a CloudTrail rule reads that Tripline's normalizer never produces.
 /// Sub-fields of a produced object (e.g. a flattened `request_parameters` key) count as known:
 /// their names depend on the API call.
-pub fn unknown_field_warnings<'a>(rule: &Rule, ctx: &CompileContext, fields: impl Iterator<Item = &'a str>) -> Vec<String> {
+pub fn unknown_field_warnings<'a>(
+    rule: &Rule,
+    ctx: &CompileContext,
+    fields: impl Iterator<Item = &'a str>,
+) -> Vec<String> {
     let mut warnings = Vec::new();
     if ctx.known_fields.is_empty() || !reads_cloudtrail(rule) {
         return warnings;
@@ -69,9 +93,12 @@ pub fn unknown_field_warnings<'a>(rule: &Rule, ctx: &CompileContext, fields: imp
             end = dot;
         }
         // Multi-fields such as `user_agent.original.text` read their parent.
-        let parent_known = ctx.types.source_path(f) != f && ctx.known_fields.contains(ctx.types.source_path(f));
+        let parent_known =
+            ctx.types.source_path(f) != f && ctx.known_fields.contains(ctx.types.source_path(f));
         if !known && !parent_known {
-            warnings.push(format!("field {f} is never produced by Tripline's CloudTrail normalizer"));
+            warnings.push(format!(
+                "field {f} is never produced by Tripline's CloudTrail normalizer"
+            ));
         }
     }
     warnings
@@ -79,7 +106,11 @@ pub fn unknown_field_warnings<'a>(rule: &Rule, ctx: &CompileContext, fields: imp
 
 pub fn compile(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<Box<dyn Detector>, CompileError> {
     let (predicate, warnings) = compile_kql(rule, ctx)?;
-    Ok(Box::new(QueryDetector { rule: rule.clone(), predicate, warnings }))
+    Ok(Box::new(QueryDetector {
+        rule: rule.clone(),
+        predicate,
+        warnings,
+    }))
 }
 
 impl Detector for QueryDetector {
@@ -88,7 +119,13 @@ impl Detector for QueryDetector {
     }
 
     fn fields(&self) -> Option<Vec<String>> {
-        Some(self.predicate.fields().iter().map(|f| f.to_string()).collect())
+        Some(
+            self.predicate
+                .fields()
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
+        )
     }
 
     fn required(&self, field: &str) -> Option<Vec<String>> {

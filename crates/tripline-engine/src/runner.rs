@@ -37,7 +37,11 @@ pub struct RunnerConfig {
 impl Default for RunnerConfig {
     fn default() -> Self {
         // 20 minutes: CloudTrail's documented delivery delay (~15 min) plus margin.
-        RunnerConfig { reorder_window_ms: 20 * 60_000, max_buffered: 1_000_000, indexed: true }
+        RunnerConfig {
+            reorder_window_ms: 20 * 60_000,
+            max_buffered: 1_000_000,
+            indexed: true,
+        }
     }
 }
 
@@ -145,18 +149,29 @@ impl Runner {
             list.sort_unstable();
             list.dedup();
         }
-        let actions: Vec<Option<HashSet<String>>> =
-            detectors.iter().map(|d| d.required("event.action").map(|v| v.into_iter().collect())).collect();
+        let actions: Vec<Option<HashSet<String>>> = detectors
+            .iter()
+            .map(|d| d.required("event.action").map(|v| v.into_iter().collect()))
+            .collect();
         let action_filtered = actions.iter().any(Option::is_some);
         let mut actions = actions.into_iter();
-        let alert_readers =
-            detectors.iter().enumerate().filter(|(_, d)| d.reads_alerts()).map(|(i, _)| i).collect();
+        let alert_readers = detectors
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.reads_alerts())
+            .map(|(i, _)| i)
+            .collect();
         Runner {
             slots: detectors
                 .into_iter()
                 .map(|det| {
                     let reads_alerts = det.reads_alerts();
-                    Slot { det, emitted: 0, reads_alerts, actions: actions.next().flatten() }
+                    Slot {
+                        det,
+                        emitted: 0,
+                        reads_alerts,
+                        actions: actions.next().flatten(),
+                    }
                 })
                 .collect(),
             by_provider,
@@ -205,7 +220,11 @@ impl Runner {
                 Arc::new(Event {
                     doc: build(a),
                     timestamp: a.timestamp,
-                    origin: Origin { file: Arc::from(ALERTS_ORIGIN), record: n, line: None },
+                    origin: Origin {
+                        file: Arc::from(ALERTS_ORIGIN),
+                        record: n,
+                        line: None,
+                    },
                     seq: ALERT_SEQ_BASE + n,
                 })
             })
@@ -223,8 +242,11 @@ impl Runner {
 
     /// The runner's state for a checkpoint.
     pub fn snapshot(&self) -> RunnerState {
-        let mut pending: Vec<(i64, u64, Origin)> =
-            self.pending.values().map(|e| (e.timestamp, e.seq, e.origin.clone())).collect();
+        let mut pending: Vec<(i64, u64, Origin)> = self
+            .pending
+            .values()
+            .map(|e| (e.timestamp, e.seq, e.origin.clone()))
+            .collect();
         pending.sort_by_key(|p| (p.0, p.1));
         RunnerState {
             max_seen: self.max_seen,
@@ -234,7 +256,11 @@ impl Runner {
             late_events: self.summary.late_events,
             alerts: self.summary.alerts,
             capped_alerts: self.summary.capped_alerts,
-            emitted: self.slots.iter().map(|s| (s.det.rule().rule_id.clone(), s.emitted)).collect(),
+            emitted: self
+                .slots
+                .iter()
+                .map(|s| (s.det.rule().rule_id.clone(), s.emitted))
+                .collect(),
             pending: pending.into_iter().map(|p| p.2).collect(),
         }
     }
@@ -256,7 +282,10 @@ impl Runner {
             by_id.entry(id.as_str()).or_default().push(*n);
         }
         for slot in &mut self.slots {
-            if let Some(n) = by_id.get_mut(slot.det.rule().rule_id.as_str()).and_then(|v| v.pop()) {
+            if let Some(n) = by_id
+                .get_mut(slot.det.rule().rule_id.as_str())
+                .and_then(|v| v.pop())
+            {
                 slot.emitted = n;
             }
         }
@@ -318,7 +347,9 @@ impl Runner {
             let mut names = providers.iter().filter_map(|v| v.as_str());
             match (names.next(), names.next()) {
                 (None, _) => targets.extend_from_slice(&self.unindexed),
-                (Some(p), None) => targets.extend_from_slice(self.by_provider.get(p).unwrap_or(&self.unindexed)),
+                (Some(p), None) => {
+                    targets.extend_from_slice(self.by_provider.get(p).unwrap_or(&self.unindexed))
+                }
                 // Several providers (documents given as they are): the union of their lists.
                 _ => {
                     targets.extend_from_slice(&self.unindexed);
@@ -336,7 +367,9 @@ impl Runner {
                 let slots = &self.slots;
                 targets.retain(|&i| match &slots[i].actions {
                     None => true,
-                    Some(set) => actions.iter().any(|a| a.as_str().is_some_and(|a| set.contains(a))),
+                    Some(set) => actions
+                        .iter()
+                        .any(|a| a.as_str().is_some_and(|a| set.contains(a))),
                 });
             }
         }
@@ -377,8 +410,9 @@ impl Runner {
         }
         let mut buf = Vec::new();
         // Detectors that read alerts flush last, after every alert they could read.
-        let mut order: Vec<usize> =
-            (0..self.slots.len()).filter(|&i| !self.slots[i].reads_alerts).collect();
+        let mut order: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| !self.slots[i].reads_alerts)
+            .collect();
         order.extend(self.alert_readers.iter().copied());
         for i in order {
             self.slots[i].det.finish(&mut buf);

@@ -220,7 +220,13 @@ impl Resume {
             }
             p.records = origin.record;
         } else {
-            self.progress.insert(key.clone(), FileProgress { fingerprint: String::new(), records: origin.record });
+            self.progress.insert(
+                key.clone(),
+                FileProgress {
+                    fingerprint: String::new(),
+                    records: origin.record,
+                },
+            );
         }
         if !self.touched.contains(&key) {
             self.touched.insert(key);

@@ -25,7 +25,10 @@ impl Schedule {
         let interval_ms = interval_ms.max(1);
         // A look-back shorter than the interval would leave gaps Elastic also has; keep it
         // at least one interval so no event is unseen.
-        Schedule { interval_ms, lookback_ms: lookback_ms.max(interval_ms) }
+        Schedule {
+            interval_ms,
+            lookback_ms: lookback_ms.max(interval_ms),
+        }
     }
 
     pub fn from_rule(rule: &tripline_rules::Rule) -> Schedule {
@@ -66,7 +69,10 @@ mod tests {
         assert!(a <= b);
         for k in a..=b {
             let (start, end) = s.window(k);
-            assert!(start <= t && t < end, "run {k} window {start}..{end} misses {t}");
+            assert!(
+                start <= t && t < end,
+                "run {k} window {start}..{end} misses {t}"
+            );
         }
         let (start, end) = s.window(a - 1);
         assert!(!(start <= t && t < end));

@@ -602,10 +602,14 @@ impl<'a> Exec<'a> {
         let on = f.index.get(&e.on).copied();
         let mut cols: Vec<Vec<Value>> = vec![Vec::with_capacity(f.rows.len()); e.fields.len()];
         // Rows often repeat addresses; the source may cache too, but this saves the calls.
-        let mut cache: HashMap<std::net::IpAddr, Option<serde_json::Map<String, serde_json::Value>>> =
-            HashMap::new();
+        let mut cache: HashMap<
+            std::net::IpAddr,
+            Option<serde_json::Map<String, serde_json::Value>>,
+        > = HashMap::new();
         for r in &f.rows {
-            let ips = on.map(|i| crate::enrich::match_ips(&r.vals[i])).unwrap_or_default();
+            let ips = on
+                .map(|i| crate::enrich::match_ips(&r.vals[i]))
+                .unwrap_or_default();
             let hits: Vec<_> = ips
                 .iter()
                 .filter_map(|ip| {

@@ -376,7 +376,10 @@ impl<'a> Parser<'a> {
         } else {
             (
                 policy.match_field().to_string(),
-                Span { start: cmd_start, end },
+                Span {
+                    start: cmd_start,
+                    end,
+                },
             )
         };
         let mut fields = Vec::new();
@@ -389,7 +392,8 @@ impl<'a> Parser<'a> {
                 } else {
                     (first.text.clone(), first)
                 };
-                let Some(&(canon, _)) = policy.fields().iter().find(|(n, _)| *n == field.text) else {
+                let Some(&(canon, _)) = policy.fields().iter().find(|(n, _)| *n == field.text)
+                else {
                     return Err(EsqlError::at(
                         ErrorKind::Verification,
                         self.src,
@@ -398,7 +402,12 @@ impl<'a> Parser<'a> {
                             "enrich field [{}] not found in enrich policy [{}]; its fields are {}",
                             field.text,
                             policy.name(),
-                            policy.fields().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                            policy
+                                .fields()
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     ));
                 };
@@ -410,7 +419,11 @@ impl<'a> Parser<'a> {
                 }
             }
         } else {
-            fields = policy.fields().iter().map(|&(n, _)| (n.to_string(), n)).collect();
+            fields = policy
+                .fields()
+                .iter()
+                .map(|&(n, _)| (n.to_string(), n))
+                .collect();
         }
         Ok(Command::Enrich(Arc::new(Enrich {
             policy,

@@ -71,10 +71,21 @@ impl Default for GenConfig {
     }
 }
 
-const REGIONS: &[(&str, u32)] = &[("us-east-1", 50), ("eu-west-1", 20), ("us-west-2", 15), ("ap-southeast-2", 10), ("eu-central-1", 5)];
+const REGIONS: &[(&str, u32)] = &[
+    ("us-east-1", 50),
+    ("eu-west-1", 20),
+    ("us-west-2", 15),
+    ("ap-southeast-2", 10),
+    ("eu-central-1", 5),
+];
 
-const SERVICE_PRINCIPALS: &[&str] =
-    &["ec2.amazonaws.com", "lambda.amazonaws.com", "ecs-tasks.amazonaws.com", "glue.amazonaws.com", "states.amazonaws.com"];
+const SERVICE_PRINCIPALS: &[&str] = &[
+    "ec2.amazonaws.com",
+    "lambda.amazonaws.com",
+    "ecs-tasks.amazonaws.com",
+    "glue.amazonaws.com",
+    "states.amazonaws.com",
+];
 
 const SDK_AGENTS: &[&str] = &[
     "aws-cli/2.15.30 Python/3.11.8 Linux/5.10.213-201.855.amzn2.x86_64 exe/x86_64.amzn.2 prompt/off command/s3.cp",
@@ -87,7 +98,12 @@ const SDK_AGENTS: &[&str] = &[
 const CONSOLE_AGENT: &str =
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36";
 
-const ATTACKER_IPS: &[&str] = &["185.220.101.47", "45.137.21.9", "193.32.162.70", "91.219.236.18"];
+const ATTACKER_IPS: &[&str] = &[
+    "185.220.101.47",
+    "45.137.21.9",
+    "193.32.162.70",
+    "91.219.236.18",
+];
 
 /// API calls of background activity: (eventSource, eventName, readOnly, weight).
 const CALLS: &[(&str, &str, bool, u32)] = &[
@@ -101,7 +117,12 @@ const CALLS: &[(&str, &str, bool, u32)] = &[
     ("ec2.amazonaws.com", "DescribeVolumes", true, 15),
     ("ec2.amazonaws.com", "CreateTags", false, 8),
     ("ec2.amazonaws.com", "RunInstances", false, 3),
-    ("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", false, 2),
+    (
+        "ec2.amazonaws.com",
+        "AuthorizeSecurityGroupIngress",
+        false,
+        2,
+    ),
     ("kms.amazonaws.com", "Decrypt", true, 80),
     ("kms.amazonaws.com", "GenerateDataKey", true, 40),
     ("sts.amazonaws.com", "GetCallerIdentity", true, 25),
@@ -114,7 +135,12 @@ const CALLS: &[(&str, &str, bool, u32)] = &[
     ("logs.amazonaws.com", "DescribeLogGroups", true, 10),
     ("lambda.amazonaws.com", "Invoke", false, 20),
     ("lambda.amazonaws.com", "GetFunction", true, 6),
-    ("lambda.amazonaws.com", "UpdateFunctionCode20150331v2", false, 1),
+    (
+        "lambda.amazonaws.com",
+        "UpdateFunctionCode20150331v2",
+        false,
+        1,
+    ),
     ("ssm.amazonaws.com", "GetParameter", true, 25),
     ("ssm.amazonaws.com", "UpdateInstanceInformation", false, 20),
     ("secretsmanager.amazonaws.com", "GetSecretValue", true, 8),
@@ -124,7 +150,12 @@ const CALLS: &[(&str, &str, bool, u32)] = &[
     ("cloudtrail.amazonaws.com", "LookupEvents", true, 3),
     ("rds.amazonaws.com", "DescribeDBInstances", true, 5),
     ("config.amazonaws.com", "PutEvaluations", false, 5),
-    ("elasticloadbalancing.amazonaws.com", "DescribeTargetHealth", true, 8),
+    (
+        "elasticloadbalancing.amazonaws.com",
+        "DescribeTargetHealth",
+        true,
+        8,
+    ),
 ];
 
 /// Services whose calls are recorded in us-east-1 whatever region the caller uses.
@@ -195,8 +226,13 @@ pub struct Generator {
 impl Generator {
     pub fn new(cfg: &GenConfig) -> Self {
         let mut rng = Rng::new(cfg.seed);
-        let accounts: Vec<Account> = (0..cfg.accounts.max(1)).map(|_| Account { id: rng.digits(12) }).collect();
-        let first = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar"];
+        let accounts: Vec<Account> = (0..cfg.accounts.max(1))
+            .map(|_| Account { id: rng.digits(12) })
+            .collect();
+        let first = [
+            "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+            "mallory", "oscar",
+        ];
         let mut users = Vec::new();
         for (i, n) in first.iter().enumerate() {
             let account = i % accounts.len();
@@ -234,7 +270,11 @@ impl Generator {
         let mut roles = Vec::new();
         for a in 0..accounts.len() {
             for n in role_names {
-                roles.push(Role { account: a, name: n.to_string(), role_id: format!("AROA{}", rng.upper_alnum(17)) });
+                roles.push(Role {
+                    account: a,
+                    name: n.to_string(),
+                    role_id: format!("AROA{}", rng.upper_alnum(17)),
+                });
             }
         }
         let call_weights = CALLS.iter().map(|c| c.3).sum();
@@ -291,7 +331,11 @@ impl Generator {
         request: Value,
         response: Value,
     ) -> Value {
-        let account = identity.get("accountId").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| self.accounts[0].id.clone());
+        let account = identity
+            .get("accountId")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| self.accounts[0].id.clone());
         let region = if global(source) { "us-east-1" } else { region };
         let mut r = json!({
             "eventVersion": "1.09",
@@ -317,12 +361,25 @@ impl Generator {
                 "clientProvidedHostHeader": format!("{}.{region}.amazonaws.com", source.trim_end_matches(".amazonaws.com")),
             },
         });
-        if source == "s3.amazonaws.com" && matches!(name, "GetObject" | "PutObject" | "HeadObject" | "ListObjects") {
-            let bucket = r["requestParameters"]["bucketName"].as_str().unwrap_or("bucket").to_string();
+        if source == "s3.amazonaws.com"
+            && matches!(
+                name,
+                "GetObject" | "PutObject" | "HeadObject" | "ListObjects"
+            )
+        {
+            let bucket = r["requestParameters"]["bucketName"]
+                .as_str()
+                .unwrap_or("bucket")
+                .to_string();
             let key = r["requestParameters"]["key"].as_str().map(str::to_string);
-            let mut resources = vec![json!({"type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}"), "accountId": account})];
+            let mut resources = vec![
+                json!({"type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}"), "accountId": account}),
+            ];
             if let Some(k) = key {
-                resources.insert(0, json!({"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{bucket}/{k}")}));
+                resources.insert(
+                    0,
+                    json!({"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{bucket}/{k}")}),
+                );
             }
             r["managementEvent"] = json!(false);
             r["eventCategory"] = json!("Data");
@@ -338,7 +395,12 @@ impl Generator {
         r
     }
 
-    fn user_identity(&self, u: usize, key: Option<&str>, session: Option<(&Session, bool)>) -> Value {
+    fn user_identity(
+        &self,
+        u: usize,
+        key: Option<&str>,
+        session: Option<(&Session, bool)>,
+    ) -> Value {
         let user = &self.users[u];
         let acct = &self.accounts[user.account].id;
         let mut id = json!({
@@ -451,14 +513,29 @@ impl Generator {
         let acct = self.accounts[role.account].id.clone();
         let (issuer, name, ip, agent, ident) = if kind < 6 {
             let svc = *self.rng.pick(SERVICE_PRINCIPALS);
-            let name =
-                if svc == "ec2.amazonaws.com" { format!("i-0{}", self.rng.hex(16)) } else { format!("{}-{}", role.name, self.rng.hex(8)) };
-            (Issuer::Service(svc), name, svc.to_string(), svc, json!({"type": "AWSService", "invokedBy": svc}))
+            let name = if svc == "ec2.amazonaws.com" {
+                format!("i-0{}", self.rng.hex(16))
+            } else {
+                format!("{}-{}", role.name, self.rng.hex(8))
+            };
+            (
+                Issuer::Service(svc),
+                name,
+                svc.to_string(),
+                svc,
+                json!({"type": "AWSService", "invokedBy": svc}),
+            )
         } else {
             let u = self.rng.below(self.users.len() as u64) as usize;
             let user = self.users[u].clone();
             let ident = self.user_identity(u, Some(&user.key), None);
-            (Issuer::User(u), user.name.clone(), user.ip.clone(), user.agent, ident)
+            (
+                Issuer::User(u),
+                user.name.clone(),
+                user.ip.clone(),
+                user.agent,
+                ident,
+            )
         };
         let s = Session {
             role: Some(r),
@@ -468,7 +545,12 @@ impl Generator {
             created_ms: t_ms,
             expires_ms: t_ms + duration,
             ip: if ip.ends_with(".amazonaws.com") {
-                format!("10.{}.{}.{}", self.rng.below(255), self.rng.below(255), self.rng.below(255))
+                format!(
+                    "10.{}.{}.{}",
+                    self.rng.below(255),
+                    self.rng.below(255),
+                    self.rng.below(255)
+                )
             } else {
                 ip.clone()
             },
@@ -482,7 +564,18 @@ impl Generator {
             "credentials": creds,
             "assumedRoleUser": {"assumedRoleId": format!("{}:{}", role.role_id, name), "arn": format!("arn:aws:sts::{acct}:assumed-role/{}/{}", role.name, name)},
         });
-        let mut ev = self.record(t_ms, ident, "sts.amazonaws.com", "AssumeRole", region, &ip, agent, true, req, resp);
+        let mut ev = self.record(
+            t_ms,
+            ident,
+            "sts.amazonaws.com",
+            "AssumeRole",
+            region,
+            &ip,
+            agent,
+            true,
+            req,
+            resp,
+        );
         ev["resources"] = json!([{"accountId": acct, "type": "AWS::IAM::Role", "ARN": format!("arn:aws:iam::{acct}:role/{}", role.name)}]);
         ev["sharedEventID"] = json!(self.rng.uuid());
         self.sessions.push(s);
@@ -529,7 +622,9 @@ impl Generator {
             "MFAUsed": if mfa { "Yes" } else { "No" },
         });
         if !mfa {
-            ev["additionalEventData"].as_object_mut().map(|m| m.remove("MFAIdentifier"));
+            ev["additionalEventData"]
+                .as_object_mut()
+                .map(|m| m.remove("MFAIdentifier"));
         }
         ev["readOnly"] = json!(false);
         ev
@@ -543,21 +638,26 @@ impl Generator {
                 json!({"bucketName": format!("data-{acct}-{region}"), "prefix": format!("logs/{}/", r.below(100)), "Host": format!("data-{acct}-{region}.s3.amazonaws.com")}),
                 Value::Null,
             ),
-            ("s3.amazonaws.com", "GetBucketAcl") => {
-                (json!({"bucketName": format!("data-{acct}-{region}"), "acl": "", "Host": "s3.amazonaws.com"}), Value::Null)
-            }
+            ("s3.amazonaws.com", "GetBucketAcl") => (
+                json!({"bucketName": format!("data-{acct}-{region}"), "acl": "", "Host": "s3.amazonaws.com"}),
+                Value::Null,
+            ),
             ("s3.amazonaws.com", _) => (
                 json!({"bucketName": format!("data-{acct}-{region}"), "key": format!("wh/p{:04}/{}.parquet", r.below(5000), r.hex(8)), "Host": format!("data-{acct}-{region}.s3.{region}.amazonaws.com")}),
                 Value::Null,
             ),
-            (_, "DescribeInstances") => {
-                (json!({"instancesSet": {"items": [{"instanceId": format!("i-0{}", r.hex(16))}]}, "filterSet": {}}), Value::Null)
-            }
+            (_, "DescribeInstances") => (
+                json!({"instancesSet": {"items": [{"instanceId": format!("i-0{}", r.hex(16))}]}, "filterSet": {}}),
+                Value::Null,
+            ),
             (_, "DescribeSecurityGroups") => (
                 json!({"securityGroupSet": {}, "securityGroupIdSet": {}, "filterSet": {"items": [{"name": "vpc-id", "valueSet": {"items": [{"value": format!("vpc-0{}", r.hex(16))}]}}]}}),
                 Value::Null,
             ),
-            (_, "DescribeVolumes") => (json!({"volumeSet": {}, "filterSet": {}, "maxResults": 500}), Value::Null),
+            (_, "DescribeVolumes") => (
+                json!({"volumeSet": {}, "filterSet": {}, "maxResults": 500}),
+                Value::Null,
+            ),
             (_, "CreateTags") => (
                 json!({"resourcesSet": {"items": [{"resourceId": format!("i-0{}", r.hex(16))}]}, "tagSet": {"items": [{"key": "team", "value": "data"}, {"key": "env", "value": "prod"}]}}),
                 json!({"requestId": r.uuid(), "_return": true}),
@@ -574,10 +674,13 @@ impl Generator {
                 json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"aws:lambda:FunctionArn": format!("arn:aws:lambda:{region}:{acct}:function:etl-{}", r.below(20))}}),
                 Value::Null,
             ),
-            (_, "GenerateDataKey") => {
-                (json!({"keyId": format!("arn:aws:kms:{region}:{acct}:key/{}", r.uuid()), "keySpec": "AES_256"}), Value::Null)
+            (_, "GenerateDataKey") => (
+                json!({"keyId": format!("arn:aws:kms:{region}:{acct}:key/{}", r.uuid()), "keySpec": "AES_256"}),
+                Value::Null,
+            ),
+            (_, "GetRole") | (_, "ListAttachedRolePolicies") => {
+                (json!({"roleName": "DataPipelineRole"}), Value::Null)
             }
-            (_, "GetRole") | (_, "ListAttachedRolePolicies") => (json!({"roleName": "DataPipelineRole"}), Value::Null),
             (_, "PutRolePolicy") | (_, "CreatePolicyVersion") => {
                 // The occasional large requestParameters: a policy document of many statements.
                 let n = 10 + r.below(30);
@@ -586,7 +689,10 @@ impl Generator {
                     .collect();
                 let doc = json!({"Version": "2012-10-17", "Statement": stmts}).to_string();
                 if name == "PutRolePolicy" {
-                    (json!({"roleName": "DataPipelineRole", "policyName": "inline-data-access", "policyDocument": doc}), Value::Null)
+                    (
+                        json!({"roleName": "DataPipelineRole", "policyName": "inline-data-access", "policyDocument": doc}),
+                        Value::Null,
+                    )
                 } else {
                     (
                         json!({"policyArn": format!("arn:aws:iam::{acct}:policy/data-access"), "policyDocument": doc, "setAsDefault": true}),
@@ -599,10 +705,14 @@ impl Generator {
                 Value::Null,
             ),
             (_, "DescribeLogGroups") => (json!({"limit": 50}), Value::Null),
-            (_, "Invoke") => (json!({"functionName": format!("arn:aws:lambda:{region}:{acct}:function:etl-{}", r.below(20))}), Value::Null),
-            (_, "GetFunction") | (_, "UpdateFunctionCode20150331v2") => {
-                (json!({"functionName": format!("etl-{}", r.below(20))}), Value::Null)
-            }
+            (_, "Invoke") => (
+                json!({"functionName": format!("arn:aws:lambda:{region}:{acct}:function:etl-{}", r.below(20))}),
+                Value::Null,
+            ),
+            (_, "GetFunction") | (_, "UpdateFunctionCode20150331v2") => (
+                json!({"functionName": format!("etl-{}", r.below(20))}),
+                Value::Null,
+            ),
             (_, "GetParameter") => (
                 json!({"name": format!("/app/config/{}", ["db_host", "feature_flags", "api_url"][r.below(3) as usize]), "withDecryption": false}),
                 Value::Null,
@@ -611,10 +721,14 @@ impl Generator {
                 json!({"instanceId": format!("i-0{}", r.hex(16)), "agentVersion": "3.3.40.0", "platformType": "Linux", "platformName": "Amazon Linux", "platformVersion": "2023"}),
                 Value::Null,
             ),
-            (_, "GetSecretValue") => {
-                (json!({"secretId": format!("arn:aws:secretsmanager:{region}:{acct}:secret:prod/db-{}", r.alnum(6))}), Value::Null)
-            }
-            (_, "DescribeTable") => (json!({"tableName": format!("orders-{}", r.below(4))}), Value::Null),
+            (_, "GetSecretValue") => (
+                json!({"secretId": format!("arn:aws:secretsmanager:{region}:{acct}:secret:prod/db-{}", r.alnum(6))}),
+                Value::Null,
+            ),
+            (_, "DescribeTable") => (
+                json!({"tableName": format!("orders-{}", r.below(4))}),
+                Value::Null,
+            ),
             (_, "GetMetricData") => (
                 json!({"startTime": "Mar 1, 2024, 12:00:00 AM", "endTime": "Mar 1, 2024, 1:00:00 AM", "scanBy": "TimestampDescending"}),
                 Value::Null,
@@ -660,12 +774,19 @@ impl Generator {
         } else {
             let u = self.rng.below(self.users.len() as u64) as usize;
             let user = self.users[u].clone();
-            (self.user_identity(u, Some(&user.key), None), user.ip, user.agent, false)
+            (
+                self.user_identity(u, Some(&user.key), None),
+                user.ip,
+                user.agent,
+                false,
+            )
         };
         let acct = ident["accountId"].as_str().unwrap_or_default().to_string();
         let (req, resp) = self.params(source, name, &acct, region);
         let agent = if console { CONSOLE_AGENT } else { agent };
-        let mut ev = self.record(t_ms, ident, source, name, region, &ip, agent, read_only, req, resp);
+        let mut ev = self.record(
+            t_ms, ident, source, name, region, &ip, agent, read_only, req, resp,
+        );
         if console {
             ev["sessionCredentialFromConsole"] = json!("true");
         }
@@ -699,12 +820,23 @@ impl Generator {
         let ident = self.user_identity(u, Some(&user.key), None);
         let region = "us-east-1";
         let scenario = self.attacks % 5;
-        let mut steps: Vec<(&str, &str, bool, Value, Value)> =
-            vec![("sts.amazonaws.com", "GetCallerIdentity", true, Value::Null, Value::Null)];
+        let mut steps: Vec<(&str, &str, bool, Value, Value)> = vec![(
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            true,
+            Value::Null,
+            Value::Null,
+        )];
         match scenario {
             1 => {
                 let backdoor = format!("support-{}", self.rng.alnum(5).to_lowercase());
-                steps.push(("iam.amazonaws.com", "ListUsers", true, Value::Null, Value::Null));
+                steps.push((
+                    "iam.amazonaws.com",
+                    "ListUsers",
+                    true,
+                    Value::Null,
+                    Value::Null,
+                ));
                 steps.push((
                     "iam.amazonaws.com",
                     "CreateUser",
@@ -730,7 +862,13 @@ impl Generator {
             }
             2 => {
                 let trail = format!("arn:aws:cloudtrail:{region}:{acct}:trail/org-trail");
-                steps.push(("cloudtrail.amazonaws.com", "DescribeTrails", true, Value::Null, Value::Null));
+                steps.push((
+                    "cloudtrail.amazonaws.com",
+                    "DescribeTrails",
+                    true,
+                    Value::Null,
+                    Value::Null,
+                ));
                 steps.push((
                     "cloudtrail.amazonaws.com",
                     "PutEventSelectors",
@@ -738,9 +876,27 @@ impl Generator {
                     json!({"trailName": trail, "eventSelectors": [{"readWriteType": "ReadOnly", "includeManagementEvents": false}]}),
                     Value::Null,
                 ));
-                steps.push(("cloudtrail.amazonaws.com", "StopLogging", false, json!({"name": trail}), Value::Null));
-                steps.push(("guardduty.amazonaws.com", "DeleteDetector", false, json!({"detectorId": self.rng.hex(32)}), Value::Null));
-                steps.push(("cloudtrail.amazonaws.com", "DeleteTrail", false, json!({"name": trail}), Value::Null));
+                steps.push((
+                    "cloudtrail.amazonaws.com",
+                    "StopLogging",
+                    false,
+                    json!({"name": trail}),
+                    Value::Null,
+                ));
+                steps.push((
+                    "guardduty.amazonaws.com",
+                    "DeleteDetector",
+                    false,
+                    json!({"detectorId": self.rng.hex(32)}),
+                    Value::Null,
+                ));
+                steps.push((
+                    "cloudtrail.amazonaws.com",
+                    "DeleteTrail",
+                    false,
+                    json!({"name": trail}),
+                    Value::Null,
+                ));
             }
             3 => {
                 let snap = format!("snap-0{}", self.rng.hex(16));
@@ -756,8 +912,17 @@ impl Generator {
             }
             4 => {
                 for _ in 0..8 {
-                    let id = format!("arn:aws:secretsmanager:{region}:{acct}:secret:prod/{}", self.rng.alnum(8));
-                    steps.push(("secretsmanager.amazonaws.com", "GetSecretValue", true, json!({"secretId": id}), Value::Null));
+                    let id = format!(
+                        "arn:aws:secretsmanager:{region}:{acct}:secret:prod/{}",
+                        self.rng.alnum(8)
+                    );
+                    steps.push((
+                        "secretsmanager.amazonaws.com",
+                        "GetSecretValue",
+                        true,
+                        json!({"secretId": id}),
+                        Value::Null,
+                    ));
                 }
                 steps.push((
                     "ssm.amazonaws.com",
@@ -772,7 +937,18 @@ impl Generator {
         let mut t = t_ms;
         for (source, name, ro, req, resp) in steps {
             t += 1_000 + self.rng.below(20_000) as i64;
-            let ev = self.record(t, ident.clone(), source, name, region, &ip, agent, ro, req, resp);
+            let ev = self.record(
+                t,
+                ident.clone(),
+                source,
+                name,
+                region,
+                &ip,
+                agent,
+                ro,
+                req,
+                resp,
+            );
             self.pending.push_back((t, ev));
         }
         if scenario == 0 {
@@ -795,8 +971,7 @@ impl Generator {
                     json!({"ConsoleLogin": if ok { "Success" } else { "Failure" }}),
                 );
                 ev["eventType"] = json!("AwsConsoleSignIn");
-                ev["additionalEventData"] =
-                    json!({"LoginTo": "https://console.aws.amazon.com/console/home", "MobileVersion": "No", "MFAUsed": "No"});
+                ev["additionalEventData"] = json!({"LoginTo": "https://console.aws.amazon.com/console/home", "MobileVersion": "No", "MFAUsed": "No"});
                 if !ok {
                     ev["errorMessage"] = json!("Failed authentication");
                 }
@@ -819,7 +994,9 @@ impl Iterator for Generator {
                 return self.pending.pop_front().map(|(_, ev)| ev);
             }
         }
-        if self.cfg.attack_every > 0 && self.emitted % self.cfg.attack_every == self.cfg.attack_every / 2 {
+        if self.cfg.attack_every > 0
+            && self.emitted % self.cfg.attack_every == self.cfg.attack_every / 2
+        {
             self.attack(self.t_ms);
         }
         let gap = self.rng.exp(self.cfg.mean_gap_ms);
@@ -834,7 +1011,9 @@ type OpenFile = (Vec<u8>, usize, usize, String);
 
 /// Epoch seconds of a generated `eventTime` (`YYYY-MM-DDTHH:MM:SSZ`).
 fn epoch_secs(t: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp())
+    chrono::DateTime::parse_from_rfc3339(t)
+        .ok()
+        .map(|d| d.timestamp())
 }
 
 /// What [`write_s3_corpus`] wrote.
@@ -862,13 +1041,20 @@ pub fn write_s3_corpus(dir: &Path, cfg: &GenConfig) -> io::Result<CorpusSummary>
     let mut open: BTreeMap<(String, String), OpenFile> = BTreeMap::new();
     let span = cfg.max_per_file.max(cfg.min_per_file) - cfg.min_per_file;
     for rec in gen.by_ref() {
-        let acct = rec["recipientAccountId"].as_str().unwrap_or("000000000000").to_string();
+        let acct = rec["recipientAccountId"]
+            .as_str()
+            .unwrap_or("000000000000")
+            .to_string();
         let region = rec["awsRegion"].as_str().unwrap_or("us-east-1").to_string();
         let key = (acct, region);
         // The open file's time span is over: deliver it before this record starts a new one.
         if cfg.max_file_span_secs > 0 {
             let now = rec["eventTime"].as_str().and_then(epoch_secs);
-            let expired = open.get(&key).and_then(|f| epoch_secs(&f.3)).zip(now).is_some_and(|(first, now)| now - first >= cfg.max_file_span_secs);
+            let expired = open
+                .get(&key)
+                .and_then(|f| epoch_secs(&f.3))
+                .zip(now)
+                .is_some_and(|(first, now)| now - first >= cfg.max_file_span_secs);
             if expired {
                 if let Some(v) = open.remove(&key) {
                     flush(dir, &key, v, cfg, &mut name_rng, &mut summary)?;
@@ -878,7 +1064,12 @@ pub fn write_s3_corpus(dir: &Path, cfg: &GenConfig) -> io::Result<CorpusSummary>
         let full = {
             let entry = open.entry(key.clone()).or_insert_with(|| {
                 let target = cfg.min_per_file.max(1) + name_rng.below(span as u64 + 1) as usize;
-                (b"{\"Records\":[".to_vec(), 0, target, rec["eventTime"].as_str().unwrap_or("").to_string())
+                (
+                    b"{\"Records\":[".to_vec(),
+                    0,
+                    target,
+                    rec["eventTime"].as_str().unwrap_or("").to_string(),
+                )
             });
             if entry.1 > 0 {
                 entry.0.push(b',');
@@ -910,13 +1101,35 @@ fn flush(
 ) -> io::Result<()> {
     body.extend_from_slice(b"]}");
     // eventTime is YYYY-MM-DDTHH:MM:SSZ; file names carry the 5-minute window.
-    let t = if first_time.len() >= 16 { first_time.as_str() } else { "1970-01-01T00:00:00Z" };
+    let t = if first_time.len() >= 16 {
+        first_time.as_str()
+    } else {
+        "1970-01-01T00:00:00Z"
+    };
     let (y, m, d) = (&t[0..4], &t[5..7], &t[8..10]);
-    let hhmm = format!("{}{}{}", &t[11..13], &t[14..15], if &t[15..16] < "5" { "0" } else { "5" });
-    let sub = dir.join("AWSLogs").join(acct).join("CloudTrail").join(region).join(y).join(m).join(d);
+    let hhmm = format!(
+        "{}{}{}",
+        &t[11..13],
+        &t[14..15],
+        if &t[15..16] < "5" { "0" } else { "5" }
+    );
+    let sub = dir
+        .join("AWSLogs")
+        .join(acct)
+        .join("CloudTrail")
+        .join(region)
+        .join(y)
+        .join(m)
+        .join(d);
     std::fs::create_dir_all(&sub)?;
-    let path = sub.join(format!("{acct}_CloudTrail_{region}_{y}{m}{d}T{hhmm}Z_{}.json.gz", rng.alnum(16)));
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 8), flate2::Compression::new(cfg.gzip_level));
+    let path = sub.join(format!(
+        "{acct}_CloudTrail_{region}_{y}{m}{d}T{hhmm}Z_{}.json.gz",
+        rng.alnum(16)
+    ));
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 8),
+        flate2::Compression::new(cfg.gzip_level),
+    );
     enc.write_all(&body)?;
     let gz = enc.finish()?;
     std::fs::write(&path, &gz)?;

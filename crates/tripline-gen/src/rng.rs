@@ -44,7 +44,9 @@ impl Rng {
     }
 
     fn string_of(&mut self, n: usize, alphabet: &[u8]) -> String {
-        (0..n).map(|_| alphabet[self.below(alphabet.len() as u64) as usize] as char).collect()
+        (0..n)
+            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize] as char)
+            .collect()
     }
 
     pub fn digits(&mut self, n: usize) -> String {
@@ -64,17 +66,30 @@ impl Rng {
     }
 
     pub fn alnum(&mut self, n: usize) -> String {
-        self.string_of(n, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        self.string_of(
+            n,
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        )
     }
 
     /// A base64-looking session token.
     pub fn token(&mut self, n: usize) -> String {
-        self.string_of(n, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        self.string_of(
+            n,
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        )
     }
 
     pub fn uuid(&mut self) -> String {
         let h = self.hex(32);
-        format!("{}-{}-4{}-{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[16..20], &h[20..32])
+        format!(
+            "{}-{}-4{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            &h[16..20],
+            &h[20..32]
+        )
     }
 }
 

@@ -34,7 +34,11 @@ pub struct FieldRef {
 impl FieldRef {
     /// Resolves a field name against a type table.
     pub fn resolve(name: &str, types: &FieldTypes) -> FieldRef {
-        FieldRef { name: name.into(), source: types.source_path(name).into(), ty: types.get(name) }
+        FieldRef {
+            name: name.into(),
+            source: types.source_path(name).into(),
+            ty: types.get(name),
+        }
     }
 }
 
@@ -68,21 +72,46 @@ pub enum Predicate {
     /// string (optionally case-insensitive, as `term` with `case_insensitive: true`); numeric →
     /// numeric equality; ip → address equality (or CIDR when the literal is a network);
     /// date → same instant; boolean → `true`/`false` (also the strings).
-    Term { field: FieldRef, value: Literal, case_insensitive: bool },
+    Term {
+        field: FieldRef,
+        value: Literal,
+        case_insensitive: bool,
+    },
     /// `match` / `match_phrase` query: on text fields the value is analyzed (standard
     /// analyzer: lowercase word tokens) and matched as tokens (`phrase`: in order and
     /// adjacent, else any token — `match`'s default operator is OR); on other types it is a `term`.
-    Match { field: FieldRef, value: Literal, phrase: bool },
+    Match {
+        field: FieldRef,
+        value: Literal,
+        phrase: bool,
+    },
     /// Any of several terms (`terms` query); same per-type semantics as `Term`.
-    Terms { field: FieldRef, values: Vec<Literal>, case_insensitive: bool },
+    Terms {
+        field: FieldRef,
+        values: Vec<Literal>,
+        case_insensitive: bool,
+    },
     /// `wildcard` query (`*` any sequence, `?` one char) against keyword values.
-    Wildcard { field: FieldRef, pattern: pattern::Wildcard },
+    Wildcard {
+        field: FieldRef,
+        pattern: pattern::Wildcard,
+    },
     /// `regexp` query (Lucene syntax translated to Rust regex, anchored at both ends).
-    Regex { field: FieldRef, regex: Arc<regex::Regex> },
+    Regex {
+        field: FieldRef,
+        regex: Arc<regex::Regex>,
+    },
     /// `range` query; for ip fields the bounds are addresses, for dates dates.
-    Range { field: FieldRef, lower: Option<Bound>, upper: Option<Bound> },
+    Range {
+        field: FieldRef,
+        lower: Option<Bound>,
+        upper: Option<Bound>,
+    },
     /// Field value inside any of the networks (ip fields; strings that parse as ips).
-    Cidr { field: FieldRef, nets: Vec<ipnet::IpNet> },
+    Cidr {
+        field: FieldRef,
+        nets: Vec<ipnet::IpNet>,
+    },
     /// A non-translatable condition: true iff the expression evaluates to boolean `true`.
     Script(Arc<scalar::Expr>),
 }

@@ -201,7 +201,11 @@ pub struct Settings {
 fn dur(name: &str, s: &str) -> Result<i64, LineageError> {
     tripline_doc::time::parse_duration_millis(s)
         .filter(|v| *v >= 0)
-        .ok_or_else(|| LineageError::Config(format!("{name}: {s:?} is not a duration like 15m, 12h or 30d")))
+        .ok_or_else(|| {
+            LineageError::Config(format!(
+                "{name}: {s:?} is not a duration like 15m, 12h or 30d"
+            ))
+        })
 }
 
 impl Settings {
@@ -211,7 +215,9 @@ impl Settings {
             let net = n
                 .parse::<ipnet::IpNet>()
                 .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| LineageError::Config(format!("exclude.internal_networks: {n:?} is not a CIDR")))?;
+                .map_err(|_| {
+                    LineageError::Config(format!("exclude.internal_networks: {n:?} is not a CIDR"))
+                })?;
             internal_networks.push(net);
         }
         Ok(Settings {
@@ -219,7 +225,10 @@ impl Settings {
             link_tolerance: dur("link_tolerance", &raw.link_tolerance)?,
             max_lifetime: dur("max_lifetime", &raw.max_lifetime)?,
             max_lifetime_long: dur("max_lifetime_long", &raw.max_lifetime_long)?,
-            console_session_lifetime: dur("console_session_lifetime", &raw.console_session_lifetime)?,
+            console_session_lifetime: dur(
+                "console_session_lifetime",
+                &raw.console_session_lifetime,
+            )?,
             coverage_margin: dur("coverage_margin", &raw.coverage_margin)?,
             max_gap: dur("max_gap", &raw.max_gap)?,
             baseline_window: dur("baseline.window", &raw.baseline.window)?,
@@ -231,7 +240,8 @@ impl Settings {
     /// Settings from a rule's `[rule.lineage]` table (defaults when absent).
     pub fn from_rule_raw(raw: &Value) -> Result<Settings, LineageError> {
         let cfg = match raw.get("rule").and_then(|r| r.get("lineage")) {
-            Some(v) => serde_json::from_value::<LineageConfig>(v.clone()).map_err(|e| LineageError::Config(format!("[rule.lineage]: {e}")))?,
+            Some(v) => serde_json::from_value::<LineageConfig>(v.clone())
+                .map_err(|e| LineageError::Config(format!("[rule.lineage]: {e}")))?,
             None => LineageConfig::default(),
         };
         Settings::new(cfg)
@@ -239,7 +249,9 @@ impl Settings {
 
     /// The longest any credential can live.
     pub fn longest_lifetime(&self) -> i64 {
-        self.max_lifetime.max(self.max_lifetime_long).max(self.console_session_lifetime)
+        self.max_lifetime
+            .max(self.max_lifetime_long)
+            .max(self.console_session_lifetime)
     }
 }
 
@@ -272,7 +284,8 @@ mod tests {
         assert!(Settings::from_rule_raw(&raw).is_err());
         let raw = serde_json::json!({"rule": {"lineage": {"unknown_key": 1}}});
         assert!(Settings::from_rule_raw(&raw).is_err());
-        let raw = serde_json::json!({"rule": {"lineage": {"exclude": {"internal_networks": ["nope"]}}}});
+        let raw =
+            serde_json::json!({"rule": {"lineage": {"exclude": {"internal_networks": ["nope"]}}}});
         assert!(Settings::from_rule_raw(&raw).is_err());
     }
 }

@@ -105,7 +105,14 @@ pub fn delivery_slot(file: &str) -> Option<(String, i64)> {
     if ts.len() != 14 || !ts.ends_with('Z') || ts.as_bytes()[8] != b'T' {
         return None;
     }
-    let iso = format!("{}-{}-{}T{}:{}:00Z", &ts[0..4], &ts[4..6], &ts[6..8], &ts[9..11], &ts[11..13]);
+    let iso = format!(
+        "{}-{}-{}T{}:{}:00Z",
+        &ts[0..4],
+        &ts[4..6],
+        &ts[6..8],
+        &ts[9..11],
+        &ts[11..13]
+    );
     let t = tripline_doc::time::parse_millis(&iso)?;
     Some((region, t - t.rem_euclid(SLOT)))
 }
@@ -118,7 +125,9 @@ fn merge(points: impl Iterator<Item = i64>, step: i64) -> Vec<(String, String)> 
             _ => out.push((p, p + step)),
         }
     }
-    out.into_iter().map(|(a, b)| (format_millis(a), format_millis(b))).collect()
+    out.into_iter()
+        .map(|(a, b)| (format_millis(a), format_millis(b)))
+        .collect()
 }
 
 impl Default for CoverageBuilder {
@@ -142,17 +151,23 @@ impl CoverageBuilder {
 
     fn observe(&mut self, ev: &Event) {
         let d = &ev.doc;
-        let Some(acct) = d.str("aws.cloudtrail.recipient_account_id").or_else(|| d.str("cloud.account.id")) else {
+        let Some(acct) = d
+            .str("aws.cloudtrail.recipient_account_id")
+            .or_else(|| d.str("cloud.account.id"))
+        else {
             return;
         };
         let region = d.str("cloud.region").unwrap_or("(no region)");
         let provider = d.str("event.provider").unwrap_or("");
         let a = self.accounts.entry(acct.to_string()).or_default();
-        let r = a.regions.entry(region.to_string()).or_insert_with(|| RegionAcc {
-            first: ev.timestamp,
-            last: ev.timestamp,
-            ..Default::default()
-        });
+        let r = a
+            .regions
+            .entry(region.to_string())
+            .or_insert_with(|| RegionAcc {
+                first: ev.timestamp,
+                last: ev.timestamp,
+                ..Default::default()
+            });
         r.first = r.first.min(ev.timestamp);
         r.last = r.last.max(ev.timestamp);
         r.events += 1;
@@ -172,10 +187,13 @@ impl CoverageBuilder {
                 a.sts += 1;
                 r.sts += 1;
             }
-            "sso.amazonaws.com" | "identitystore.amazonaws.com" | "sso-directory.amazonaws.com" => a.sso += 1,
+            "sso.amazonaws.com" | "identitystore.amazonaws.com" | "sso-directory.amazonaws.com" => {
+                a.sso += 1
+            }
             _ => {}
         }
-        let data = d.str("aws.cloudtrail.event_category") == Some("Data") || d.str("aws.cloudtrail.management_event") == Some("false");
+        let data = d.str("aws.cloudtrail.event_category") == Some("Data")
+            || d.str("aws.cloudtrail.management_event") == Some("false");
         if data {
             a.data += 1;
         }
@@ -197,7 +215,12 @@ impl CoverageBuilder {
                 let (h0, h1) = (r.first.div_euclid(HOUR), r.last.div_euclid(HOUR));
                 let quiet = (h0..=h1).filter(|h| !r.hours.contains(h)).map(|h| h * HOUR);
                 let missing = match (r.slots.first(), r.slots.last()) {
-                    (Some(&s0), Some(&s1)) => merge((0..=((s1 - s0) / SLOT)).map(|k| s0 + k * SLOT).filter(|s| !r.slots.contains(s)), SLOT),
+                    (Some(&s0), Some(&s1)) => merge(
+                        (0..=((s1 - s0) / SLOT))
+                            .map(|k| s0 + k * SLOT)
+                            .filter(|s| !r.slots.contains(s)),
+                        SLOT,
+                    ),
                     _ => vec![],
                 };
                 rep.regions.push(RegionReport {
@@ -215,18 +238,28 @@ impl CoverageBuilder {
             accounts.insert(acct.clone(), rep);
         }
         for c in &creds {
-            let Some(acct) = crate::model::arn_account(&c.principal).map(String::from).or_else(|| c.account.clone()) else {
+            let Some(acct) = crate::model::arn_account(&c.principal)
+                .map(String::from)
+                .or_else(|| c.account.clone())
+            else {
                 continue;
             };
-            let rep = accounts.entry(acct.clone()).or_insert_with(|| AccountReport {
-                account: acct.clone(),
-                ..Default::default()
-            });
+            let rep = accounts
+                .entry(acct.clone())
+                .or_insert_with(|| AccountReport {
+                    account: acct.clone(),
+                    ..Default::default()
+                });
             let kind = if c.console {
                 "console"
             } else if c.principal.contains("/AWSReservedSSO_") {
                 "identity center"
-            } else if c.issuance.as_ref().is_some_and(|i| i.service.is_some()) || c.principal.rsplit('/').next().is_some_and(|s| s.starts_with("i-")) {
+            } else if c.issuance.as_ref().is_some_and(|i| i.service.is_some())
+                || c.principal
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|s| s.starts_with("i-"))
+            {
                 "service"
             } else if c.principal.contains(":assumed-role/") {
                 "role"
@@ -258,11 +291,15 @@ impl CoverageBuilder {
             }
         }
         for i in &issuances {
-            let Some(acct) = i.account.clone() else { continue };
-            let rep = accounts.entry(acct.clone()).or_insert_with(|| AccountReport {
-                account: acct.clone(),
-                ..Default::default()
-            });
+            let Some(acct) = i.account.clone() else {
+                continue;
+            };
+            let rep = accounts
+                .entry(acct.clone())
+                .or_insert_with(|| AccountReport {
+                    account: acct.clone(),
+                    ..Default::default()
+                });
             rep.issuances += 1;
             if i.mfa == Some(true) {
                 rep.issuances_with_mfa += 1;
@@ -312,33 +349,61 @@ impl CoverageBuilder {
 
 fn judge(rep: &mut AccountReport) {
     let regions: BTreeSet<&str> = rep.regions.iter().map(|r| r.region.as_str()).collect();
-    let uses: u64 = rep.sessions.values().map(|s| s.known + s.unknown + s.missing).sum();
+    let uses: u64 = rep
+        .sessions
+        .values()
+        .map(|s| s.known + s.unknown + s.missing)
+        .sum();
     if rep.regions.is_empty() {
-        rep.problems
-            .push("no events of this account in the trail (its sessions appear in other accounts' logs)".into());
-        rep.enable.push(format!("add the CloudTrail logs of account {}", rep.account));
+        rep.problems.push(
+            "no events of this account in the trail (its sessions appear in other accounts' logs)"
+                .into(),
+        );
+        rep.enable.push(format!(
+            "add the CloudTrail logs of account {}",
+            rep.account
+        ));
     } else {
         if !regions.contains("us-east-1") {
             rep.problems
                 .push("no events from us-east-1, where console sign-ins and STS global-endpoint issuances are logged".into());
-            rep.enable
-                .push("make the trail multi-region (or include us-east-1) with global service events".into());
+            rep.enable.push(
+                "make the trail multi-region (or include us-east-1) with global service events"
+                    .into(),
+            );
         }
         if rep.sts_events == 0 {
-            rep.problems
-                .push("no STS events: role, federation and session-token issuances are not visible".into());
-            rep.enable
-                .push("log read and write management events (STS issuances are read-only events)".into());
+            rep.problems.push(
+                "no STS events: role, federation and session-token issuances are not visible"
+                    .into(),
+            );
+            rep.enable.push(
+                "log read and write management events (STS issuances are read-only events)".into(),
+            );
         }
-        let console = rep.sessions.get("console").map(|s| s.known + s.unknown + s.missing).unwrap_or(0);
+        let console = rep
+            .sessions
+            .get("console")
+            .map(|s| s.known + s.unknown + s.missing)
+            .unwrap_or(0);
         if rep.signin_events == 0 && console > 0 {
-            rep.problems.push(format!("{console} console session(s) but no sign-in events"));
-            rep.enable
-                .push("include global service events (signin.amazonaws.com is logged in us-east-1)".into());
+            rep.problems.push(format!(
+                "{console} console session(s) but no sign-in events"
+            ));
+            rep.enable.push(
+                "include global service events (signin.amazonaws.com is logged in us-east-1)"
+                    .into(),
+            );
         }
-        let sso = rep.sessions.get("identity center").map(|s| s.known + s.unknown + s.missing).unwrap_or(0);
+        let sso = rep
+            .sessions
+            .get("identity center")
+            .map(|s| s.known + s.unknown + s.missing)
+            .unwrap_or(0);
         if sso > 0 && rep.identity_center_events == 0 {
-            rep.problems.push(format!("{sso} identity-center session(s) but no IAM Identity Center events"));
+            rep.problems.push(format!(
+                "{sso} identity-center session(s) but no IAM Identity Center events"
+            ));
             rep.enable
                 .push("add the trail of the Identity Center account (management or delegated administrator) and region".into());
         }
@@ -356,13 +421,20 @@ fn judge(rep: &mut AccountReport) {
                 .push("optional: data events (S3 objects, Lambda invokes) to see what sessions did with data".into());
         }
     }
-    let foreign: u64 = rep.unknown_reasons.iter().filter(|(k, _)| k.contains("does not cover")).map(|(_, v)| *v).sum();
+    let foreign: u64 = rep
+        .unknown_reasons
+        .iter()
+        .filter(|(k, _)| k.contains("does not cover"))
+        .map(|(_, v)| *v)
+        .sum();
     if foreign > 0 {
-        rep.enable
-            .push(format!("add the logs of the accounts that issued {foreign} session(s) seen here"));
+        rep.enable.push(format!(
+            "add the logs of the accounts that issued {foreign} session(s) seen here"
+        ));
     }
     let _ = uses;
-    rep.supports_analytic = !rep.regions.is_empty() && regions.contains("us-east-1") && rep.sts_events > 0;
+    rep.supports_analytic =
+        !rep.regions.is_empty() && regions.contains("us-east-1") && rep.sts_events > 0;
 }
 
 /// Coverage over events in time order.
@@ -376,7 +448,12 @@ pub fn coverage<I: IntoIterator<Item = SharedEvent>>(events: I) -> CoverageRepor
 
 impl CoverageReport {
     pub fn render_table(&self) -> String {
-        let mut o = format!("Coverage verdict: {} — {}\n{} events\n", self.verdict.to_uppercase(), self.summary, self.events);
+        let mut o = format!(
+            "Coverage verdict: {} — {}\n{} events\n",
+            self.verdict.to_uppercase(),
+            self.summary,
+            self.events
+        );
         for a in &self.accounts {
             o.push_str(&format!(
                 "\nAccount {}  supports analytic: {}\n  sign-in events {}, STS events {}, identity center events {}, data events {}\n",
@@ -439,7 +516,11 @@ impl CoverageReport {
 
     /// The coverage section alone, for embedding in the hunt report.
     pub fn html_section(&self) -> String {
-        let cls = if self.verdict == "supported" { "flag ok" } else { "flag warn" };
+        let cls = if self.verdict == "supported" {
+            "flag ok"
+        } else {
+            "flag warn"
+        };
         let mut b = format!(
             "<p><span class=\"{cls}\">{}</span> {} ({} events)</p>\n",
             esc(&self.verdict),

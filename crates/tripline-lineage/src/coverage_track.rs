@@ -126,11 +126,26 @@ mod tests {
         c.observe("1", "us-east-1", 0, h);
         c.observe("1", "us-east-1", 10 * 60_000, h);
         c.observe("1", "us-east-1", 5 * h, h);
-        assert_eq!(c.covered("1", "us-east-1", 6 * 60_000, 5 * 60_000), Covered::Yes);
-        assert!(matches!(c.covered("1", "us-east-1", 60_000, 5 * 60_000), Covered::BeforeCoverage { .. }));
-        assert!(matches!(c.covered("1", "us-east-1", 2 * h, 0), Covered::InGap { .. }));
-        assert!(matches!(c.covered("1", "eu-west-1", 2 * h, 0), Covered::RegionMissing(_)));
-        assert!(matches!(c.covered("2", "us-east-1", 2 * h, 0), Covered::RegionMissing(_)));
+        assert_eq!(
+            c.covered("1", "us-east-1", 6 * 60_000, 5 * 60_000),
+            Covered::Yes
+        );
+        assert!(matches!(
+            c.covered("1", "us-east-1", 60_000, 5 * 60_000),
+            Covered::BeforeCoverage { .. }
+        ));
+        assert!(matches!(
+            c.covered("1", "us-east-1", 2 * h, 0),
+            Covered::InGap { .. }
+        ));
+        assert!(matches!(
+            c.covered("1", "eu-west-1", 2 * h, 0),
+            Covered::RegionMissing(_)
+        ));
+        assert!(matches!(
+            c.covered("2", "us-east-1", 2 * h, 0),
+            Covered::RegionMissing(_)
+        ));
         c.prune(6 * h);
         assert_eq!(c.covered("1", "us-east-1", 2 * h, 0), Covered::Yes);
     }

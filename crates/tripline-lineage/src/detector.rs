@@ -103,29 +103,39 @@ impl Detector for LineageDetector {
     }
 
     fn save_state(&self) -> Option<Value> {
-        Some(json!({"version": STATE_VERSION, "kind": self.kind.name(), "state": serde_json::to_value(self.engine.save()).ok()?}))
+        Some(
+            json!({"version": STATE_VERSION, "kind": self.kind.name(), "state": serde_json::to_value(self.engine.save()).ok()?}),
+        )
     }
 
     fn load_state(&mut self, state: Value) -> Result<(), String> {
         if state.get("version").and_then(|v| v.as_u64()) != Some(STATE_VERSION) {
             return Err("session-lineage state of another version; starting fresh".into());
         }
-        let st: EngineState = serde_json::from_value(state.get("state").cloned().unwrap_or(Value::Null)).map_err(|e| format!("session-lineage state: {e}"))?;
+        let st: EngineState =
+            serde_json::from_value(state.get("state").cloned().unwrap_or(Value::Null))
+                .map_err(|e| format!("session-lineage state: {e}"))?;
         self.engine.load(st);
         Ok(())
     }
 }
 
 fn factory(kind: AlertKind) -> AnalyticFactory {
-    Arc::new(move |rule: &Arc<Rule>, _ctx: &CompileContext| -> Result<Box<dyn Detector>, CompileError> {
-        let cfg = Settings::from_rule_raw(&rule.raw).map_err(|e| CompileError::Invalid(e.to_string()))?;
-        Ok(Box::new(LineageDetector::new(rule.clone(), kind, cfg)))
-    })
+    Arc::new(
+        move |rule: &Arc<Rule>, _ctx: &CompileContext| -> Result<Box<dyn Detector>, CompileError> {
+            let cfg = Settings::from_rule_raw(&rule.raw)
+                .map_err(|e| CompileError::Invalid(e.to_string()))?;
+            Ok(Box::new(LineageDetector::new(rule.clone(), kind, cfg)))
+        },
+    )
 }
 
 /// Adds the session-lineage analytics to a compile context.
 pub fn register(ctx: &mut CompileContext) {
-    ctx.analytics.insert(ANALYTIC_NO_ISSUANCE.into(), factory(AlertKind::NoIssuance));
-    ctx.analytics.insert(ANALYTIC_USED_AWAY.into(), factory(AlertKind::UsedAway));
-    ctx.analytics.insert(ANALYTIC_MISSING_MFA.into(), factory(AlertKind::MissingMfa));
+    ctx.analytics
+        .insert(ANALYTIC_NO_ISSUANCE.into(), factory(AlertKind::NoIssuance));
+    ctx.analytics
+        .insert(ANALYTIC_USED_AWAY.into(), factory(AlertKind::UsedAway));
+    ctx.analytics
+        .insert(ANALYTIC_MISSING_MFA.into(), factory(AlertKind::MissingMfa));
 }

@@ -9,7 +9,9 @@ use tripline_doc::{time::format_millis, Document, Event, SharedEvent};
 
 use crate::config::Settings;
 use crate::coverage_track::{CoverageTracker, Covered};
-use crate::model::{any_glob, arn_account, assumed_role_parts, identity_of, is_private, network_of, Facts};
+use crate::model::{
+    any_glob, arn_account, assumed_role_parts, identity_of, is_private, network_of, Facts,
+};
 
 /// How a credential came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
@@ -43,7 +45,10 @@ impl IssuanceKind {
         }
     }
     fn is_console(self) -> bool {
-        matches!(self, IssuanceKind::ConsoleLogin | IssuanceKind::FederationSignin | IssuanceKind::SwitchRole)
+        matches!(
+            self,
+            IssuanceKind::ConsoleLogin | IssuanceKind::FederationSignin | IssuanceKind::SwitchRole
+        )
     }
 }
 
@@ -92,7 +97,10 @@ pub enum Lineage {
     /// Linked to an issuance event (`via`: access key, principal and time, console session, identity center).
     Known { issuance: u64, via: String },
     /// The trail covers the creation time, and no issuance exists.
-    Missing { account: String, regions: Vec<(String, i64, i64)> },
+    Missing {
+        account: String,
+        regions: Vec<(String, i64, i64)>,
+    },
     /// Cannot be judged (created before the trail's coverage, foreign account, ...).
     Unknown { reason: String },
 }
@@ -188,7 +196,11 @@ impl AlertKind {
         }
     }
     pub fn all() -> [AlertKind; 3] {
-        [AlertKind::NoIssuance, AlertKind::UsedAway, AlertKind::MissingMfa]
+        [
+            AlertKind::NoIssuance,
+            AlertKind::UsedAway,
+            AlertKind::MissingMfa,
+        ]
     }
 }
 
@@ -223,9 +235,21 @@ impl Baseline {
         if self.events < min_events {
             return None;
         }
-        Some(self.addrs.contains_key(addr) || self.nets.contains_key(net) || asn.is_some_and(|a| self.asns.contains_key(&a)))
+        Some(
+            self.addrs.contains_key(addr)
+                || self.nets.contains_key(net)
+                || asn.is_some_and(|a| self.asns.contains_key(&a)),
+        )
     }
-    fn learn(&mut self, t: i64, addr: &str, net: &str, asn: Option<u64>, country: Option<&str>, cap: usize) {
+    fn learn(
+        &mut self,
+        t: i64,
+        addr: &str,
+        net: &str,
+        asn: Option<u64>,
+        country: Option<&str>,
+        cap: usize,
+    ) {
         if self.events == 0 {
             self.first = t;
         }
@@ -323,7 +347,12 @@ impl Engine {
         for id in ids {
             self.index(id);
         }
-        self.due_creds = self.st.creds.iter().filter_map(|(k, c)| c.due.map(|d| (d, k.clone()))).collect();
+        self.due_creds = self
+            .st
+            .creds
+            .iter()
+            .filter_map(|(k, c)| c.due.map(|d| (d, k.clone())))
+            .collect();
         self.due_iss = self
             .st
             .issuances
@@ -337,13 +366,21 @@ impl Engine {
     }
 
     fn index(&mut self, id: u64) {
-        let Some(i) = self.st.issuances.get(&id) else { return };
+        let Some(i) = self.st.issuances.get(&id) else {
+            return;
+        };
         if let Some(k) = &i.key {
             self.by_key.insert(k.clone(), id);
         }
-        self.by_principal.entry(i.principal.clone()).or_default().push(id);
+        self.by_principal
+            .entry(i.principal.clone())
+            .or_default()
+            .push(id);
         if let (Some(role), Some(acct)) = (&i.sso_role, &i.account) {
-            self.by_sso.entry((acct.clone(), role.clone())).or_default().push(id);
+            self.by_sso
+                .entry((acct.clone(), role.clone()))
+                .or_default()
+                .push(id);
         }
     }
 
@@ -376,9 +413,14 @@ impl Engine {
         self.st.now = self.st.now.max(f.time);
         bump(&mut self.st.counters, "events");
         if let (Some(acct), Some(region)) = (&f.trail_account, &f.region) {
-            self.st.coverage.observe(acct, region, f.time, self.cfg.max_gap);
+            self.st
+                .coverage
+                .observe(acct, region, f.time, self.cfg.max_gap);
         }
-        if f.provider == "sso.amazonaws.com" || f.provider == "identitystore.amazonaws.com" || f.provider == "sso-directory.amazonaws.com" {
+        if f.provider == "sso.amazonaws.com"
+            || f.provider == "identitystore.amazonaws.com"
+            || f.provider == "sso-directory.amazonaws.com"
+        {
             if let Some(a) = &f.trail_account {
                 self.st.sso_seen.insert(a.clone());
             }
@@ -436,51 +478,89 @@ impl Engine {
         let ip = f.source_ip?;
         let id = Self::identity(f)?;
         let b = self.st.baselines.get(&id)?;
-        b.judge(self.cfg.raw.baseline.min_events, &ip.to_string(), &network_of(ip), f.asn)
+        b.judge(
+            self.cfg.raw.baseline.min_events,
+            &ip.to_string(),
+            &network_of(ip),
+            f.asn,
+        )
     }
 
     fn learn_source(&mut self, f: &Facts) {
         if self.is_internal(f) || !f.success {
             return;
         }
-        let (Some(ip), Some(id)) = (f.source_ip, Self::identity(f)) else { return };
+        let (Some(ip), Some(id)) = (f.source_ip, Self::identity(f)) else {
+            return;
+        };
         let cap = self.cfg.raw.baseline.max_entries;
-        if !self.st.baselines.contains_key(&id) && self.st.baselines.len() >= self.cfg.raw.baseline.max_identities {
-            if let Some(oldest) = self.st.baselines.iter().min_by_key(|(_, b)| b.last_seen()).map(|(k, _)| k.clone()) {
+        if !self.st.baselines.contains_key(&id)
+            && self.st.baselines.len() >= self.cfg.raw.baseline.max_identities
+        {
+            if let Some(oldest) = self
+                .st
+                .baselines
+                .iter()
+                .min_by_key(|(_, b)| b.last_seen())
+                .map(|(k, _)| k.clone())
+            {
                 self.st.baselines.remove(&oldest);
             }
         }
-        self.st
-            .baselines
-            .entry(id)
-            .or_default()
-            .learn(f.time, &ip.to_string(), &network_of(ip), f.asn, f.country.as_deref(), cap);
+        self.st.baselines.entry(id).or_default().learn(
+            f.time,
+            &ip.to_string(),
+            &network_of(ip),
+            f.asn,
+            f.country.as_deref(),
+            cap,
+        );
     }
 
     // ---- issuances ----
 
     fn issuance_of(&self, f: &Facts, ev: &SharedEvent) -> Option<Issuance> {
         let doc = &ev.doc;
-        let re = |k: &str| doc.str(&format!("aws.cloudtrail.flattened.response_elements.{k}")).map(String::from);
-        let rp = |k: &str| doc.str(&format!("aws.cloudtrail.flattened.request_parameters.{k}")).map(String::from);
-        let ad = |k: &str| doc.str(&format!("aws.cloudtrail.flattened.additional_eventdata.{k}")).map(String::from);
-        let caller_is_service = f.id_type.as_deref() == Some("AWSService") || f.source_address.as_deref().is_some_and(|a| a.ends_with(".amazonaws.com"));
+        let re = |k: &str| {
+            doc.str(&format!("aws.cloudtrail.flattened.response_elements.{k}"))
+                .map(String::from)
+        };
+        let rp = |k: &str| {
+            doc.str(&format!("aws.cloudtrail.flattened.request_parameters.{k}"))
+                .map(String::from)
+        };
+        let ad = |k: &str| {
+            doc.str(&format!(
+                "aws.cloudtrail.flattened.additional_eventdata.{k}"
+            ))
+            .map(String::from)
+        };
+        let caller_is_service = f.id_type.as_deref() == Some("AWSService")
+            || f.source_address
+                .as_deref()
+                .is_some_and(|a| a.ends_with(".amazonaws.com"));
         let service = if caller_is_service {
-            f.invoked_by
-                .clone()
-                .or_else(|| f.source_address.clone().filter(|a| a.ends_with(".amazonaws.com")))
+            f.invoked_by.clone().or_else(|| {
+                f.source_address
+                    .clone()
+                    .filter(|a| a.ends_with(".amazonaws.com"))
+            })
         } else {
             None
         };
         let key = re("credentials.accessKeyId");
-        let expires = re("credentials.expiration").and_then(|e| tripline_doc::time::parse_millis(&e));
+        let expires =
+            re("credentials.expiration").and_then(|e| tripline_doc::time::parse_millis(&e));
         let mut kind;
         let principal: String;
         let mut mfa: Option<bool> = None;
         let mut sso_role = None;
         let mut account = None;
         match (f.provider.as_str(), f.action.as_str()) {
-            ("sts.amazonaws.com", "AssumeRole" | "AssumeRoleWithSAML" | "AssumeRoleWithWebIdentity") => {
+            (
+                "sts.amazonaws.com",
+                "AssumeRole" | "AssumeRoleWithSAML" | "AssumeRoleWithWebIdentity",
+            ) => {
                 kind = match f.action.as_str() {
                     "AssumeRole" => IssuanceKind::AssumeRole,
                     "AssumeRoleWithSAML" => IssuanceKind::AssumeRoleWithSaml,
@@ -490,13 +570,17 @@ impl Engine {
                     let role = rp("roleArn")?;
                     let sess = rp("roleSessionName")?;
                     let name = role.rsplit('/').next()?.to_string();
-                    Some(format!("arn:aws:sts::{}:assumed-role/{name}/{sess}", arn_account(&role)?))
+                    Some(format!(
+                        "arn:aws:sts::{}:assumed-role/{name}/{sess}",
+                        arn_account(&role)?
+                    ))
                 })?;
                 if kind == IssuanceKind::AssumeRole {
                     if service.is_some() {
                         kind = IssuanceKind::ServiceRole;
                     } else {
-                        mfa = Some(rp("serialNumber").is_some() || f.mfa_authenticated == Some(true));
+                        mfa =
+                            Some(rp("serialNumber").is_some() || f.mfa_authenticated == Some(true));
                     }
                 }
             }
@@ -507,18 +591,28 @@ impl Engine {
             }
             ("sts.amazonaws.com", "GetFederationToken") => {
                 kind = IssuanceKind::GetFederationToken;
-                principal = re("federatedUser.arn").or_else(|| Some(format!("arn:aws:sts::{}:federated-user/{}", f.account.as_deref()?, rp("name")?)))?;
+                principal = re("federatedUser.arn").or_else(|| {
+                    Some(format!(
+                        "arn:aws:sts::{}:federated-user/{}",
+                        f.account.as_deref()?,
+                        rp("name")?
+                    ))
+                })?;
                 mfa = f.mfa_authenticated;
             }
             ("signin.amazonaws.com", "ConsoleLogin") => {
                 kind = IssuanceKind::ConsoleLogin;
                 principal = f.arn.clone()?;
-                mfa = match doc.first("aws.cloudtrail.console_login.additional_eventdata.mfa_used") {
+                mfa = match doc.first("aws.cloudtrail.console_login.additional_eventdata.mfa_used")
+                {
                     Some(Value::Bool(b)) => Some(*b),
                     _ => ad("MFAUsed").map(|v| v == "Yes"),
                 };
                 // Federated sign-ins (SAML, identity center) authenticate at the IdP.
-                if matches!(f.id_type.as_deref(), Some("AssumedRole" | "FederatedUser" | "SAMLUser" | "WebIdentityUser")) {
+                if matches!(
+                    f.id_type.as_deref(),
+                    Some("AssumedRole" | "FederatedUser" | "SAMLUser" | "WebIdentityUser")
+                ) {
                     mfa = mfa.filter(|m| *m);
                 }
             }
@@ -531,11 +625,15 @@ impl Engine {
                 let role = ad("SwitchTo")?;
                 let (_, rest) = role.split_once(":role/")?;
                 let name = rest.rsplit('/').next()?;
-                let sess = f
-                    .user_name
-                    .clone()
-                    .or_else(|| f.arn.as_deref().and_then(|a| a.rsplit('/').next().map(String::from)))?;
-                principal = format!("arn:aws:sts::{}:assumed-role/{name}/{sess}", arn_account(&role)?);
+                let sess = f.user_name.clone().or_else(|| {
+                    f.arn
+                        .as_deref()
+                        .and_then(|a| a.rsplit('/').next().map(String::from))
+                })?;
+                principal = format!(
+                    "arn:aws:sts::{}:assumed-role/{name}/{sess}",
+                    arn_account(&role)?
+                );
                 mfa = f.mfa_authenticated;
             }
             ("sso.amazonaws.com", "GetRoleCredentials" | "Federate") => {
@@ -548,9 +646,13 @@ impl Engine {
             }
             _ => return None,
         }
-        let account = account.or_else(|| arn_account(&principal).map(String::from)).or_else(|| f.account.clone());
+        let account = account
+            .or_else(|| arn_account(&principal).map(String::from))
+            .or_else(|| f.account.clone());
         let lifetime = match kind {
-            IssuanceKind::GetSessionToken | IssuanceKind::GetFederationToken => self.cfg.max_lifetime_long,
+            IssuanceKind::GetSessionToken | IssuanceKind::GetFederationToken => {
+                self.cfg.max_lifetime_long
+            }
             k if k.is_console() => self.cfg.console_session_lifetime,
             _ => self.cfg.max_lifetime,
         };
@@ -566,7 +668,9 @@ impl Engine {
                 _ => false,
             },
             IssuanceKind::GetSessionToken => mp.get_session_token,
-            IssuanceKind::AssumeRole => assumed_role_parts(&principal).is_some_and(|(role, _)| any_glob(&mp.roles, &role)),
+            IssuanceKind::AssumeRole => {
+                assumed_role_parts(&principal).is_some_and(|(role, _)| any_glob(&mp.roles, &role))
+            }
             _ => false,
         };
         let identity = if kind == IssuanceKind::IdentityCenter {
@@ -607,19 +711,26 @@ impl Engine {
         })
     }
 
-    fn excluded_by_rules(&self, principal: &str, identity: &str, ua: Option<&str>) -> Option<String> {
+    fn excluded_by_rules(
+        &self,
+        principal: &str,
+        identity: &str,
+        ua: Option<&str>,
+    ) -> Option<String> {
         let ex = &self.cfg.raw.exclude;
         let sess = principal.rsplit('/').next().unwrap_or("");
-        if let Some(p) = ex
-            .principals
-            .iter()
-            .find(|p| crate::model::glob(p, principal) || crate::model::glob(p, identity) || crate::model::glob(p, sess))
-        {
+        if let Some(p) = ex.principals.iter().find(|p| {
+            crate::model::glob(p, principal)
+                || crate::model::glob(p, identity)
+                || crate::model::glob(p, sess)
+        }) {
             return Some(format!("known automation (principal matches {p:?})"));
         }
         if let Some(ua) = ua {
             if let Some(p) = ex.user_agents.iter().find(|p| crate::model::glob(p, ua)) {
-                return Some(format!("known automation (user agent {ua:?} matches {p:?})"));
+                return Some(format!(
+                    "known automation (user agent {ua:?} matches {p:?})"
+                ));
             }
         }
         None
@@ -659,9 +770,15 @@ impl Engine {
         if let Some(c) = creation {
             if let Some(ids) = self.by_principal.get(principal) {
                 for id in ids.iter().rev() {
-                    let Some(i) = self.st.issuances.get(id) else { continue };
+                    let Some(i) = self.st.issuances.get(id) else {
+                        continue;
+                    };
                     let console = i.kind.is_console();
-                    let end = if console { i.time + self.cfg.console_session_lifetime } else { i.time + tol };
+                    let end = if console {
+                        i.time + self.cfg.console_session_lifetime
+                    } else {
+                        i.time + tol
+                    };
                     if c >= i.time - tol && c <= end && (i.key.is_none() || console || f.console) {
                         let via = if console && c > i.time + tol {
                             "console session (refreshed keys)"
@@ -679,7 +796,10 @@ impl Engine {
             }
             if let Some((role, _)) = assumed_role_parts(principal) {
                 let role_name = role.rsplit('/').next().unwrap_or("");
-                if let (Some(rest), Some(acct)) = (role_name.strip_prefix("AWSReservedSSO_"), arn_account(principal)) {
+                if let (Some(rest), Some(acct)) = (
+                    role_name.strip_prefix("AWSReservedSSO_"),
+                    arn_account(principal),
+                ) {
                     for ((a, r), ids) in &self.by_sso {
                         if a == acct && rest.starts_with(&format!("{r}_")) {
                             for id in ids.iter().rev() {
@@ -697,7 +817,9 @@ impl Engine {
                 }
             }
         }
-        let acct = arn_account(principal).map(String::from).or_else(|| f.account.clone());
+        let acct = arn_account(principal)
+            .map(String::from)
+            .or_else(|| f.account.clone());
         let Some(acct) = acct else {
             return Lineage::Unknown {
                 reason: "no account for the principal".into(),
@@ -719,8 +841,11 @@ impl Engine {
                 reason: "the event carries no session creation time".into(),
             };
         };
-        let is_sso = assumed_role_parts(principal).is_some_and(|(r, _)| r.contains("/AWSReservedSSO_"))
-            || f.issuer_arn.as_deref().is_some_and(|a| a.contains("/aws-reserved/sso.amazonaws.com/"));
+        let is_sso = assumed_role_parts(principal)
+            .is_some_and(|(r, _)| r.contains("/AWSReservedSSO_"))
+            || f.issuer_arn
+                .as_deref()
+                .is_some_and(|a| a.contains("/aws-reserved/sso.amazonaws.com/"));
         if is_sso && self.st.sso_seen.is_empty() {
             return Lineage::Unknown {
                 reason: "identity center issuance events are not in the trail".into(),
@@ -733,13 +858,25 @@ impl Engine {
             } else {
                 r.clone()
             };
-            if region.is_empty() || regions.iter().any(|(x, _, _): &(String, i64, i64)| x == &region) {
+            if region.is_empty()
+                || regions
+                    .iter()
+                    .any(|(x, _, _): &(String, i64, i64)| x == &region)
+            {
                 continue;
             }
-            match self.st.coverage.covered(&acct, &region, c, self.cfg.coverage_margin) {
+            match self
+                .st
+                .coverage
+                .covered(&acct, &region, c, self.cfg.coverage_margin)
+            {
                 Covered::Yes => {
                     let rc = self.st.coverage.region(&acct, &region);
-                    regions.push((region, rc.map(|x| x.first).unwrap_or(0), rc.map(|x| x.last).unwrap_or(0)));
+                    regions.push((
+                        region,
+                        rc.map(|x| x.first).unwrap_or(0),
+                        rc.map(|x| x.last).unwrap_or(0),
+                    ));
                 }
                 Covered::RegionMissing(r) => {
                     return Lineage::Unknown {
@@ -748,7 +885,11 @@ impl Engine {
                 }
                 Covered::BeforeCoverage { region, start } => {
                     return Lineage::Unknown {
-                        reason: format!("created {} before the trail covers {region} (from {})", format_millis(c), format_millis(start)),
+                        reason: format!(
+                            "created {} before the trail covers {region} (from {})",
+                            format_millis(c),
+                            format_millis(start)
+                        ),
                     }
                 }
                 Covered::InGap { region, start, end } => {
@@ -763,13 +904,19 @@ impl Engine {
                 }
             }
         }
-        Lineage::Missing { account: acct, regions }
+        Lineage::Missing {
+            account: acct,
+            regions,
+        }
     }
 
     fn cred_key(f: &Facts) -> Option<String> {
         match (&f.access_key, &f.arn) {
             (Some(k), _) if !k.is_empty() => Some(k.clone()),
-            (_, Some(a)) => Some(format!("{a}|{}", f.creation.map(format_millis).unwrap_or_default())),
+            (_, Some(a)) => Some(format!(
+                "{a}|{}",
+                f.creation.map(format_millis).unwrap_or_default()
+            )),
             _ => None,
         }
     }
@@ -796,14 +943,17 @@ impl Engine {
             let identity = identity_of(&principal, f.issuer_arn.as_deref());
             let lineage = self.link(f, &key, &principal);
             let issuance = match &lineage {
-                Lineage::Known { issuance, .. } => self.st.issuances.get(issuance).map(|i| Issuance {
-                    creds: vec![],
-                    event: None,
-                    ..i.clone()
-                }),
+                Lineage::Known { issuance, .. } => {
+                    self.st.issuances.get(issuance).map(|i| Issuance {
+                        creds: vec![],
+                        event: None,
+                        ..i.clone()
+                    })
+                }
                 _ => None,
             };
-            let mut excluded = self.excluded_by_rules(&principal, &identity, f.user_agent.as_deref());
+            let mut excluded =
+                self.excluded_by_rules(&principal, &identity, f.user_agent.as_deref());
             if excluded.is_none() {
                 if let Some(i) = &issuance {
                     excluded = i.excluded.clone();
@@ -860,7 +1010,8 @@ impl Engine {
             }
             self.st.creds.insert(key.clone(), cred);
         }
-        let sensitive = any_glob(&self.cfg.raw.sensitive_actions, &u.api) || any_glob(&self.cfg.raw.sensitive_actions, &f.action);
+        let sensitive = any_glob(&self.cfg.raw.sensitive_actions, &u.api)
+            || any_glob(&self.cfg.raw.sensitive_actions, &f.action);
         let delay = self.cfg.alert_delay;
         let stable = &self.cfg.raw.exclude.service_networks_stable;
         let due_creds = &mut self.due_creds;
@@ -881,17 +1032,20 @@ impl Engine {
         }
         if let Some(addr) = &f.source_address {
             if cred.addresses.len() < MAX_ADDRS || cred.addresses.contains_key(addr) {
-                let a = cred.addresses.entry(addr.clone()).or_insert_with(|| AddrRec {
-                    network: net.clone(),
-                    asn: f.asn,
-                    as_org: f.as_org.clone(),
-                    country: f.country.clone(),
-                    internal,
-                    familiar,
-                    count: 0,
-                    first: f.time,
-                    last: f.time,
-                });
+                let a = cred
+                    .addresses
+                    .entry(addr.clone())
+                    .or_insert_with(|| AddrRec {
+                        network: net.clone(),
+                        asn: f.asn,
+                        as_org: f.as_org.clone(),
+                        country: f.country.clone(),
+                        internal,
+                        familiar,
+                        count: 0,
+                        first: f.time,
+                        last: f.time,
+                    });
                 a.count += 1;
                 a.last = f.time;
             }
@@ -920,7 +1074,9 @@ impl Engine {
                         cred.home_networks.push(n.clone());
                         false
                     } else {
-                        !(cred.home_networks.contains(n) || (iss.asn.is_some() && iss.asn == f.asn) || familiar == Some(true))
+                        !(cred.home_networks.contains(n)
+                            || (iss.asn.is_some() && iss.asn == f.asn)
+                            || familiar == Some(true))
                     }
                 }
             };
@@ -936,7 +1092,10 @@ impl Engine {
                         due_creds.insert((d, key.clone()));
                     }
                 }
-            } else if cred.away.is_none() && cred.home_networks.len() < 8 && !cred.home_networks.contains(n) {
+            } else if cred.away.is_none()
+                && cred.home_networks.len() < 8
+                && !cred.home_networks.contains(n)
+            {
                 cred.home_networks.push(n.clone());
             }
         }
@@ -951,7 +1110,12 @@ impl Engine {
                 break;
             }
             self.due_creds.pop_first();
-            if self.st.creds.get(&k).is_some_and(|c| c.pending != 0 && c.due == Some(d)) {
+            if self
+                .st
+                .creds
+                .get(&k)
+                .is_some_and(|c| c.pending != 0 && c.due == Some(d))
+            {
                 due_creds.push(k);
             }
         }
@@ -972,7 +1136,9 @@ impl Engine {
                 }
                 _ => None,
             };
-            let Some(c) = self.st.creds.get_mut(&k) else { continue };
+            let Some(c) = self.st.creds.get_mut(&k) else {
+                continue;
+            };
             if let Some(l) = relink {
                 if let Lineage::Known { issuance, .. } = &l {
                     c.issuance = self.st.issuances.get(issuance).map(|i| Issuance {
@@ -1004,7 +1170,12 @@ impl Engine {
                 break;
             }
             self.due_iss.pop_first();
-            if self.st.issuances.get(&id).is_some_and(|i| !i.alerted && i.due == Some(d)) {
+            if self
+                .st
+                .issuances
+                .get(&id)
+                .is_some_and(|i| !i.alerted && i.due == Some(d))
+            {
                 due_iss.push(id);
             }
         }
@@ -1014,7 +1185,11 @@ impl Engine {
                 i.due = None;
             }
             if let Some(i) = self.st.issuances.get(&id) {
-                let creds: Vec<&Cred> = i.creds.iter().filter_map(|k| self.st.creds.get(k)).collect();
+                let creds: Vec<&Cred> = i
+                    .creds
+                    .iter()
+                    .filter_map(|k| self.st.creds.get(k))
+                    .collect();
                 out.push(crate::evidence::mfa_finding(i, &creds, &self.cfg));
             }
         }
@@ -1060,7 +1235,11 @@ impl Engine {
             .filter(|(_, i)| {
                 i.due.is_none()
                     && now - i.time.max(i.expires) > self.cfg.link_tolerance + self.cfg.alert_delay
-                    && now - i.time > self.cfg.console_session_lifetime.max(self.cfg.link_tolerance)
+                    && now - i.time
+                        > self
+                            .cfg
+                            .console_session_lifetime
+                            .max(self.cfg.link_tolerance)
             })
             .map(|(k, _)| *k)
             .collect();
@@ -1077,7 +1256,9 @@ impl Engine {
             b.prune(horizon);
             !b.nets.is_empty()
         });
-        self.st.coverage.prune(now - self.cfg.longest_lifetime() - self.cfg.coverage_margin);
+        self.st
+            .coverage
+            .prune(now - self.cfg.longest_lifetime() - self.cfg.coverage_margin);
     }
 
     /// Everything the engine holds now plus what it archived (view mode).
@@ -1089,10 +1270,18 @@ impl Engine {
     }
 
     pub fn counters(&self) -> Vec<(String, u64)> {
-        let mut v: Vec<(String, u64)> = self.st.counters.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut v: Vec<(String, u64)> = self
+            .st
+            .counters
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         v.push(("live credentials".into(), self.st.creds.len() as u64));
         v.push(("live issuances".into(), self.st.issuances.len() as u64));
-        v.push(("baselined identities".into(), self.st.baselines.len() as u64));
+        v.push((
+            "baselined identities".into(),
+            self.st.baselines.len() as u64,
+        ));
         v
     }
 }

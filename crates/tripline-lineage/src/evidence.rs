@@ -4,13 +4,18 @@ use serde_json::{json, Map, Value};
 use tripline_doc::{time::format_millis, SharedEvent};
 
 use crate::config::Settings;
-use crate::engine::{AlertKind, Cred, EngineState, Finding, Issuance, IssuanceKind, Lineage, UseRec};
+use crate::engine::{
+    AlertKind, Cred, EngineState, Finding, Issuance, IssuanceKind, Lineage, UseRec,
+};
 use crate::model::assumed_role_parts;
 
 /// Quotes a value for a POSIX shell when it is not a plain IAM name (log values are
 /// attacker-controlled; response steps are meant to be pasted).
 pub fn shq(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-:/".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-:/".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -46,7 +51,10 @@ fn use_json(u: &UseRec) -> Value {
 }
 
 fn where_(u: &UseRec) -> String {
-    let mut s = u.address.clone().unwrap_or_else(|| "an unknown address".into());
+    let mut s = u
+        .address
+        .clone()
+        .unwrap_or_else(|| "an unknown address".into());
     let mut extra = Vec::new();
     if let Some(n) = &u.network {
         extra.push(n.clone());
@@ -160,7 +168,14 @@ fn cred_json(c: &Cred) -> Value {
 }
 
 /// Response steps for a principal and credential.
-pub fn response_steps(kind: AlertKind, principal: &str, id_type: &str, key: &str, issuance: Option<&Issuance>, at: i64) -> Vec<String> {
+pub fn response_steps(
+    kind: AlertKind,
+    principal: &str,
+    id_type: &str,
+    key: &str,
+    issuance: Option<&Issuance>,
+    at: i64,
+) -> Vec<String> {
     let t = format_millis(at);
     let mut out = Vec::new();
     let deny_older = |t: &str| {
@@ -175,7 +190,9 @@ pub fn response_steps(kind: AlertKind, principal: &str, id_type: &str, key: &str
             shq(name),
             shq(&deny_older(&t))
         ));
-        if sess.starts_with("i-") || issuance.is_some_and(|i| i.service.as_deref() == Some("ec2.amazonaws.com")) {
+        if sess.starts_with("i-")
+            || issuance.is_some_and(|i| i.service.as_deref() == Some("ec2.amazonaws.com"))
+        {
             out.push(format!(
                 "Investigate instance {sess}: how were its role credentials read (SSRF, compromised workload)? Require IMDSv2: aws ec2 modify-instance-metadata-options --instance-id {} --http-tokens required",
                 shq(&sess)
@@ -198,7 +215,10 @@ pub fn response_steps(kind: AlertKind, principal: &str, id_type: &str, key: &str
             shq(user),
             shq(&deny_older(&t))
         ));
-        if let Some(ik) = issuance.and_then(|i| i.issuer_key.as_deref()).filter(|k| k.starts_with("AKIA")) {
+        if let Some(ik) = issuance
+            .and_then(|i| i.issuer_key.as_deref())
+            .filter(|k| k.starts_with("AKIA"))
+        {
             out.push(format!(
                 "Deactivate the access key that issued the session: aws iam update-access-key --user-name {} --access-key-id {} --status Inactive",
                 shq(user),
@@ -256,10 +276,17 @@ fn sort_events(first: Option<SharedEvent>, rest: Vec<Option<SharedEvent>>) -> Ve
 pub fn cred_finding(kind: AlertKind, c: &Cred, st: &EngineState, _cfg: &Settings) -> Finding {
     let mut factors = Vec::new();
     if let Some(u) = &c.unfamiliar {
-        factors.push(format!("used from {} which is unfamiliar for {}", where_(u), c.identity));
+        factors.push(format!(
+            "used from {} which is unfamiliar for {}",
+            where_(u),
+            c.identity
+        ));
     }
     if !c.sensitive.is_empty() {
-        factors.push(format!("sensitive calls: {}", c.sensitive.iter().cloned().collect::<Vec<_>>().join(", ")));
+        factors.push(format!(
+            "sensitive calls: {}",
+            c.sensitive.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
     }
     let mut evidence = Vec::new();
     let mut fields = Map::new();
@@ -311,7 +338,13 @@ pub fn cred_finding(kind: AlertKind, c: &Cred, st: &EngineState, _cfg: &Settings
             let issued_where = i
                 .map(|i| match (&i.service, &i.source_address) {
                     (Some(s), _) => format!("the AWS service {s}"),
-                    (None, Some(addr)) => format!("{addr}{}", i.network.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()),
+                    (None, Some(addr)) => format!(
+                        "{addr}{}",
+                        i.network
+                            .as_deref()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default()
+                    ),
                     _ => "an unknown address".into(),
                 })
                 .unwrap_or_default();
@@ -323,7 +356,12 @@ pub fn cred_finding(kind: AlertKind, c: &Cred, st: &EngineState, _cfg: &Settings
                         a.country.as_deref().unwrap_or("")
                     ));
                 }
-                evidence.push(format!("Issued by {} at {} to {}.", i.kind.as_str(), format_millis(i.time), issued_where));
+                evidence.push(format!(
+                    "Issued by {} at {} to {}.",
+                    i.kind.as_str(),
+                    format_millis(i.time),
+                    issued_where
+                ));
             }
             evidence.push(format!(
                 "Usual networks of this credential: {}.",
@@ -333,9 +371,17 @@ pub fn cred_finding(kind: AlertKind, c: &Cred, st: &EngineState, _cfg: &Settings
                     c.home_networks.join(", ")
                 }
             ));
-            evidence.push(format!("Used from {} at {}: {}.", where_(&a), format_millis(a.time), a.api));
+            evidence.push(format!(
+                "Used from {} at {}: {}.",
+                where_(&a),
+                format_millis(a.time),
+                a.api
+            ));
             fields.insert("tripline.lineage.away_use".into(), use_json(&a));
-            fields.insert("tripline.lineage.home_networks".into(), json!(c.home_networks));
+            fields.insert(
+                "tripline.lineage.home_networks".into(),
+                json!(c.home_networks),
+            );
             let reason = format!(
                 "Session used away from where it was issued: credential {} of {}, issued to {}, was used from {} at {} ({}).",
                 c.key,
@@ -350,14 +396,21 @@ pub fn cred_finding(kind: AlertKind, c: &Cred, st: &EngineState, _cfg: &Settings
         AlertKind::MissingMfa => unreachable!("MFA findings are built from issuances"),
     };
     if let (Some(i), Lineage::Known { via, .. }) = (&c.issuance, &c.lineage) {
-        fields.insert("tripline.lineage.issuance".into(), issuance_json(i, Some(via)));
+        fields.insert(
+            "tripline.lineage.issuance".into(),
+            issuance_json(i, Some(via)),
+        );
     }
     evidence.push(format!(
         "{} call(s) from {} to {}: {}.",
         c.uses,
         format_millis(c.first.time),
         format_millis(c.last.time),
-        c.actions.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ")
+        c.actions
+            .iter()
+            .map(|(k, v)| format!("{k} ×{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     evidence.extend(factors.iter().cloned());
     fields.insert("tripline.lineage.alert".into(), json!(kind.name()));
@@ -367,11 +420,21 @@ pub fn cred_finding(kind: AlertKind, c: &Cred, st: &EngineState, _cfg: &Settings
         fields.insert("tripline.lineage.unfamiliar_use".into(), use_json(u));
     }
     fields.insert("tripline.lineage.severity_factors".into(), json!(factors));
-    fields.insert("tripline.lineage.techniques".into(), json!(techniques(kind, c.console)));
+    fields.insert(
+        "tripline.lineage.techniques".into(),
+        json!(techniques(kind, c.console)),
+    );
     fields.insert("tripline.lineage.evidence".into(), json!(evidence));
     fields.insert(
         "tripline.lineage.response".into(),
-        json!(response_steps(kind, &c.principal, &c.id_type, &c.key, c.issuance.as_ref(), at)),
+        json!(response_steps(
+            kind,
+            &c.principal,
+            &c.id_type,
+            &c.key,
+            c.issuance.as_ref(),
+            at
+        )),
     );
     let iss_ev = live_iss.and_then(|i| i.event.clone());
     let events = sort_events(trigger, vec![iss_ev, c.first_ev.clone(), c.last_ev.clone()]);
@@ -399,22 +462,35 @@ pub fn mfa_finding(i: &Issuance, creds: &[&Cred], _cfg: &Settings) -> Finding {
         }
         sensitive.extend(c.sensitive.iter().cloned());
         if let Some(u) = &c.unfamiliar {
-            factors.push(format!("session used from {} which is unfamiliar for {}", where_(u), c.identity));
+            factors.push(format!(
+                "session used from {} which is unfamiliar for {}",
+                where_(u),
+                c.identity
+            ));
         }
         later.push(c.first_ev.clone());
         later.push(c.last_ev.clone());
     }
     if !sensitive.is_empty() {
-        factors.push(format!("sensitive calls: {}", sensitive.iter().cloned().collect::<Vec<_>>().join(", ")));
+        factors.push(format!(
+            "sensitive calls: {}",
+            sensitive.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
     }
-    let from = i.source_address.clone().unwrap_or_else(|| "an unknown address".into());
+    let from = i
+        .source_address
+        .clone()
+        .unwrap_or_else(|| "an unknown address".into());
     let mut evidence = vec![format!(
         "{} of {} at {} from {}{} shows no MFA ({}).",
         i.kind.as_str(),
         i.principal,
         format_millis(i.time),
         from,
-        i.country.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
+        i.country
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default(),
         if i.mfa == Some(false) {
             "MFA not used"
         } else {
@@ -426,12 +502,22 @@ pub fn mfa_finding(i: &Issuance, creds: &[&Cred], _cfg: &Settings) -> Finding {
         if actions.is_empty() {
             String::new()
         } else {
-            format!(": {}", actions.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", "))
+            format!(
+                ": {}",
+                actions
+                    .iter()
+                    .map(|(k, v)| format!("{k} ×{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     ));
     evidence.extend(factors.iter().cloned());
     let mut fields = Map::new();
-    fields.insert("tripline.lineage.alert".into(), json!(AlertKind::MissingMfa.name()));
+    fields.insert(
+        "tripline.lineage.alert".into(),
+        json!(AlertKind::MissingMfa.name()),
+    );
     fields.insert("tripline.lineage.issuance".into(), issuance_json(i, None));
     fields.insert(
         "tripline.lineage.credential".into(),
@@ -442,7 +528,10 @@ pub fn mfa_finding(i: &Issuance, creds: &[&Cred], _cfg: &Settings) -> Finding {
         json!({"count": uses, "actions": actions, "sensitive_actions": sensitive}),
     );
     fields.insert("tripline.lineage.severity_factors".into(), json!(factors));
-    fields.insert("tripline.lineage.techniques".into(), json!(techniques(AlertKind::MissingMfa, true)));
+    fields.insert(
+        "tripline.lineage.techniques".into(),
+        json!(techniques(AlertKind::MissingMfa, true)),
+    );
     fields.insert("tripline.lineage.evidence".into(), json!(evidence));
     let key = creds.first().map(|c| c.key.clone()).unwrap_or_default();
     fields.insert(
@@ -471,7 +560,12 @@ pub fn mfa_finding(i: &Issuance, creds: &[&Cred], _cfg: &Settings) -> Finding {
         fields,
         reason,
         raise: u8::from(!factors.is_empty()),
-        key: format!("missing_mfa|{}|{}|{}", i.principal, i.time, i.event_id.as_deref().unwrap_or("")),
+        key: format!(
+            "missing_mfa|{}|{}|{}",
+            i.principal,
+            i.time,
+            i.event_id.as_deref().unwrap_or("")
+        ),
     }
 }
 
@@ -498,9 +592,20 @@ mod tests {
             0,
         );
         assert!(r[0].contains("--role-name Ops"));
-        assert!(r.iter().any(|s| s.contains("--instance-id i-0abc1234567890def")));
-        let r = response_steps(AlertKind::MissingMfa, "arn:aws:iam::111122223333:user/alice", "IAMUser", "", None, 0);
-        assert!(r.iter().any(|s| s.contains("update-login-profile --user-name alice")));
+        assert!(r
+            .iter()
+            .any(|s| s.contains("--instance-id i-0abc1234567890def")));
+        let r = response_steps(
+            AlertKind::MissingMfa,
+            "arn:aws:iam::111122223333:user/alice",
+            "IAMUser",
+            "",
+            None,
+            0,
+        );
+        assert!(r
+            .iter()
+            .any(|s| s.contains("update-login-profile --user-name alice")));
         assert!(r.iter().any(|s| s.contains("Require MFA")));
     }
 }

@@ -22,7 +22,9 @@ pub mod view;
 
 pub use config::{LineageConfig, Settings};
 pub use coverage::{coverage, CoverageBuilder, CoverageReport};
-pub use detector::{register, LineageDetector, ANALYTIC_MISSING_MFA, ANALYTIC_NO_ISSUANCE, ANALYTIC_USED_AWAY};
+pub use detector::{
+    register, LineageDetector, ANALYTIC_MISSING_MFA, ANALYTIC_NO_ISSUANCE, ANALYTIC_USED_AWAY,
+};
 pub use engine::{AlertKind, Engine, Finding};
 pub use view::{build_view, LineageBuilder, LineageView, ViewFilter};
 

@@ -64,7 +64,8 @@ impl Facts {
             .and_then(|v| v.parse().ok())
             .or_else(|| source_address.as_deref().and_then(|a| a.parse().ok()));
         let account = s(doc, "cloud.account.id");
-        let trail_account = s(doc, "aws.cloudtrail.recipient_account_id").or_else(|| account.clone());
+        let trail_account =
+            s(doc, "aws.cloudtrail.recipient_account_id").or_else(|| account.clone());
         let mut resources = Vec::new();
         for v in doc.values("aws.cloudtrail.resources.arn") {
             if let Some(a) = v.as_str() {
@@ -87,9 +88,10 @@ impl Facts {
             region: s(doc, "cloud.region"),
             source_address,
             source_ip,
-            asn: doc
-                .first("source.as.number")
-                .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))),
+            asn: doc.first("source.as.number").and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            }),
             as_org: s(doc, "source.as.organization.name"),
             country: s(doc, "source.geo.country_iso_code"),
             user_agent: s(doc, "user_agent.original"),
@@ -99,11 +101,20 @@ impl Facts {
             creation: doc
                 .first("aws.cloudtrail.user_identity.session_context.creation_date")
                 .and_then(time::value_to_millis),
-            mfa_authenticated: b(doc, "aws.cloudtrail.user_identity.session_context.mfa_authenticated"),
-            issuer_arn: s(doc, "aws.cloudtrail.user_identity.session_context.session_issuer.arn"),
+            mfa_authenticated: b(
+                doc,
+                "aws.cloudtrail.user_identity.session_context.mfa_authenticated",
+            ),
+            issuer_arn: s(
+                doc,
+                "aws.cloudtrail.user_identity.session_context.session_issuer.arn",
+            ),
             invoked_by: s(doc, "aws.cloudtrail.user_identity.invoked_by"),
             console: b(doc, "aws.cloudtrail.session_credential_from_console").unwrap_or(false),
-            ec2_role_delivery: s(doc, "aws.cloudtrail.user_identity.session_context.ec2_role_delivery"),
+            ec2_role_delivery: s(
+                doc,
+                "aws.cloudtrail.user_identity.session_context.ec2_role_delivery",
+            ),
             user_name: s(doc, "user.name"),
             vpc_endpoint: doc.exists("aws.cloudtrail.vpc_endpoint_id"),
             resources,
@@ -113,15 +124,25 @@ impl Facts {
 
     /// Whether the caller used a temporary credential.
     pub fn is_session_use(&self) -> bool {
-        if matches!(self.id_type.as_deref(), Some("AWSService" | "AWSAccount") | None) {
+        if matches!(
+            self.id_type.as_deref(),
+            Some("AWSService" | "AWSAccount") | None
+        ) {
             return false;
         }
-        self.access_key.as_deref().is_some_and(|k| k.starts_with("ASIA")) || self.creation.is_some() || self.console
+        self.access_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("ASIA"))
+            || self.creation.is_some()
+            || self.console
     }
 
     /// `service:Action` for sensitivity globs and the view (`iam:CreateUser`).
     pub fn api(&self) -> String {
-        let svc = self.provider.strip_suffix(".amazonaws.com").unwrap_or(&self.provider);
+        let svc = self
+            .provider
+            .strip_suffix(".amazonaws.com")
+            .unwrap_or(&self.provider);
         format!("{svc}:{}", self.action)
     }
 }
@@ -134,13 +155,23 @@ pub fn arn_account(arn: &str) -> Option<&str> {
 /// Role ARN and session name of an assumed-role session ARN.
 pub fn assumed_role_parts(arn: &str) -> Option<(String, String)> {
     let mut it = arn.splitn(6, ':');
-    let (_, partition, svc, _, acct, res) = (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
+    let (_, partition, svc, _, acct, res) = (
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+    );
     if svc != "sts" {
         return None;
     }
     let rest = res.strip_prefix("assumed-role/")?;
     let (role, sess) = rest.rsplit_once('/')?;
-    Some((format!("arn:{partition}:iam::{acct}:role/{role}"), sess.to_string()))
+    Some((
+        format!("arn:{partition}:iam::{acct}:role/{role}"),
+        sess.to_string(),
+    ))
 }
 
 /// The stable identity a session belongs to, for baselines and the view: the role for role
@@ -207,11 +238,18 @@ pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v) => {
             let o = v.octets();
-            v.is_private() || v.is_loopback() || v.is_link_local() || (o[0] == 100 && (64..128).contains(&o[1])) || v.is_unspecified()
+            v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || v.is_unspecified()
         }
         IpAddr::V6(v) => {
             let s0 = v.segments()[0];
-            v.is_loopback() || v.is_unspecified() || (s0 & 0xfe00) == 0xfc00 || (s0 & 0xffc0) == 0xfe80
+            v.is_loopback()
+                || v.is_unspecified()
+                || (s0 & 0xfe00) == 0xfc00
+                || (s0 & 0xffc0) == 0xfe80
         }
     }
 }
@@ -224,7 +262,10 @@ mod tests {
     fn globs() {
         assert!(glob("*.amazonaws.com", "ec2.amazonaws.com"));
         assert!(!glob("*.amazonaws.com", "amazonaws.com.evil"));
-        assert!(glob("arn:aws:iam::*:role/ci-*", "arn:aws:iam::1:role/ci-deploy"));
+        assert!(glob(
+            "arn:aws:iam::*:role/ci-*",
+            "arn:aws:iam::1:role/ci-deploy"
+        ));
         assert!(glob("a?c", "abc"));
         assert!(!glob("a?c", "ac"));
         assert!(glob("*", ""));
@@ -232,19 +273,33 @@ mod tests {
 
     #[test]
     fn arns() {
-        let (role, sess) = assumed_role_parts("arn:aws:sts::111122223333:assumed-role/Admin/alice@example.com").unwrap();
+        let (role, sess) =
+            assumed_role_parts("arn:aws:sts::111122223333:assumed-role/Admin/alice@example.com")
+                .unwrap();
         assert_eq!(role, "arn:aws:iam::111122223333:role/Admin");
         assert_eq!(sess, "alice@example.com");
-        assert_eq!(arn_account("arn:aws:iam::111122223333:user/bob"), Some("111122223333"));
-        assert_eq!(identity_of("arn:aws:iam::1:user/bob", None), "arn:aws:iam::1:user/bob");
+        assert_eq!(
+            arn_account("arn:aws:iam::111122223333:user/bob"),
+            Some("111122223333")
+        );
+        assert_eq!(
+            identity_of("arn:aws:iam::1:user/bob", None),
+            "arn:aws:iam::1:user/bob"
+        );
         assert!(assumed_role_parts("arn:aws:iam::1:user/bob").is_none());
         assert!(assumed_role_parts("garbage").is_none());
     }
 
     #[test]
     fn networks() {
-        assert_eq!(network_of("203.0.113.77".parse().unwrap()), "203.0.113.0/24");
-        assert_eq!(network_of("2001:db8:abcd:12::1".parse().unwrap()), "2001:db8:abcd::/48");
+        assert_eq!(
+            network_of("203.0.113.77".parse().unwrap()),
+            "203.0.113.0/24"
+        );
+        assert_eq!(
+            network_of("2001:db8:abcd:12::1".parse().unwrap()),
+            "2001:db8:abcd::/48"
+        );
         assert!(is_private("10.1.2.3".parse().unwrap()));
         assert!(is_private("100.64.0.1".parse().unwrap()));
         assert!(!is_private("198.51.100.1".parse().unwrap()));

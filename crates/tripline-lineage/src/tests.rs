@@ -39,25 +39,44 @@ pub(crate) fn ecs(raw: &Value) -> (Document, i64) {
     set("event.action", g("eventName"));
     set("event.id", g("eventID"));
     set("cloud.region", g("awsRegion"));
-    set("cloud.account.id", g("userIdentity.accountId").or(g("recipientAccountId")));
-    set("aws.cloudtrail.recipient_account_id", g("recipientAccountId"));
+    set(
+        "cloud.account.id",
+        g("userIdentity.accountId").or(g("recipientAccountId")),
+    );
+    set(
+        "aws.cloudtrail.recipient_account_id",
+        g("recipientAccountId"),
+    );
     set("source.address", g("sourceIPAddress"));
-    if let Some(ip) = g("sourceIPAddress").and_then(|v| v.as_str()).filter(|s| s.parse::<std::net::IpAddr>().is_ok()) {
+    if let Some(ip) = g("sourceIPAddress")
+        .and_then(|v| v.as_str())
+        .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
+    {
         set("source.ip", Some(&json!(ip)));
     }
     set("user_agent.original", g("userAgent"));
     set("aws.cloudtrail.user_identity.type", g("userIdentity.type"));
     set("aws.cloudtrail.user_identity.arn", g("userIdentity.arn"));
-    set("aws.cloudtrail.user_identity.access_key_id", g("userIdentity.accessKeyId"));
-    set("aws.cloudtrail.user_identity.invoked_by", g("userIdentity.invokedBy"));
+    set(
+        "aws.cloudtrail.user_identity.access_key_id",
+        g("userIdentity.accessKeyId"),
+    );
+    set(
+        "aws.cloudtrail.user_identity.invoked_by",
+        g("userIdentity.invokedBy"),
+    );
     set(
         "aws.cloudtrail.user_identity.session_context.mfa_authenticated",
         g("userIdentity.sessionContext.attributes.mfaAuthenticated"),
     );
-    if let Some(c) = g("userIdentity.sessionContext.attributes.creationDate").and_then(|v| v.as_str()) {
+    if let Some(c) =
+        g("userIdentity.sessionContext.attributes.creationDate").and_then(|v| v.as_str())
+    {
         set(
             "aws.cloudtrail.user_identity.session_context.creation_date",
-            Some(&json!(tripline_doc::time::format_millis(parse_millis(c).unwrap()))),
+            Some(&json!(tripline_doc::time::format_millis(
+                parse_millis(c).unwrap()
+            ))),
         );
     }
     set(
@@ -68,17 +87,32 @@ pub(crate) fn ecs(raw: &Value) -> (Document, i64) {
         "aws.cloudtrail.user_identity.session_context.ec2_role_delivery",
         g("userIdentity.sessionContext.ec2RoleDelivery"),
     );
-    set("aws.cloudtrail.session_credential_from_console", g("sessionCredentialFromConsole"));
+    set(
+        "aws.cloudtrail.session_credential_from_console",
+        g("sessionCredentialFromConsole"),
+    );
     set(
         "user.name",
         g("userIdentity.sessionContext.sessionIssuer.userName").or(g("userIdentity.userName")),
     );
-    set("aws.cloudtrail.flattened.request_parameters", g("requestParameters"));
-    set("aws.cloudtrail.flattened.response_elements", g("responseElements"));
-    set("aws.cloudtrail.flattened.additional_eventdata", g("additionalEventData"));
+    set(
+        "aws.cloudtrail.flattened.request_parameters",
+        g("requestParameters"),
+    );
+    set(
+        "aws.cloudtrail.flattened.response_elements",
+        g("responseElements"),
+    );
+    set(
+        "aws.cloudtrail.flattened.additional_eventdata",
+        g("additionalEventData"),
+    );
     set("aws.cloudtrail.error_code", g("errorCode"));
     if let Some(m) = g("additionalEventData.MFAUsed").and_then(|v| v.as_str()) {
-        set("aws.cloudtrail.console_login.additional_eventdata.mfa_used", Some(&json!(m != "No")));
+        set(
+            "aws.cloudtrail.console_login.additional_eventdata.mfa_used",
+            Some(&json!(m != "No")),
+        );
     }
     let outcome = match g("responseElements.ConsoleLogin").and_then(|v| v.as_str()) {
         Some(o) => o.to_lowercase(),
@@ -98,7 +132,8 @@ struct Trail {
 }
 
 fn ts(base: &str, plus_min: i64) -> String {
-    tripline_doc::time::format_millis(parse_millis(base).unwrap() + plus_min * 60_000).replace(".000Z", "Z")
+    tripline_doc::time::format_millis(parse_millis(base).unwrap() + plus_min * 60_000)
+        .replace(".000Z", "Z")
 }
 
 const T0: &str = "2024-05-01T08:00:00Z";
@@ -110,7 +145,8 @@ impl Trail {
     fn push(&mut self, mut r: Value) -> &mut Trail {
         self.n += 1;
         let m = r.as_object_mut().unwrap();
-        m.entry("eventID").or_insert(json!(format!("evt-{:04}", self.n)));
+        m.entry("eventID")
+            .or_insert(json!(format!("evt-{:04}", self.n)));
         m.entry("awsRegion").or_insert(json!("us-east-1"));
         m.entry("recipientAccountId").or_insert(json!(ACCT));
         m.entry("eventVersion").or_insert(json!("1.09"));
@@ -131,7 +167,15 @@ impl Trail {
         }
         self
     }
-    fn assume_role(&mut self, at: i64, caller: Value, role: &str, sess: &str, key: &str, ip: &str) -> &mut Trail {
+    fn assume_role(
+        &mut self,
+        at: i64,
+        caller: Value,
+        role: &str,
+        sess: &str,
+        key: &str,
+        ip: &str,
+    ) -> &mut Trail {
         self.push(json!({
             "eventTime": ts(T0, at), "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "sourceIPAddress": ip, "userAgent": "aws-cli/2.15.0",
             "userIdentity": caller,
@@ -139,7 +183,17 @@ impl Trail {
             "responseElements": {"credentials": {"accessKeyId": key, "expiration": ts(T0, at + 60)}, "assumedRoleUser": {"arn": format!("arn:aws:sts::{ACCT}:assumed-role/{role}/{sess}"), "assumedRoleId": format!("AROAEXAMPLE:{sess}")}}
         }))
     }
-    fn role_use(&mut self, at: i64, role: &str, sess: &str, key: &str, created: i64, ip: &str, src: &str, action: &str) -> &mut Trail {
+    fn role_use(
+        &mut self,
+        at: i64,
+        role: &str,
+        sess: &str,
+        key: &str,
+        created: i64,
+        ip: &str,
+        src: &str,
+        action: &str,
+    ) -> &mut Trail {
         self.push(json!({
             "eventTime": ts(T0, at), "eventSource": src, "eventName": action, "sourceIPAddress": ip, "userAgent": "aws-cli/2.15.0",
             "userIdentity": {"type": "AssumedRole", "arn": format!("arn:aws:sts::{ACCT}:assumed-role/{role}/{sess}"), "accountId": ACCT, "accessKeyId": key,
@@ -150,7 +204,10 @@ impl Trail {
     fn events(&self) -> Vec<SharedEvent> {
         let mut v: Vec<(Document, i64)> = self.recs.iter().map(ecs).collect();
         v.sort_by_key(|x| x.1);
-        v.into_iter().enumerate().map(|(i, (d, t))| event(d, t, i as u64)).collect()
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (d, t))| event(d, t, i as u64))
+            .collect()
     }
 }
 
@@ -212,7 +269,14 @@ fn legitimate_role_session_raises_nothing() {
         );
     }
     let alerts = run_all(&t.events());
-    assert!(alerts.is_empty(), "{:?}", alerts.iter().map(|a| a.1.reason.clone()).collect::<Vec<_>>());
+    assert!(
+        alerts.is_empty(),
+        "{:?}",
+        alerts
+            .iter()
+            .map(|a| a.1.reason.clone())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -222,8 +286,24 @@ fn forged_session_without_issuance_alerts_once_with_evidence() {
     // Baseline for the role: several legitimate sessions from the office network.
     for (i, m) in [10, 20, 30, 40, 50, 60].iter().enumerate() {
         let key = format!("ASIALEGIT00000000{i:03}");
-        t.assume_role(*m, user("ops", "AKIAOPS0000000000001"), "Admin", "ops", &key, "198.51.100.40");
-        t.role_use(m + 1, "Admin", "ops", &key, *m, "198.51.100.40", "iam.amazonaws.com", "ListUsers");
+        t.assume_role(
+            *m,
+            user("ops", "AKIAOPS0000000000001"),
+            "Admin",
+            "ops",
+            &key,
+            "198.51.100.40",
+        );
+        t.role_use(
+            m + 1,
+            "Admin",
+            "ops",
+            &key,
+            *m,
+            "198.51.100.40",
+            "iam.amazonaws.com",
+            "ListUsers",
+        );
     }
     // A session nobody issued, used from elsewhere for sensitive calls.
     t.role_use(
@@ -247,21 +327,44 @@ fn forged_session_without_issuance_alerts_once_with_evidence() {
         "CreateAccessKey",
     );
     let alerts = run_all(&t.events());
-    assert_eq!(alerts.len(), 1, "{:?}", alerts.iter().map(|a| a.1.reason.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        alerts.len(),
+        1,
+        "{:?}",
+        alerts
+            .iter()
+            .map(|a| a.1.reason.clone())
+            .collect::<Vec<_>>()
+    );
     let (kind, a) = &alerts[0];
     assert_eq!(*kind, AlertKind::NoIssuance);
-    assert_eq!(field(a, "tripline.lineage.credential")["access_key_id"], "ASIAFORGED0000000001");
+    assert_eq!(
+        field(a, "tripline.lineage.credential")["access_key_id"],
+        "ASIAFORGED0000000001"
+    );
     assert_eq!(field(a, "tripline.lineage.issuance")["status"], "missing");
-    assert_eq!(field(a, "tripline.lineage.issuance")["coverage"][0]["region"], "us-east-1");
+    assert_eq!(
+        field(a, "tripline.lineage.issuance")["coverage"][0]["region"],
+        "us-east-1"
+    );
     assert_eq!(field(a, "tripline.lineage.uses")["count"], 2);
-    assert_eq!(field(a, "tripline.lineage.uses")["actions"]["iam:CreateAccessKey"], 1);
+    assert_eq!(
+        field(a, "tripline.lineage.uses")["actions"]["iam:CreateAccessKey"],
+        1
+    );
     // unfamiliar address and sensitive calls raise high → critical
     assert_eq!(field(a, "tripline.lineage.severity"), "critical");
     assert_eq!(a.extra["severity"], "critical");
     assert!(field(a, "tripline.lineage.unfamiliar_use")["source_address"] == "203.0.113.66");
     let resp = field(a, "tripline.lineage.response").as_array().unwrap();
-    assert!(resp.iter().any(|s| s.as_str().unwrap().contains("--role-name Admin")));
-    assert!(a.reason.as_deref().unwrap().contains("ASIAFORGED0000000001"));
+    assert!(resp
+        .iter()
+        .any(|s| s.as_str().unwrap().contains("--role-name Admin")));
+    assert!(a
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("ASIAFORGED0000000001"));
     assert_eq!(a.events[0].doc.str("event.action"), Some("CreateUser"));
     assert_eq!(a.events.len(), 2);
 }
@@ -302,12 +405,22 @@ fn before_coverage_or_in_gap_or_foreign_account_is_unknown_lineage() {
     let evs = t.events();
     assert!(run_all(&evs).is_empty());
     let v = crate::view::build_view(evs);
-    let creds: Vec<_> = v.identities.iter().flat_map(|i| i.credentials.iter()).collect();
+    let creds: Vec<_> = v
+        .identities
+        .iter()
+        .flat_map(|i| i.credentials.iter())
+        .collect();
     assert_eq!(creds.len(), 3);
     assert!(creds.iter().all(|c| c.lineage == "unknown"), "{creds:?}");
-    assert!(creds.iter().any(|c| c.lineage_detail.contains("before the trail covers")));
-    assert!(creds.iter().any(|c| c.lineage_detail.contains("delivery gap")));
-    assert!(creds.iter().any(|c| c.lineage_detail.contains("does not cover")));
+    assert!(creds
+        .iter()
+        .any(|c| c.lineage_detail.contains("before the trail covers")));
+    assert!(creds
+        .iter()
+        .any(|c| c.lineage_detail.contains("delivery gap")));
+    assert!(creds
+        .iter()
+        .any(|c| c.lineage_detail.contains("does not cover")));
 }
 
 #[test]
@@ -363,7 +476,14 @@ fn instance_trail(attacker: bool) -> Trail {
     let mut t = Trail::new();
     t.background(0, 300, "us-east-1");
     let ec2 = json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"});
-    t.assume_role(10, ec2.clone(), "WebServer", "i-0123456789abcdef0", "ASIAINSTANCE00000001", "ec2.amazonaws.com");
+    t.assume_role(
+        10,
+        ec2.clone(),
+        "WebServer",
+        "i-0123456789abcdef0",
+        "ASIAINSTANCE00000001",
+        "ec2.amazonaws.com",
+    );
     for m in [12, 30, 60] {
         t.role_use(
             m,
@@ -416,18 +536,37 @@ fn instance_trail(attacker: bool) -> Trail {
 fn instance_credentials_used_outside_alert_once() {
     assert!(run_all(&instance_trail(false).events()).is_empty());
     let a = run_all(&instance_trail(true).events());
-    assert_eq!(a.len(), 1, "{:?}", a.iter().map(|a| a.1.reason.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        a.len(),
+        1,
+        "{:?}",
+        a.iter().map(|a| a.1.reason.clone()).collect::<Vec<_>>()
+    );
     assert_eq!(a[0].0, AlertKind::UsedAway);
     let d = &a[0].1;
-    assert_eq!(field(d, "tripline.lineage.away_use")["source_address"], "203.0.113.7");
-    assert_eq!(field(d, "tripline.lineage.issuance")["issued_to_service"], "ec2.amazonaws.com");
-    assert_eq!(field(d, "tripline.lineage.uses")["actions"]["secretsmanager:GetSecretValue"], 1);
+    assert_eq!(
+        field(d, "tripline.lineage.away_use")["source_address"],
+        "203.0.113.7"
+    );
+    assert_eq!(
+        field(d, "tripline.lineage.issuance")["issued_to_service"],
+        "ec2.amazonaws.com"
+    );
+    assert_eq!(
+        field(d, "tripline.lineage.uses")["actions"]["secretsmanager:GetSecretValue"],
+        1
+    );
     // sensitive call raises high → critical
     assert_eq!(field(d, "tripline.lineage.severity"), "critical");
-    assert!(field(d, "tripline.lineage.response").to_string().contains("--instance-id i-0123456789abcdef0"));
+    assert!(field(d, "tripline.lineage.response")
+        .to_string()
+        .contains("--instance-id i-0123456789abcdef0"));
     assert_eq!(d.events[0].doc.str("source.address"), Some("203.0.113.7"));
     // the issuance event is part of the chain
-    assert!(d.events.iter().any(|e| e.doc.str("event.action") == Some("AssumeRole")));
+    assert!(d
+        .events
+        .iter()
+        .any(|e| e.doc.str("event.action") == Some("AssumeRole")));
 }
 
 #[test]
@@ -464,7 +603,16 @@ fn console_login(t: &mut Trail, at: i64, who: Value, ip: &str, mfa: &str) {
     }));
 }
 
-fn console_use(t: &mut Trail, at: i64, name: &str, key: &str, created: i64, ip: &str, action: &str, mfa: &str) {
+fn console_use(
+    t: &mut Trail,
+    at: i64,
+    name: &str,
+    key: &str,
+    created: i64,
+    ip: &str,
+    action: &str,
+    mfa: &str,
+) {
     t.push(json!({
         "eventTime": ts(T0, at), "eventSource": "iam.amazonaws.com", "eventName": action, "sourceIPAddress": ip, "userAgent": "AWS Internal",
         "sessionCredentialFromConsole": "true",
@@ -484,7 +632,16 @@ fn console_sign_in_without_mfa_alerts_and_with_mfa_does_not() {
         "198.51.100.50",
         "Yes",
     );
-    console_use(&mut t, 31, "alice", "ASIAALICECONSOLE0001", 30, "198.51.100.50", "ListUsers", "Yes");
+    console_use(
+        &mut t,
+        31,
+        "alice",
+        "ASIAALICECONSOLE0001",
+        30,
+        "198.51.100.50",
+        "ListUsers",
+        "Yes",
+    );
     console_login(
         &mut t,
         40,
@@ -492,9 +649,27 @@ fn console_sign_in_without_mfa_alerts_and_with_mfa_does_not() {
         "198.51.100.51",
         "No",
     );
-    console_use(&mut t, 41, "bob", "ASIABOBCONSOLE000001", 40, "198.51.100.51", "ListRoles", "No");
+    console_use(
+        &mut t,
+        41,
+        "bob",
+        "ASIABOBCONSOLE000001",
+        40,
+        "198.51.100.51",
+        "ListRoles",
+        "No",
+    );
     // refreshed console keys two hours into bob's session: same session, not an alert
-    console_use(&mut t, 160, "bob", "ASIABOBCONSOLE000002", 158, "198.51.100.51", "GetUser", "No");
+    console_use(
+        &mut t,
+        160,
+        "bob",
+        "ASIABOBCONSOLE000002",
+        158,
+        "198.51.100.51",
+        "GetUser",
+        "No",
+    );
     // federated (identity-center) console sign-in: MFA happens at the IdP
     console_login(
         &mut t,
@@ -514,23 +689,44 @@ fn console_sign_in_without_mfa_alerts_and_with_mfa_does_not() {
     );
     let a = run_all(&t.events());
     let mfa: Vec<_> = a.iter().filter(|x| x.0 == AlertKind::MissingMfa).collect();
-    assert_eq!(a.len(), 2, "{:?}", a.iter().map(|a| a.1.reason.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        a.len(),
+        2,
+        "{:?}",
+        a.iter().map(|a| a.1.reason.clone()).collect::<Vec<_>>()
+    );
     assert_eq!(mfa.len(), 2);
     let bob = mfa
         .iter()
-        .find(|x| field(&x.1, "tripline.lineage.credential")["principal"].as_str().unwrap().ends_with("user/bob"))
+        .find(|x| {
+            field(&x.1, "tripline.lineage.credential")["principal"]
+                .as_str()
+                .unwrap()
+                .ends_with("user/bob")
+        })
         .unwrap();
     // the alert summarizes the uses made before it was raised (alert_delay after sign-in)
     assert_eq!(field(&bob.1, "tripline.lineage.uses")["count"], 1);
-    assert_eq!(field(&bob.1, "tripline.lineage.issuance")["mfa"], "not used");
-    assert!(field(&bob.1, "tripline.lineage.techniques").to_string().contains("T1556.006"));
+    assert_eq!(
+        field(&bob.1, "tripline.lineage.issuance")["mfa"],
+        "not used"
+    );
+    assert!(field(&bob.1, "tripline.lineage.techniques")
+        .to_string()
+        .contains("T1556.006"));
     assert!(field(&bob.1, "tripline.lineage.response")
         .to_string()
         .contains("update-login-profile --user-name bob"));
-    assert_eq!(bob.1.events[0].doc.str("event.action"), Some("ConsoleLogin"));
+    assert_eq!(
+        bob.1.events[0].doc.str("event.action"),
+        Some("ConsoleLogin")
+    );
     assert!(mfa
         .iter()
-        .any(|x| field(&x.1, "tripline.lineage.credential")["principal"].as_str().unwrap().ends_with(":root")));
+        .any(|x| field(&x.1, "tripline.lineage.credential")["principal"]
+            .as_str()
+            .unwrap()
+            .ends_with(":root")));
     // MFA policy is configurable: root only
     let mut cfg = LineageConfig::default();
     cfg.mfa.iam_user_console = false;
@@ -548,15 +744,47 @@ fn stolen_console_session_used_from_elsewhere() {
         "198.51.100.50",
         "Yes",
     );
-    console_use(&mut t, 31, "alice", "ASIAALICECONSOLE0001", 30, "198.51.100.50", "ListUsers", "Yes");
-    console_use(&mut t, 33, "alice", "ASIAALICECONSOLE0001", 30, "AWS Internal", "GetAccountSummary", "Yes");
+    console_use(
+        &mut t,
+        31,
+        "alice",
+        "ASIAALICECONSOLE0001",
+        30,
+        "198.51.100.50",
+        "ListUsers",
+        "Yes",
+    );
+    console_use(
+        &mut t,
+        33,
+        "alice",
+        "ASIAALICECONSOLE0001",
+        30,
+        "AWS Internal",
+        "GetAccountSummary",
+        "Yes",
+    );
     assert!(run_all(&t.events()).is_empty());
-    console_use(&mut t, 80, "alice", "ASIAALICECONSOLE0001", 30, "203.0.113.200", "CreateAccessKey", "Yes");
+    console_use(
+        &mut t,
+        80,
+        "alice",
+        "ASIAALICECONSOLE0001",
+        30,
+        "203.0.113.200",
+        "CreateAccessKey",
+        "Yes",
+    );
     let a = run_all(&t.events());
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].0, AlertKind::UsedAway);
-    assert!(field(&a[0].1, "tripline.lineage.techniques").to_string().contains("T1550.004"));
-    assert_eq!(field(&a[0].1, "tripline.lineage.issuance")["action"], "ConsoleLogin");
+    assert!(field(&a[0].1, "tripline.lineage.techniques")
+        .to_string()
+        .contains("T1550.004"));
+    assert_eq!(
+        field(&a[0].1, "tripline.lineage.issuance")["action"],
+        "ConsoleLogin"
+    );
 }
 
 #[test]
@@ -573,7 +801,10 @@ fn exclusions_known_automation_and_trusted_accounts() {
         "s3.amazonaws.com",
         "PutObject",
     );
-    assert_eq!(run_kind(AlertKind::NoIssuance, LineageConfig::default(), &t.events()).len(), 1);
+    assert_eq!(
+        run_kind(AlertKind::NoIssuance, LineageConfig::default(), &t.events()).len(),
+        1
+    );
     let mut cfg = LineageConfig::default();
     cfg.exclude.principals = vec![format!("arn:aws:iam::{ACCT}:role/ci-*")];
     assert!(run_kind(AlertKind::NoIssuance, cfg, &t.events()).is_empty());
@@ -589,10 +820,24 @@ fn exclusions_known_automation_and_trusted_accounts() {
 fn role_chain_is_shown_in_the_view() {
     let mut t = Trail::new();
     t.background(0, 240, "us-east-1");
-    t.assume_role(20, user("ops", "AKIAOPS0000000000001"), "Hub", "ops", "ASIAHUB0000000000001", "198.51.100.40");
+    t.assume_role(
+        20,
+        user("ops", "AKIAOPS0000000000001"),
+        "Hub",
+        "ops",
+        "ASIAHUB0000000000001",
+        "198.51.100.40",
+    );
     let hub_session = json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::{ACCT}:assumed-role/Hub/ops"), "accountId": ACCT, "accessKeyId": "ASIAHUB0000000000001",
         "sessionContext": {"sessionIssuer": {"type": "Role", "arn": format!("arn:aws:iam::{ACCT}:role/Hub")}, "attributes": {"creationDate": ts(T0, 20), "mfaAuthenticated": "false"}}});
-    t.assume_role(25, hub_session, "Spoke", "ops", "ASIASPOKE00000000001", "198.51.100.40");
+    t.assume_role(
+        25,
+        hub_session,
+        "Spoke",
+        "ops",
+        "ASIASPOKE00000000001",
+        "198.51.100.40",
+    );
     t.role_use(
         26,
         "Spoke",
@@ -619,7 +864,10 @@ fn role_chain_is_shown_in_the_view() {
     let table = v.render_table();
     assert!(table.contains("ASIASPOKE00000000001"), "{table}");
     assert!(table.contains("ASIAHUB0000000000001"), "{table}");
-    assert!(!table.contains("monitor"), "filter keeps only the chain: {table}");
+    assert!(
+        !table.contains("monitor"),
+        "filter keeps only the chain: {table}"
+    );
     let spoke = v
         .identities
         .iter()
@@ -627,7 +875,11 @@ fn role_chain_is_shown_in_the_view() {
         .find(|c| c.access_key_id == "ASIASPOKE00000000001")
         .unwrap();
     assert_eq!(spoke.lineage, "known");
-    assert!(spoke.issued_by.as_deref().unwrap().contains("assumed-role/Hub/ops"));
+    assert!(spoke
+        .issued_by
+        .as_deref()
+        .unwrap()
+        .contains("assumed-role/Hub/ops"));
     let html = v.render_html();
     assert!(html.contains("ASIASPOKE00000000001") && html.starts_with("<!DOCTYPE html>"));
     assert_eq!(v.to_ndjson().lines().count(), v.identities.len());
@@ -659,8 +911,24 @@ fn state_round_trip_continues_a_run() {
     t.background(0, 240, "us-east-1");
     for (i, m) in [10, 20, 30, 40, 50, 60].iter().enumerate() {
         let key = format!("ASIALEGIT00000000{i:03}");
-        t.assume_role(*m, user("ops", "AKIAOPS0000000000001"), "Admin", "ops", &key, "198.51.100.40");
-        t.role_use(m + 1, "Admin", "ops", &key, *m, "198.51.100.40", "iam.amazonaws.com", "ListUsers");
+        t.assume_role(
+            *m,
+            user("ops", "AKIAOPS0000000000001"),
+            "Admin",
+            "ops",
+            &key,
+            "198.51.100.40",
+        );
+        t.role_use(
+            m + 1,
+            "Admin",
+            "ops",
+            &key,
+            *m,
+            "198.51.100.40",
+            "iam.amazonaws.com",
+            "ListUsers",
+        );
     }
     t.role_use(
         200,
@@ -686,7 +954,10 @@ fn state_round_trip_continues_a_run() {
     let whole = run_kind(AlertKind::NoIssuance, LineageConfig::default(), &evs);
     assert_eq!(whole.len(), 1);
     // split the input at minute 100: save after the first day, load into a fresh detector
-    let cut = evs.iter().position(|e| e.timestamp >= parse_millis(&ts(T0, 100)).unwrap()).unwrap();
+    let cut = evs
+        .iter()
+        .position(|e| e.timestamp >= parse_millis(&ts(T0, 100)).unwrap())
+        .unwrap();
     let mut d1 = LineageDetector::new(rule("k", ""), AlertKind::NoIssuance, Settings::default());
     let mut out = vec![];
     for e in &evs[..cut] {
@@ -696,15 +967,27 @@ fn state_round_trip_continues_a_run() {
     assert!(out.is_empty());
     let saved = serde_json::to_string(&d1.save_state().unwrap()).unwrap();
     let mut d2 = LineageDetector::new(rule("k", ""), AlertKind::NoIssuance, Settings::default());
-    d2.load_state(serde_json::from_str(&saved).unwrap()).unwrap();
+    d2.load_state(serde_json::from_str(&saved).unwrap())
+        .unwrap();
     for e in &evs[cut..] {
         d2.on_event(e, &mut out);
     }
     d2.finish(&mut out);
-    assert_eq!(out.len(), 1, "{:?}", out.iter().map(|a| a.reason.clone()).collect::<Vec<_>>());
-    assert_eq!(field(&out[0], "tripline.lineage.credential")["access_key_id"], "ASIAFORGED0000000001");
+    assert_eq!(
+        out.len(),
+        1,
+        "{:?}",
+        out.iter().map(|a| a.reason.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        field(&out[0], "tripline.lineage.credential")["access_key_id"],
+        "ASIAFORGED0000000001"
+    );
     // the reused legit key from before the cut is still linked after the reload
-    assert_eq!(field(&out[0], "tripline.lineage.severity"), field(&whole[0], "tripline.lineage.severity"));
+    assert_eq!(
+        field(&out[0], "tripline.lineage.severity"),
+        field(&whole[0], "tripline.lineage.severity")
+    );
     assert!(d2.load_state(json!({"version": 99})).is_err());
 }
 
@@ -713,7 +996,14 @@ fn state_is_bounded_by_lifetimes() {
     let mut t = Trail::new();
     // two days of background; a credential at the start must be forgotten by the end
     t.background(0, 48 * 60, "us-east-1");
-    t.assume_role(10, user("ops", "AKIAOPS0000000000001"), "Admin", "ops", "ASIAEARLY00000000001", "198.51.100.40");
+    t.assume_role(
+        10,
+        user("ops", "AKIAOPS0000000000001"),
+        "Admin",
+        "ops",
+        "ASIAEARLY00000000001",
+        "198.51.100.40",
+    );
     t.role_use(
         11,
         "Admin",
@@ -793,7 +1083,10 @@ fn delivery_slots_from_object_names() {
         crate::coverage::delivery_slot("AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T0807Z_abc.json.gz")
             .unwrap();
     assert_eq!(r, "us-east-1");
-    assert_eq!(tripline_doc::time::format_millis(t), "2024-05-01T08:05:00.000Z");
+    assert_eq!(
+        tripline_doc::time::format_millis(t),
+        "2024-05-01T08:05:00.000Z"
+    );
     assert!(crate::coverage::delivery_slot("random.json").is_none());
     assert!(crate::coverage::delivery_slot("x_CloudTrail_us-east-1_2024X_y.json").is_none());
 }
@@ -820,11 +1113,18 @@ fn hostile_input_does_not_panic() {
 fn register_adds_the_three_analytics() {
     let mut ctx = tripline_engine::CompileContext::default();
     crate::register(&mut ctx);
-    for name in [crate::ANALYTIC_NO_ISSUANCE, crate::ANALYTIC_USED_AWAY, crate::ANALYTIC_MISSING_MFA] {
+    for name in [
+        crate::ANALYTIC_NO_ISSUANCE,
+        crate::ANALYTIC_USED_AWAY,
+        crate::ANALYTIC_MISSING_MFA,
+    ] {
         let r = rule(name, "");
         let det = tripline_engine::compile_rule(&r, &ctx).unwrap();
         assert!(det.is_stateful());
     }
-    let bad = rule(crate::ANALYTIC_MISSING_MFA, "[rule.lineage]\nalert_delay = \"never\"\n");
+    let bad = rule(
+        crate::ANALYTIC_MISSING_MFA,
+        "[rule.lineage]\nalert_delay = \"never\"\n",
+    );
     assert!(tripline_engine::compile_rule(&bad, &ctx).is_err());
 }

@@ -128,20 +128,20 @@ impl LineageBuilder {
         let mut by_id: BTreeMap<String, IdentityView> = BTreeMap::new();
         let f = &self.filter;
         let keep_cred = |c: &Cred| {
-            f.principal
-                .as_ref()
-                .is_none_or(|p| &c.identity == p || &c.principal == p || c.issuance.as_ref().and_then(|i| i.issuer_arn.as_ref()) == Some(p))
-                && f.key
-                    .as_ref()
-                    .is_none_or(|k| &c.key == k || c.issuance.as_ref().and_then(|i| i.issuer_key.as_ref()) == Some(k))
+            f.principal.as_ref().is_none_or(|p| {
+                &c.identity == p
+                    || &c.principal == p
+                    || c.issuance.as_ref().and_then(|i| i.issuer_arn.as_ref()) == Some(p)
+            }) && f.key.as_ref().is_none_or(|k| {
+                &c.key == k || c.issuance.as_ref().and_then(|i| i.issuer_key.as_ref()) == Some(k)
+            })
         };
         let keep_iss = |i: &Issuance| {
-            f.principal
-                .as_ref()
-                .is_none_or(|p| &i.identity == p || &i.principal == p || i.issuer_arn.as_ref() == Some(p))
-                && f.key
-                    .as_ref()
-                    .is_none_or(|k| i.key.as_ref() == Some(k) || i.issuer_key.as_ref() == Some(k) || i.creds.contains(k))
+            f.principal.as_ref().is_none_or(|p| {
+                &i.identity == p || &i.principal == p || i.issuer_arn.as_ref() == Some(p)
+            }) && f.key.as_ref().is_none_or(|k| {
+                i.key.as_ref() == Some(k) || i.issuer_key.as_ref() == Some(k) || i.creds.contains(k)
+            })
         };
         for i in issuances.iter().filter(|i| keep_iss(i)) {
             let mut flags = Vec::new();
@@ -187,18 +187,29 @@ impl LineageBuilder {
                 Lineage::Known { via, .. } => ("known", format!("linked by {via}")),
                 Lineage::Missing { account, .. } => {
                     flags.push("no issuance".to_string());
-                    ("missing", format!("no issuance although account {account}'s trail covers its creation"))
+                    (
+                        "missing",
+                        format!(
+                            "no issuance although account {account}'s trail covers its creation"
+                        ),
+                    )
                 }
                 Lineage::Unknown { reason } => ("unknown", reason.clone()),
             };
             if c.away.is_some() || c.alerted & AlertKind::UsedAway.bit() != 0 {
                 flags.push(format!(
                     "used away from issuance ({})",
-                    c.away.as_ref().and_then(|a| a.address.clone()).unwrap_or_default()
+                    c.away
+                        .as_ref()
+                        .and_then(|a| a.address.clone())
+                        .unwrap_or_default()
                 ));
             }
             if let Some(u) = &c.unfamiliar {
-                flags.push(format!("unfamiliar source {}", u.address.clone().unwrap_or_default()));
+                flags.push(format!(
+                    "unfamiliar source {}",
+                    u.address.clone().unwrap_or_default()
+                ));
             }
             if let Some(x) = &c.excluded {
                 flags.push(format!("excluded: {x}"));
@@ -215,7 +226,10 @@ impl LineageBuilder {
                         "{} at {}{}{}",
                         i.kind.as_str(),
                         format_millis(i.time),
-                        i.source_address.as_deref().map(|a| format!(" from {a}")).unwrap_or_default(),
+                        i.source_address
+                            .as_deref()
+                            .map(|a| format!(" from {a}"))
+                            .unwrap_or_default(),
                         i.issuer_arn
                             .as_deref()
                             .filter(|a| *a != c.principal)
@@ -256,7 +270,8 @@ impl LineageBuilder {
         let mut identities: Vec<IdentityView> = by_id.into_values().collect();
         for idv in &mut identities {
             idv.issuances.sort_by(|a, b| a.time.cmp(&b.time));
-            idv.credentials.sort_by(|a, b| a.first_use.cmp(&b.first_use));
+            idv.credentials
+                .sort_by(|a, b| a.first_use.cmp(&b.first_use));
             let mut flags: Vec<String> = idv
                 .credentials
                 .iter()
@@ -313,9 +328,17 @@ impl LineageView {
                     i.kind,
                     clean(&i.principal),
                     clean(i.access_key_id.as_deref().unwrap_or("-")),
-                    clean(i.issued_to_service.as_deref().or(i.source_address.as_deref()).unwrap_or("-")),
+                    clean(
+                        i.issued_to_service
+                            .as_deref()
+                            .or(i.source_address.as_deref())
+                            .unwrap_or("-")
+                    ),
                     i.mfa,
-                    i.issuer.as_deref().map(|x| format!("  by {}", clean(x))).unwrap_or_default(),
+                    i.issuer
+                        .as_deref()
+                        .map(|x| format!("  by {}", clean(x)))
+                        .unwrap_or_default(),
                     if i.flags.is_empty() {
                         String::new()
                     } else {
@@ -335,8 +358,17 @@ impl LineageView {
                 if let Some(b) = &c.issued_by {
                     o.push_str(&format!("    issued by {}\n", clean(b)));
                 }
-                o.push_str(&format!("    {} calls, first {}, last {}\n", c.uses, clean(&c.first_use), clean(&c.last_use)));
-                let acts: Vec<String> = c.actions.iter().map(|(k, v)| format!("{}×{v}", clean(k))).collect();
+                o.push_str(&format!(
+                    "    {} calls, first {}, last {}\n",
+                    c.uses,
+                    clean(&c.first_use),
+                    clean(&c.last_use)
+                ));
+                let acts: Vec<String> = c
+                    .actions
+                    .iter()
+                    .map(|(k, v)| format!("{}×{v}", clean(k)))
+                    .collect();
                 o.push_str(&format!("    actions: {}\n", acts.join(", ")));
                 let addrs: Vec<String> = c
                     .addresses
@@ -368,7 +400,10 @@ impl LineageView {
     pub fn to_ndjson(&self) -> String {
         let mut o = String::new();
         for id in &self.identities {
-            o.push_str(&serde_json::to_string(id).unwrap_or_else(|_| json!({"identity": id.identity}).to_string()));
+            o.push_str(
+                &serde_json::to_string(id)
+                    .unwrap_or_else(|_| json!({"identity": id.identity}).to_string()),
+            );
             o.push('\n');
         }
         o
@@ -411,7 +446,11 @@ impl LineageView {
                     "<table><tr><th>credential</th><th>lineage</th><th>issued by</th><th>uses</th><th>actions</th><th>addresses</th><th>flags</th></tr>\n",
                 );
                 for c in &id.credentials {
-                    let acts: Vec<String> = c.actions.iter().map(|(k, v)| format!("{}&nbsp;×{v}", esc(k))).collect();
+                    let acts: Vec<String> = c
+                        .actions
+                        .iter()
+                        .map(|(k, v)| format!("{}&nbsp;×{v}", esc(k)))
+                        .collect();
                     let addrs: Vec<String> = c
                         .addresses
                         .iter()
@@ -420,7 +459,10 @@ impl LineageView {
                                 "{}{}{} ×{}",
                                 esc(&a.address),
                                 a.asn.map(|x| format!(" AS{x}")).unwrap_or_default(),
-                                a.country.as_deref().map(|c| format!(" {}", esc(c))).unwrap_or_default(),
+                                a.country
+                                    .as_deref()
+                                    .map(|c| format!(" {}", esc(c)))
+                                    .unwrap_or_default(),
                                 a.count
                             )
                         })
@@ -450,5 +492,7 @@ impl LineageView {
 
 /// Strips control characters from log strings before they reach a terminal.
 pub fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }

@@ -204,10 +204,22 @@ mod tests {
 
     #[test]
     fn table() {
-        assert_eq!(lookup("AttachUserPolicy"), Some((&["iam"][..], &["user", "change"][..])));
-        assert_eq!(lookup("AuthorizeSecurityGroupIngress"), Some((&["network"][..], &["access"][..])));
-        assert_eq!(lookup("DeleteObject"), Some((&["file"][..], &["deletion"][..])));
-        assert_eq!(lookup("TerminateSession"), Some((&["session"][..], &["end"][..])));
+        assert_eq!(
+            lookup("AttachUserPolicy"),
+            Some((&["iam"][..], &["user", "change"][..]))
+        );
+        assert_eq!(
+            lookup("AuthorizeSecurityGroupIngress"),
+            Some((&["network"][..], &["access"][..]))
+        );
+        assert_eq!(
+            lookup("DeleteObject"),
+            Some((&["file"][..], &["deletion"][..]))
+        );
+        assert_eq!(
+            lookup("TerminateSession"),
+            Some((&["session"][..], &["end"][..]))
+        );
         // Exact, case-sensitive; versioned Lambda names and egress rules are not listed.
         assert_eq!(lookup("AddPermission20150331v2"), None);
         assert_eq!(lookup("AuthorizeSecurityGroupEgress"), None);

@@ -60,7 +60,11 @@ impl<'r, 'a> Ctx<'r, 'a> {
 
     fn add_field(&mut self, to_target: bool, path: &str) -> R<()> {
         let v = cast_str(self.get(path), path)?;
-        let set = if to_target { &mut self.target } else { &mut self.related };
+        let set = if to_target {
+            &mut self.target
+        } else {
+            &mut self.related
+        };
         add_value(set, v);
         Ok(())
     }
@@ -78,7 +82,11 @@ impl<'r, 'a> Ctx<'r, 'a> {
         let mut all = true;
         for v in values {
             let s = cast_str(*v, "list element")?;
-            let set = if to_target { &mut self.target } else { &mut self.related };
+            let set = if to_target {
+                &mut self.target
+            } else {
+                &mut self.related
+            };
             all = all && add_value(set, s);
         }
         Ok(())
@@ -123,7 +131,10 @@ mod smallvec_like {
         }
     }
     pub(super) fn split(path: &str) -> Parts<'_> {
-        let mut p = Parts { buf: [""; 8], len: 0 };
+        let mut p = Parts {
+            buf: [""; 8],
+            len: 0,
+        };
         for s in path.split('.') {
             if p.len < 8 {
                 p.buf[p.len] = s;
@@ -200,7 +211,8 @@ const SERVICE_TYPES: &[&str] = &[
 ];
 const HOST_ID_PREFIXES: &[&str] = &["i-"];
 const SERVICE_ID_PREFIXES: &[&str] = &[
-    "sg-", "sgr-", "eni-", "vpc-", "subnet-", "acl-", "rtb-", "igw-", "nat-", "vpce-", "tgw-", "pcx-",
+    "sg-", "sgr-", "eni-", "vpc-", "subnet-", "acl-", "rtb-", "igw-", "nat-", "vpce-", "tgw-",
+    "pcx-",
 ];
 
 fn resource_type(part: &str) -> &str {
@@ -221,7 +233,9 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
         target: Set::default(),
         actor: None,
     };
-    c.actor = c.get("userIdentity.arn").or_else(|| c.get("userIdentity.onBehalfOf.userId"));
+    c.actor = c
+        .get("userIdentity.arn")
+        .or_else(|| c.get("userIdentity.onBehalfOf.userId"));
     c.add_fields(
         false,
         &[
@@ -301,7 +315,13 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
             }
         }
         "guardduty.amazonaws.com" => {
-            c.add_fields(false, &["requestParameters.detectorId", "responseElements.detectorId"])?;
+            c.add_fields(
+                false,
+                &[
+                    "requestParameters.detectorId",
+                    "responseElements.detectorId",
+                ],
+            )?;
             if is("CreateDetector") {
                 c.add_field(true, "responseElements.detectorId")?;
             } else if is("DeleteDetector") {
@@ -331,12 +351,25 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
             )?;
             if is("AttachGroupPolicy") {
                 c.add_field(true, "requestParameters.groupName")?;
-            } else if any(&["AttachRolePolicy", "ListAttachedRolePolicies", "UpdateAssumeRolePolicy"]) {
+            } else if any(&[
+                "AttachRolePolicy",
+                "ListAttachedRolePolicies",
+                "UpdateAssumeRolePolicy",
+            ]) {
                 c.add_field(true, "requestParameters.roleName")?;
             } else if is("AttachUserPolicy") {
-                c.add_fields(true, &["requestParameters.policyArn", "requestParameters.userName"])?;
+                c.add_fields(
+                    true,
+                    &["requestParameters.policyArn", "requestParameters.userName"],
+                )?;
             } else if is("CreateAccessKey") {
-                c.add_fields(true, &["responseElements.accessKey.accessKeyId", "requestParameters.userName"])?;
+                c.add_fields(
+                    true,
+                    &[
+                        "responseElements.accessKey.accessKeyId",
+                        "requestParameters.userName",
+                    ],
+                )?;
             } else if any(&["CreateUser", "DeactivateMFADevice"]) {
                 c.add_field(true, "requestParameters.userName")?;
             } else if is("DeleteVirtualMFADevice") {
@@ -373,9 +406,17 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
                     "responseElements.role",
                 ],
             )?;
-            let sgs: Vec<Option<&J>> = c.list("responseElements.vpcConfig.securityGroupIds")?.iter().map(Some).collect();
+            let sgs: Vec<Option<&J>> = c
+                .list("responseElements.vpcConfig.securityGroupIds")?
+                .iter()
+                .map(Some)
+                .collect();
             c.add_values(false, &sgs)?;
-            let subnets: Vec<Option<&J>> = c.list("responseElements.vpcConfig.subnetIds")?.iter().map(Some).collect();
+            let subnets: Vec<Option<&J>> = c
+                .list("responseElements.vpcConfig.subnetIds")?
+                .iter()
+                .map(Some)
+                .collect();
             c.add_values(false, &subnets)?;
             if name.is_some() {
                 // Lambda event names carry an API date (AddPermission20150331v2).
@@ -468,7 +509,10 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
                 resources_to_target(&mut c)?;
             } else if is("PutBucketReplication") {
                 resources_to_target(&mut c)?;
-                c.add_field(true, "requestParameters.ReplicationConfiguration.Rule.Destination.Bucket")?;
+                c.add_field(
+                    true,
+                    "requestParameters.ReplicationConfiguration.Rule.Destination.Bucket",
+                )?;
             } else if is("ListBuckets") {
                 c.add_field(true, "recipientAccountId")?;
             }
@@ -489,7 +533,12 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
             }
         }
         "ssm.amazonaws.com" => {
-            if any(&["GetParameter", "GetParameters", "CreateControlChannel", "OpenControlChannel"]) {
+            if any(&[
+                "GetParameter",
+                "GetParameters",
+                "CreateControlChannel",
+                "OpenControlChannel",
+            ]) {
                 resources_to_target(&mut c)?;
             } else if is("StartSession") {
                 c.add_field(true, "requestParameters.target")?;
@@ -498,7 +547,11 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
             } else if any(&["TerminateSession", "OpenDataChannel"]) {
                 c.add_field(true, "requestParameters.sessionId")?;
             } else if is("SendCommand") {
-                let mut ids: Vec<Option<&J>> = c.list("requestParameters.instanceIds")?.iter().map(Some).collect();
+                let mut ids: Vec<Option<&J>> = c
+                    .list("requestParameters.instanceIds")?
+                    .iter()
+                    .map(Some)
+                    .collect();
                 if ids.is_empty() {
                     for t in c.list("requestParameters.targets")? {
                         match member(t, "values")? {
@@ -617,26 +670,29 @@ pub(crate) fn collect(rec: &Obj) -> R<Entities> {
                 }
             }
         }
-        let class: Option<(&'static str, &J)> = if user_type_str == Some("AWSService") || is_service_linked(&actor_str) {
-            Some(("service", actor))
-        } else if matches!(user_type_str, Some("IAMUser" | "Root" | "AssumedRole")) {
-            Some(("user", user_entity))
-        } else if actor_str.starts_with("arn:") {
-            let parts: Vec<&str> = actor_str.split(':').collect();
-            if parts.len() >= 6 {
-                match resource_type(parts[5]) {
-                    "user" | "role" | "assumed-role" | "federated-user" => Some(("user", user_entity)),
-                    "instance" => Some(("host", actor)),
-                    _ => None,
+        let class: Option<(&'static str, &J)> =
+            if user_type_str == Some("AWSService") || is_service_linked(&actor_str) {
+                Some(("service", actor))
+            } else if matches!(user_type_str, Some("IAMUser" | "Root" | "AssumedRole")) {
+                Some(("user", user_entity))
+            } else if actor_str.starts_with("arn:") {
+                let parts: Vec<&str> = actor_str.split(':').collect();
+                if parts.len() >= 6 {
+                    match resource_type(parts[5]) {
+                        "user" | "role" | "assumed-role" | "federated-user" => {
+                            Some(("user", user_entity))
+                        }
+                        "instance" => Some(("host", actor)),
+                        _ => None,
+                    }
+                } else {
+                    None
                 }
+            } else if actor_str.starts_with("i-") {
+                Some(("host", actor))
             } else {
                 None
-            }
-        } else if actor_str.starts_with("i-") {
-            Some(("host", actor))
-        } else {
-            None
-        };
+            };
         let (kind, id) = class.unwrap_or(("", actor));
         out.actor = Some((actor.to_value(), kind, id.to_value()));
     }
@@ -708,7 +764,11 @@ fn ec2(c: &mut Ctx, name: Option<&str>) -> R<()> {
             return Err("networkInterfaceSet.items is not a list".into());
         };
         for net in nets {
-            let vals = [member(net, "networkInterfaceId")?, member(net, "vpcId")?, member(net, "subnetId")?];
+            let vals = [
+                member(net, "networkInterfaceId")?,
+                member(net, "vpcId")?,
+                member(net, "subnetId")?,
+            ];
             c.add_values(false, &vals)?;
             let Some(groups) = opt_member(member(net, "groupSet")?, "items")? else {
                 continue;
@@ -754,7 +814,10 @@ fn ec2(c: &mut Ctx, name: Option<&str>) -> R<()> {
             "responseElements.CreateTrafficMirrorTargetResponse.trafficMirrorTarget.trafficMirrorTargetId",
         )?;
     } else if is("DeleteFlowLogs") {
-        c.add_field(true, "requestParameters.DeleteFlowLogsRequest.FlowLogId.content")?;
+        c.add_field(
+            true,
+            "requestParameters.DeleteFlowLogsRequest.FlowLogId.content",
+        )?;
     } else if is("DeleteNetworkAcl") {
         c.add_field(true, "requestParameters.networkAclId")?;
     } else if is("DeleteNetworkAclEntry") {
@@ -834,11 +897,19 @@ mod tests {
 
     #[test]
     fn iam_user_policy_targets() {
-        let e = run(r#"{"eventSource":"iam.amazonaws.com","eventName":"AttachUserPolicy",
+        let e = run(
+            r#"{"eventSource":"iam.amazonaws.com","eventName":"AttachUserPolicy",
             "userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/alice","userName":"alice","accessKeyId":"AKIAEXAMPLEEXAMPLE12"},
-            "requestParameters":{"userName":"bob","policyArn":"arn:aws:iam::aws:policy/AdministratorAccess"}}"#);
-        assert_eq!(e.target, ["arn:aws:iam::aws:policy/AdministratorAccess", "bob"]);
-        assert_eq!(e.service_target, ["arn:aws:iam::aws:policy/AdministratorAccess"]);
+            "requestParameters":{"userName":"bob","policyArn":"arn:aws:iam::aws:policy/AdministratorAccess"}}"#,
+        );
+        assert_eq!(
+            e.target,
+            ["arn:aws:iam::aws:policy/AdministratorAccess", "bob"]
+        );
+        assert_eq!(
+            e.service_target,
+            ["arn:aws:iam::aws:policy/AdministratorAccess"]
+        );
         assert_eq!(e.entity_target, ["bob"]);
         assert_eq!(
             e.related,
@@ -858,13 +929,18 @@ mod tests {
 
     #[test]
     fn assumed_role_actor_is_role_arn() {
-        let e = run(r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject",
+        let e = run(
+            r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject",
             "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/sess",
               "sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/R","userName":"R"}}},
-            "resources":[{"ARN":"arn:aws:s3:::b/k"},{"ARN":"arn:aws:s3:::b"}]}"#);
+            "resources":[{"ARN":"arn:aws:s3:::b/k"},{"ARN":"arn:aws:s3:::b"}]}"#,
+        );
         let (legacy, kind, id) = e.actor.unwrap();
         assert_eq!(legacy, "arn:aws:sts::1:assumed-role/R/sess");
-        assert_eq!((kind, id.as_str().unwrap()), ("user", "arn:aws:iam::1:role/R"));
+        assert_eq!(
+            (kind, id.as_str().unwrap()),
+            ("user", "arn:aws:iam::1:role/R")
+        );
         assert_eq!(e.service_target, ["arn:aws:s3:::b", "arn:aws:s3:::b/k"]);
     }
 
@@ -876,10 +952,15 @@ mod tests {
         );
         assert_eq!(e.target, ["123456789012"]);
         assert_eq!(e.entity_target, ["123456789012"]);
-        let e = run(r#"{"eventSource":"ssm.amazonaws.com","eventName":"SendCommand",
-            "requestParameters":{"instanceIds":["i-0123456789abcdef0","arn:aws:ec2:us-east-1:1:instance/i-0aaaaaaaaaaaaaaaa"]}}"#);
+        let e = run(
+            r#"{"eventSource":"ssm.amazonaws.com","eventName":"SendCommand",
+            "requestParameters":{"instanceIds":["i-0123456789abcdef0","arn:aws:ec2:us-east-1:1:instance/i-0aaaaaaaaaaaaaaaa"]}}"#,
+        );
         assert_eq!(e.host_target.len(), 2);
-        assert_eq!(e.host_target_id, ["i-0123456789abcdef0", "i-0aaaaaaaaaaaaaaaa"]);
+        assert_eq!(
+            e.host_target_id,
+            ["i-0123456789abcdef0", "i-0aaaaaaaaaaaaaaaa"]
+        );
     }
 
     #[test]
@@ -894,17 +975,25 @@ mod tests {
     fn wrong_type_fails_the_script() {
         let j = J::parse(r#"{"eventSource":"iam.amazonaws.com","eventName":"CreateUser","requestParameters":{"userName":5}}"#).unwrap();
         assert!(collect(j.as_obj().unwrap()).is_err());
-        let j = J::parse(r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject","resources":{"ARN":"x"}}"#).unwrap();
+        let j = J::parse(
+            r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject","resources":{"ARN":"x"}}"#,
+        )
+        .unwrap();
         assert!(collect(j.as_obj().unwrap()).is_err());
     }
 
     #[test]
     fn service_actor() {
-        let e = run(r#"{"eventSource":"sts.amazonaws.com","eventName":"AssumeRole",
+        let e = run(
+            r#"{"eventSource":"sts.amazonaws.com","eventName":"AssumeRole",
             "userIdentity":{"type":"AWSService","invokedBy":"lambda.amazonaws.com"},
-            "requestParameters":{"roleArn":"arn:aws:iam::1:role/x"}}"#);
+            "requestParameters":{"roleArn":"arn:aws:iam::1:role/x"}}"#,
+        );
         let (legacy, kind, _) = e.actor.unwrap();
-        assert_eq!((legacy.as_str().unwrap(), kind), ("lambda.amazonaws.com", "service"));
+        assert_eq!(
+            (legacy.as_str().unwrap(), kind),
+            ("lambda.amazonaws.com", "service")
+        );
         assert_eq!(e.user_target, ["arn:aws:iam::1:role/x"]);
     }
 }

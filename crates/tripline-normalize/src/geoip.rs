@@ -20,7 +20,10 @@ pub enum GeoIpError {
     #[error("GeoIP database {path} is invalid: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("GeoIP database {path} has unsupported type {database_type:?} (expected a City, Country, ASN or ISP database)")]
-    Unsupported { path: PathBuf, database_type: String },
+    Unsupported {
+        path: PathBuf,
+        database_type: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,10 +121,16 @@ fn verify(path: &Path, db: &Db, len: u64) -> Result<(), GeoIpError> {
     };
     let m = &db.reader.metadata;
     if !matches!(m.record_size, 24 | 28 | 32) {
-        return Err(invalid(format!("record size {} (expected 24, 28 or 32)", m.record_size)));
+        return Err(invalid(format!(
+            "record size {} (expected 24, 28 or 32)",
+            m.record_size
+        )));
     }
     if !matches!(m.ip_version, 4 | 6) {
-        return Err(invalid(format!("IP version {} (expected 4 or 6)", m.ip_version)));
+        return Err(invalid(format!(
+            "IP version {} (expected 4 or 6)",
+            m.ip_version
+        )));
     }
     let tree = m.node_count as u64 * m.record_size as u64 / 4;
     if tree + 16 > len {

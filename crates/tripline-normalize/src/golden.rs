@@ -162,7 +162,12 @@ fn read(p: &Path) -> Result<String, GoldenError> {
 pub fn generations(readme: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in readme.lines() {
-        let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
         if cells.len() >= 3 {
             let name = cells[0].trim_matches('`');
             if name.starts_with("test-") && name.ends_with(".log") {
@@ -180,7 +185,8 @@ struct Config {
 }
 
 fn config(text: &str, p: &Path) -> Result<Config, GoldenError> {
-    let y: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| GoldenError::Parse(p.to_path_buf(), e.to_string()))?;
+    let y: serde_yaml::Value = serde_yaml::from_str(text)
+        .map_err(|e| GoldenError::Parse(p.to_path_buf(), e.to_string()))?;
     let ts = y
         .get("fields")
         .and_then(|f| f.get("@timestamp"))
@@ -191,7 +197,9 @@ fn config(text: &str, p: &Path) -> Result<Config, GoldenError> {
         .and_then(|f| f.get("user_agent.version"))
         .and_then(|v| v.as_str())
     {
-        Some(r) => Some(regex::Regex::new(r).map_err(|e| GoldenError::Parse(p.to_path_buf(), e.to_string()))?),
+        Some(r) => Some(
+            regex::Regex::new(r).map_err(|e| GoldenError::Parse(p.to_path_buf(), e.to_string()))?,
+        ),
         None => None,
     };
     let retain = y
@@ -290,13 +298,22 @@ pub fn replay(dir: &Path, maxmind: Option<&Path>) -> Result<Vec<Case>, GoldenErr
     logs.sort();
     let mut cases = Vec::new();
     for log in logs {
-        let name = log.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = log
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let exp_path = dir.join(format!("{name}-expected.json"));
         if !exp_path.exists() {
             continue;
         }
-        let expected: Value = serde_json::from_str(&read(&exp_path)?).map_err(|e| GoldenError::Parse(exp_path.clone(), e.to_string()))?;
-        let expected = expected.get("expected").and_then(Value::as_array).cloned().unwrap_or_default();
+        let expected: Value = serde_json::from_str(&read(&exp_path)?)
+            .map_err(|e| GoldenError::Parse(exp_path.clone(), e.to_string()))?;
+        let expected = expected
+            .get("expected")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let cfg_path = dir.join(format!("{name}-config.yml"));
         let local = if cfg_path.exists() {
             Some(config(&read(&cfg_path)?, &cfg_path)?)
@@ -307,8 +324,14 @@ pub fn replay(dir: &Path, maxmind: Option<&Path>) -> Result<Vec<Case>, GoldenErr
             .as_ref()
             .and_then(|c| c.retain.as_deref())
             .map_or(Retain::All, |r| Retain::parse(r).unwrap_or(Retain::None));
-        let ua_re = local.as_ref().and_then(|c| c.ua_version.as_ref()).or(common.ua_version.as_ref());
-        let ts = local.as_ref().and_then(|c| c.timestamp.clone()).or(common.timestamp.clone());
+        let ua_re = local
+            .as_ref()
+            .and_then(|c| c.ua_version.as_ref())
+            .or(common.ua_version.as_ref());
+        let ts = local
+            .as_ref()
+            .and_then(|c| c.timestamp.clone())
+            .or(common.timestamp.clone());
         let n = Normalizer::new(NormalizeOptions {
             keep_original: true,
             geoip: geoip.clone(),
@@ -373,8 +396,14 @@ mod tests {
         let re = regex::Regex::new(r"^\d+\.\d+(\.|\..*)?$").unwrap();
         let e = json!({"user_agent": {"version": "24.0."}});
         assert!(compare(&e, &json!({"user_agent": {"version": "24.0"}}), Some(&re)).is_empty());
-        assert_eq!(compare(&e, &json!({"user_agent": {"version": "25.0"}}), Some(&re)).len(), 1);
-        assert_eq!(compare(&e, &json!({"user_agent": {"version": "x"}}), Some(&re)).len(), 1);
+        assert_eq!(
+            compare(&e, &json!({"user_agent": {"version": "25.0"}}), Some(&re)).len(),
+            1
+        );
+        assert_eq!(
+            compare(&e, &json!({"user_agent": {"version": "x"}}), Some(&re)).len(),
+            1
+        );
     }
 
     #[test]

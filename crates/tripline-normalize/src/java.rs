@@ -32,7 +32,10 @@ fn bucket(key: &str, cap: usize) -> usize {
 
 /// Indices of `keys` (given in insertion order) in the order a `HashMap` holding them iterates:
 /// by bucket, insertion order within a bucket (resizes keep it).
-pub(crate) fn hashmap_order<'k>(keys: impl Iterator<Item = &'k str>, built_with: usize) -> Vec<usize> {
+pub(crate) fn hashmap_order<'k>(
+    keys: impl Iterator<Item = &'k str>,
+    built_with: usize,
+) -> Vec<usize> {
     let cap = hashmap_capacity(built_with);
     let mut idx: Vec<(usize, usize)> = keys.enumerate().map(|(i, k)| (bucket(k, cap), i)).collect();
     idx.sort_by_key(|&(b, _)| b); // stable
@@ -227,7 +230,12 @@ mod tests {
 
     #[test]
     fn tree_set_orders_by_utf16() {
-        let mut v = vec!["b".to_string(), "B".to_string(), "a".to_string(), "b".to_string()];
+        let mut v = vec![
+            "b".to_string(),
+            "B".to_string(),
+            "a".to_string(),
+            "b".to_string(),
+        ];
         tree_set(&mut v);
         assert_eq!(v, ["B", "a", "b"]);
         // U+FF61 sorts after U+1F600 in UTF-8 byte order but before it in UTF-16.

@@ -25,7 +25,9 @@ impl Num {
         match self {
             Num::I(i) => Value::from(i),
             Num::U(u) => Value::from(u),
-            Num::F(f) => serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
+            Num::F(f) => serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
         }
     }
 }
@@ -60,7 +62,10 @@ impl<'a> Obj<'a> {
     }
 
     pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut J<'a>> {
-        self.entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     /// Value at a path of object keys (never through lists, like Painless' `$()`/`?.`).
@@ -149,7 +154,12 @@ impl<'a> J<'a> {
                 Num::F(n.as_f64().unwrap_or(0.0))
             }),
             Value::String(s) => J::Str(Cow::Borrowed(s)),
-            Value::Array(a) => J::Arr(a.iter().map(J::from_value).filter(|j| !j.pruned()).collect()),
+            Value::Array(a) => J::Arr(
+                a.iter()
+                    .map(J::from_value)
+                    .filter(|j| !j.pruned())
+                    .collect(),
+            ),
             Value::Object(m) => {
                 let mut entries = Vec::with_capacity(m.len());
                 for (k, v) in m {
@@ -291,7 +301,10 @@ mod tests {
 
     #[test]
     fn parse_prunes_and_keeps_order() {
-        let j = J::parse(r#"{"b":1,"a":null,"c":{"x":"-","y":"none"},"d":[null,"",{"z":[]}],"e":"ok"}"#).unwrap();
+        let j = J::parse(
+            r#"{"b":1,"a":null,"c":{"x":"-","y":"none"},"d":[null,"",{"z":[]}],"e":"ok"}"#,
+        )
+        .unwrap();
         let o = j.as_obj().unwrap();
         let keys: Vec<&str> = o.entries.iter().map(|(k, _)| &**k).collect();
         assert_eq!(keys, ["b", "e"]);
@@ -302,7 +315,10 @@ mod tests {
     fn from_value_matches_parse_content() {
         let text = r#"{"k":{"n":1.5,"m":-3,"s":"a\"b"},"l":[1,2]}"#;
         let v: Value = serde_json::from_str(text).unwrap();
-        assert_eq!(J::from_value(&v).to_value(), J::parse(text).unwrap().to_value());
+        assert_eq!(
+            J::from_value(&v).to_value(),
+            J::parse(text).unwrap().to_value()
+        );
     }
 
     #[test]

@@ -154,7 +154,10 @@ impl Normalizer {
         let jtree::J::Obj(rec) = j else {
             return Err(NormalizeError::NotAnObject(kind_of(record)));
         };
-        let original = self.opts.keep_original.then(|| serde_json::to_string(record).unwrap_or_default());
+        let original = self
+            .opts
+            .keep_original
+            .then(|| serde_json::to_string(record).unwrap_or_default());
         let (m, ts) = self.run(pipeline::Input { rec, original })?;
         Ok((Document(m), ts))
     }

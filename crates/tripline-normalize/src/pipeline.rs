@@ -25,7 +25,10 @@ pub(crate) fn put(root: &mut Map<String, Value>, path: &[&str], v: Value) {
         if !cur.get(*k).is_some_and(Value::is_object) {
             cur.insert((*k).to_string(), Value::Object(Map::new()));
         }
-        cur = cur.get_mut(*k).and_then(Value::as_object_mut).expect("object just ensured");
+        cur = cur
+            .get_mut(*k)
+            .and_then(Value::as_object_mut)
+            .expect("object just ensured");
     }
     match cur.get_mut(*last) {
         Some(slot) => *slot = v,
@@ -67,7 +70,9 @@ impl Out {
     fn split<'p, 'q>(path: &'p [&'q str]) -> (u8, &'p [&'q str]) {
         match path {
             ["aws", "cloudtrail", "user_identity", rest @ ..] if !rest.is_empty() => (2, rest),
-            ["aws", "cloudtrail", rest @ ..] if !rest.is_empty() && rest[0] != "user_identity" => (1, rest),
+            ["aws", "cloudtrail", rest @ ..] if !rest.is_empty() && rest[0] != "user_identity" => {
+                (1, rest)
+            }
             _ => (0, path),
         }
     }
@@ -97,10 +102,15 @@ impl Out {
     }
     fn finish(mut self) -> Map<String, Value> {
         if !self.ui.is_empty() {
-            self.ct.insert("user_identity".into(), Value::Object(self.ui));
+            self.ct
+                .insert("user_identity".into(), Value::Object(self.ui));
         }
         if !self.ct.is_empty() {
-            put(&mut self.root, &["aws", "cloudtrail"], Value::Object(self.ct));
+            put(
+                &mut self.root,
+                &["aws", "cloudtrail"],
+                Value::Object(self.ct),
+            );
         }
         self.root
     }
@@ -171,7 +181,10 @@ const MINIMAL: &[(&str, &str)] = &[
     ("request_parameters", "policyArn"),
     ("request_parameters", "serialNumber"),
     ("request_parameters", "withDecryption"),
-    ("request_parameters", "x-amz-server-side-encryption-customer-algorithm"),
+    (
+        "request_parameters",
+        "x-amz-server-side-encryption-customer-algorithm",
+    ),
 ];
 
 pub(crate) struct Input<'a> {
@@ -180,14 +193,21 @@ pub(crate) struct Input<'a> {
 }
 
 impl Normalizer {
-    pub(crate) fn run(&self, input: Input<'_>) -> Result<(Map<String, Value>, i64), NormalizeError> {
+    pub(crate) fn run(
+        &self,
+        input: Input<'_>,
+    ) -> Result<(Map<String, Value>, i64), NormalizeError> {
         let Input { mut rec, original } = input;
         let o = &self.opts;
         let is_digest = rec.get("digestEndTime").is_some() || rec.get("digestStartTime").is_some();
 
         // Essentials: a parseable eventTime (digests use digestEndTime) and an eventName.
         let mut ts = match rec.get("eventTime") {
-            Some(J::Str(s)) => Some(time::parse_iso8601(s).or_else(|| time::parse_export(s)).ok_or_else(|| NormalizeError::BadEventTime(s.to_string()))?),
+            Some(J::Str(s)) => Some(
+                time::parse_iso8601(s)
+                    .or_else(|| time::parse_export(s))
+                    .ok_or_else(|| NormalizeError::BadEventTime(s.to_string()))?,
+            ),
             Some(other) => return Err(NormalizeError::BadEventTime(java_string(other))),
             None if is_digest => None,
             None => return Err(NormalizeError::MissingEventTime),
@@ -226,7 +246,11 @@ impl Normalizer {
                 Ok(e) => write_entities(&mut out.root, e),
                 Err(msg) => {
                     append(&mut tags, "preserve_original_event".into());
-                    errors.push(failure("script", "script_append_related_entity_31dc3369", &msg));
+                    errors.push(failure(
+                        "script",
+                        "script_append_related_entity_31dc3369",
+                        &msg,
+                    ));
                 }
             }
         }
@@ -241,9 +265,14 @@ impl Normalizer {
 
         mv!(&["eventVersion"], &["aws", "cloudtrail", "event_version"]);
         let ui_type = rec.take_path(&["userIdentity", "type"]);
-        let ui_type_s: Option<String> = ui_type.as_ref().and_then(|t| t.as_str().map(str::to_string));
+        let ui_type_s: Option<String> = ui_type
+            .as_ref()
+            .and_then(|t| t.as_str().map(str::to_string));
         if let Some(t) = &ui_type {
-            out.put(&["aws", "cloudtrail", "user_identity", "type"], t.to_value());
+            out.put(
+                &["aws", "cloudtrail", "user_identity", "type"],
+                t.to_value(),
+            );
         }
         let typ = ui_type_s.as_deref();
 
@@ -265,17 +294,26 @@ impl Normalizer {
                 Ok(match typ {
                     Some("AWSService") => invoked_by,
                     Some("AssumedRole") => {
-                        let issuer = identity.as_obj().and_then(|m| m.path(&["sessionContext", "sessionIssuer", "arn"]));
+                        let issuer = identity
+                            .as_obj()
+                            .and_then(|m| m.path(&["sessionContext", "sessionIssuer", "arn"]));
                         let issuer = match issuer {
                             None => None,
                             Some(J::Str(s)) => Some(s.as_ref()),
-                            Some(_) => return Err("cannot cast sessionIssuer.arn to java.lang.String".into()),
+                            Some(_) => {
+                                return Err(
+                                    "cannot cast sessionIssuer.arn to java.lang.String".into()
+                                )
+                            }
                         };
                         const MARKER: &str = ":role/aws-service-role/";
                         match issuer.and_then(|a| a.find(MARKER).map(|i| &a[i + MARKER.len()..])) {
                             Some(rest) => match invoked_by {
                                 Some(i) => Some(i),
-                                None => rest.find('/').filter(|&s| s > 0).map(|s| rest[..s].to_string()),
+                                None => rest
+                                    .find('/')
+                                    .filter(|&s| s > 0)
+                                    .map(|s| rest[..s].to_string()),
                             },
                             None => None,
                         }
@@ -296,18 +334,39 @@ impl Normalizer {
             mv!(&["userIdentity", "userName"], &["user", "name"]);
             mv!(&["userIdentity", "principalId"], &["user", "id"]);
         }
-        mv!(&["userIdentity", "arn"], &["aws", "cloudtrail", "user_identity", "arn"]);
+        mv!(
+            &["userIdentity", "arn"],
+            &["aws", "cloudtrail", "user_identity", "arn"]
+        );
         mv!(&["userIdentity", "accountId"], &["cloud", "account", "id"]);
         mv!(
             &["userIdentity", "accessKeyId"],
             &["aws", "cloudtrail", "user_identity", "access_key_id"]
         );
         mv!(
-            &["userIdentity", "sessionContext", "attributes", "mfaAuthenticated"],
-            &["aws", "cloudtrail", "user_identity", "session_context", "mfa_authenticated"]
+            &[
+                "userIdentity",
+                "sessionContext",
+                "attributes",
+                "mfaAuthenticated"
+            ],
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "session_context",
+                "mfa_authenticated"
+            ]
         );
-        if let Some(cd) = rec.take_path(&["userIdentity", "sessionContext", "attributes", "creationDate"]) {
-            let parsed = cd.as_str().and_then(|s| time::parse_iso8601(s).or_else(|| time::parse_basic(s)));
+        if let Some(cd) = rec.take_path(&[
+            "userIdentity",
+            "sessionContext",
+            "attributes",
+            "creationDate",
+        ]) {
+            let parsed = cd
+                .as_str()
+                .and_then(|s| time::parse_iso8601(s).or_else(|| time::parse_basic(s)));
             match parsed {
                 Some(ms) => out.put(
                     &["aws", "cloudtrail", "user_identity", "session_context", "creation_date"],
@@ -322,13 +381,33 @@ impl Normalizer {
         }
         mv!(
             &["userIdentity", "sessionContext", "sessionIssuer", "type"],
-            &["aws", "cloudtrail", "user_identity", "session_context", "session_issuer", "type"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "session_context",
+                "session_issuer",
+                "type"
+            ]
         );
         if matches!(typ, Some("AssumedRole" | "FederatedUser")) && human {
-            mv!(&["userIdentity", "sessionContext", "sessionIssuer", "userName"], &["user", "name"]);
+            mv!(
+                &[
+                    "userIdentity",
+                    "sessionContext",
+                    "sessionIssuer",
+                    "userName"
+                ],
+                &["user", "name"]
+            );
         }
         mv!(
-            &["userIdentity", "sessionContext", "sessionIssuer", "principalId"],
+            &[
+                "userIdentity",
+                "sessionContext",
+                "sessionIssuer",
+                "principalId"
+            ],
             &[
                 "aws",
                 "cloudtrail",
@@ -342,11 +421,21 @@ impl Normalizer {
         // Session name: the text after the last `/` of an STS ARN.
         let mut related_user: Vec<String> = Vec::new();
         let mut session_name: Option<String> = None;
-        if matches!(typ, Some("AssumedRole" | "FederatedUser" | "IdentityCenterUser")) {
-            if let Some(Value::String(arn)) = out.get(&["aws", "cloudtrail", "user_identity", "arn"]) {
+        if matches!(
+            typ,
+            Some("AssumedRole" | "FederatedUser" | "IdentityCenterUser")
+        ) {
+            if let Some(Value::String(arn)) =
+                out.get(&["aws", "cloudtrail", "user_identity", "arn"])
+            {
                 if arn.contains(":sts:") && arn.contains('/') {
                     match session_re().captures(arn) {
-                        Some(c) => session_name = c.get(1).map(|m| m.as_str().to_string()).filter(|s| !s.is_empty()),
+                        Some(c) => {
+                            session_name = c
+                                .get(1)
+                                .map(|m| m.as_str().to_string())
+                                .filter(|s| !s.is_empty())
+                        }
                         None => errors.push(failure(
                             "grok",
                             "extract_session_name_from_arn",
@@ -366,21 +455,48 @@ impl Normalizer {
             }
         }
         if let Some(v) = rec.path(&["userIdentity", "onBehalfOf", "userId"]) {
-            out.put(&["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"], v.to_value());
+            out.put(
+                &[
+                    "aws",
+                    "cloudtrail",
+                    "user_identity",
+                    "on_behalf_of",
+                    "user_id",
+                ],
+                v.to_value(),
+            );
         }
         mv!(
             &["userIdentity", "onBehalfOf", "identityStoreArn"],
-            &["aws", "cloudtrail", "user_identity", "on_behalf_of", "identity_store_arn"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "on_behalf_of",
+                "identity_store_arn"
+            ]
         );
         if typ == Some("IdentityCenterUser") && out.get(&["user", "id"]).is_none() {
             mv!(&["userIdentity", "onBehalfOf", "userId"], &["user", "id"]);
         }
         mv!(
             &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
-            &["aws", "cloudtrail", "user_identity", "session_context", "session_issuer", "arn"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "session_context",
+                "session_issuer",
+                "arn"
+            ]
         );
         mv!(
-            &["userIdentity", "sessionContext", "sessionIssuer", "accountId"],
+            &[
+                "userIdentity",
+                "sessionContext",
+                "sessionIssuer",
+                "accountId"
+            ],
             &[
                 "aws",
                 "cloudtrail",
@@ -400,7 +516,13 @@ impl Normalizer {
         );
         mv!(
             &["userIdentity", "invokedByDelegate", "accountId"],
-            &["aws", "cloudtrail", "user_identity", "invoked_by_delegate", "account_id"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "invoked_by_delegate",
+                "account_id"
+            ]
         );
         mv!(
             &["userIdentity", "credentialId"],
@@ -412,30 +534,71 @@ impl Normalizer {
         );
         mv!(
             &["userIdentity", "inScopeOf", "issuerType"],
-            &["aws", "cloudtrail", "user_identity", "in_scope_of", "issuer_type"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "in_scope_of",
+                "issuer_type"
+            ]
         );
         mv!(
             &["userIdentity", "inScopeOf", "credentialsIssuedTo"],
-            &["aws", "cloudtrail", "user_identity", "in_scope_of", "credentials_issued_to"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "in_scope_of",
+                "credentials_issued_to"
+            ]
         );
         mv!(
             &["userIdentity", "inScopeOf", "sourceArn"],
-            &["aws", "cloudtrail", "user_identity", "in_scope_of", "source_arn"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "in_scope_of",
+                "source_arn"
+            ]
         );
         mv!(
             &["userIdentity", "inScopeOf", "sourceAccount"],
-            &["aws", "cloudtrail", "user_identity", "in_scope_of", "source_account"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "in_scope_of",
+                "source_account"
+            ]
         );
         mv!(
             &["userIdentity", "sessionContext", "ec2RoleDelivery"],
-            &["aws", "cloudtrail", "user_identity", "session_context", "ec2_role_delivery"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "session_context",
+                "ec2_role_delivery"
+            ]
         );
         mv!(
             &["userIdentity", "sessionContext", "sourceIdentity"],
-            &["aws", "cloudtrail", "user_identity", "session_context", "source_identity"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "session_context",
+                "source_identity"
+            ]
         );
         mv!(
-            &["userIdentity", "sessionContext", "webIdFederationData", "federatedProvider"],
+            &[
+                "userIdentity",
+                "sessionContext",
+                "webIdFederationData",
+                "federatedProvider"
+            ],
             &[
                 "aws",
                 "cloudtrail",
@@ -446,7 +609,12 @@ impl Normalizer {
             ]
         );
         mv!(
-            &["userIdentity", "sessionContext", "webIdFederationData", "attributes"],
+            &[
+                "userIdentity",
+                "sessionContext",
+                "webIdFederationData",
+                "attributes"
+            ],
             &[
                 "aws",
                 "cloudtrail",
@@ -458,11 +626,23 @@ impl Normalizer {
         );
         mv!(
             &["userIdentity", "sessionContext", "assumedRoot"],
-            &["aws", "cloudtrail", "user_identity", "session_context", "assumed_root"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "session_context",
+                "assumed_root"
+            ]
         );
         mv!(
             &["userIdentity", "sessionContext", "signInSessionArn"],
-            &["aws", "cloudtrail", "user_identity", "session_context", "sign_in_session_arn"]
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "session_context",
+                "sign_in_session_arn"
+            ]
         );
 
         // Event identity and cloud.
@@ -533,26 +713,53 @@ impl Normalizer {
         mv!(&["eventType"], &["aws", "cloudtrail", "event_type"]);
         mv!(&["apiVersion"], &["aws", "cloudtrail", "api_version"]);
         if let Some(v) = rec.take_path(&["managementEvent"]) {
-            out.put(&["aws", "cloudtrail", "management_event"], render(&v).into());
+            out.put(
+                &["aws", "cloudtrail", "management_event"],
+                render(&v).into(),
+            );
         }
         mv!(&["readOnly"], &["aws", "cloudtrail", "read_only"]);
         if let Some(res) = rec.remove("resources") {
             out.put(&["aws", "cloudtrail", "resources"], dedup_resources(&res));
         }
-        mv!(&["recipientAccountId"], &["aws", "cloudtrail", "recipient_account_id"]);
+        mv!(
+            &["recipientAccountId"],
+            &["aws", "cloudtrail", "recipient_account_id"]
+        );
         if out.get(&["cloud", "account", "id"]).is_none() {
-            if let Some(v) = out.get(&["aws", "cloudtrail", "recipient_account_id"]).cloned() {
+            if let Some(v) = out
+                .get(&["aws", "cloudtrail", "recipient_account_id"])
+                .cloned()
+            {
                 out.put(&["cloud", "account", "id"], v);
             }
         }
-        mv!(&["sharedEventID"], &["aws", "cloudtrail", "shared_event_id"]);
+        mv!(
+            &["sharedEventID"],
+            &["aws", "cloudtrail", "shared_event_id"]
+        );
         if out.get(&["aws", "cloudtrail", "shared_event_id"]).is_none() {
-            mv!(&["sharedEventId"], &["aws", "cloudtrail", "shared_event_id"]);
+            mv!(
+                &["sharedEventId"],
+                &["aws", "cloudtrail", "shared_event_id"]
+            );
         }
-        mv!(&["vpcEndpointId"], &["aws", "cloudtrail", "vpc_endpoint_id"]);
-        mv!(&["vpcEndpointAccountId"], &["aws", "cloudtrail", "vpc_endpoint_account_id"]);
-        mv!(&["addendum", "reason"], &["aws", "cloudtrail", "addendum", "reason"]);
-        mv!(&["addendum", "updatedFields"], &["aws", "cloudtrail", "addendum", "updated_fields"]);
+        mv!(
+            &["vpcEndpointId"],
+            &["aws", "cloudtrail", "vpc_endpoint_id"]
+        );
+        mv!(
+            &["vpcEndpointAccountId"],
+            &["aws", "cloudtrail", "vpc_endpoint_account_id"]
+        );
+        mv!(
+            &["addendum", "reason"],
+            &["aws", "cloudtrail", "addendum", "reason"]
+        );
+        mv!(
+            &["addendum", "updatedFields"],
+            &["aws", "cloudtrail", "addendum", "updated_fields"]
+        );
         mv!(
             &["addendum", "originalRequestID"],
             &["aws", "cloudtrail", "addendum", "original_request_id"]
@@ -576,7 +783,10 @@ impl Normalizer {
             let aed = rec.get("additionalEventData").and_then(J::as_obj);
             let mut m = Map::new();
             if let Some(v) = aed.and_then(|a| a.get("MobileVersion")) {
-                m.insert("mobile_version".into(), Value::Bool(v.as_str() != Some("No")));
+                m.insert(
+                    "mobile_version".into(),
+                    Value::Bool(v.as_str() != Some("No")),
+                );
             }
             if let Some(v) = aed.and_then(|a| a.get("LoginTo")) {
                 m.insert("login_to".into(), v.to_value());
@@ -585,25 +795,39 @@ impl Normalizer {
                 m.insert("mfa_used".into(), Value::Bool(v.as_str() != Some("No")));
             }
             if !m.is_empty() {
-                out.put(&["aws", "cloudtrail", "console_login", "additional_eventdata"], Value::Object(m));
+                out.put(
+                    &["aws", "cloudtrail", "console_login", "additional_eventdata"],
+                    Value::Object(m),
+                );
             }
         }
 
         // Categorization.
         out.put(&["event", "kind"], "event".into());
-        let failed = out.get(&["aws", "cloudtrail", "error_code"]).is_some() || out.get(&["aws", "cloudtrail", "error_message"]).is_some();
-        out.put(&["event", "outcome"], if failed { "failure" } else { "success" }.into());
+        let failed = out.get(&["aws", "cloudtrail", "error_code"]).is_some()
+            || out.get(&["aws", "cloudtrail", "error_message"]).is_some();
+        out.put(
+            &["event", "outcome"],
+            if failed { "failure" } else { "success" }.into(),
+        );
         let mut ev_type = Value::Array(vec!["info".into()]);
         if let Some(a) = &action {
             if a == "ConsoleLogin" {
                 match rec.path(&["responseElements", "ConsoleLogin"]) {
                     Some(J::Str(s)) => out.put(&["event", "outcome"], s.to_lowercase().into()),
-                    Some(_) => errors.push(failure("script", "script_add_ecs_categorization", "ConsoleLogin is not a string")),
+                    Some(_) => errors.push(failure(
+                        "script",
+                        "script_add_ecs_categorization",
+                        "ConsoleLogin is not a string",
+                    )),
                     None => {}
                 }
             }
             if let Some((cat, typ)) = crate::categorize::lookup(a) {
-                out.put(&["event", "category"], cat.iter().map(|s| Value::from(*s)).collect());
+                out.put(
+                    &["event", "category"],
+                    cat.iter().map(|s| Value::from(*s)).collect(),
+                );
                 ev_type = typ.iter().map(|s| Value::from(*s)).collect();
             }
         }
@@ -690,25 +914,46 @@ impl Normalizer {
             digest.insert("signature_algorithm".into(), v.to_value());
         }
         if !related_hash.is_empty() {
-            out.put(&["related", "hash"], related_hash.into_iter().map(Value::from).collect());
+            out.put(
+                &["related", "hash"],
+                related_hash.into_iter().map(Value::from).collect(),
+            );
         }
 
         // IAM target helpers.
         for (src, dst) in [
-            (&["responseElements", "group", "groupId"][..], &["group", "id"][..]),
-            (&["responseElements", "user", "userId"], &["user", "target", "id"]),
-            (&["requestParameters", "newUserName"], &["user", "changes", "name"]),
+            (
+                &["responseElements", "group", "groupId"][..],
+                &["group", "id"][..],
+            ),
+            (
+                &["responseElements", "user", "userId"],
+                &["user", "target", "id"],
+            ),
+            (
+                &["requestParameters", "newUserName"],
+                &["user", "changes", "name"],
+            ),
             (&["requestParameters", "groupName"], &["group", "name"]),
-            (&["requestParameters", "userName"], &["user", "target", "name"]),
+            (
+                &["requestParameters", "userName"],
+                &["user", "target", "name"],
+            ),
         ] {
             if let Some(v) = rec.path(src) {
                 out.put(dst, v.to_value());
             }
         }
         if !digest.is_empty() {
-            out.put(&["aws", "cloudtrail", "flattened", "digest"], Value::Object(digest));
+            out.put(
+                &["aws", "cloudtrail", "flattened", "digest"],
+                Value::Object(digest),
+            );
         }
-        mv!(&["insightDetails"], &["aws", "cloudtrail", "flattened", "insight_details"]);
+        mv!(
+            &["insightDetails"],
+            &["aws", "cloudtrail", "flattened", "insight_details"]
+        );
 
         // TLS.
         if rec.path(&["tlsDetails", "tlsVersion"]).and_then(J::as_str) == Some("tlsVersion") {
@@ -724,7 +969,10 @@ impl Normalizer {
             }
         }
         mv!(&["tlsDetails", "cipherSuite"], &["tls", "cipher"]);
-        mv!(&["tlsDetails", "clientProvidedHostHeader"], &["tls", "client", "server_name"]);
+        mv!(
+            &["tlsDetails", "clientProvidedHostHeader"],
+            &["tls", "client", "server_name"]
+        );
         mv!(
             &["tlsDetails", "keyExchange"],
             &["aws", "cloudtrail", "tls_details", "key_exchange"]
@@ -743,7 +991,13 @@ impl Normalizer {
             &["user", "id"][..],
             &["user", "name"],
             &["user", "changes", "name"],
-            &["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"],
+            &[
+                "aws",
+                "cloudtrail",
+                "user_identity",
+                "on_behalf_of",
+                "user_id",
+            ],
         ] {
             if let Some(v) = out.get(p) {
                 let s = render_value(v);
@@ -751,7 +1005,10 @@ impl Normalizer {
             }
         }
         if !related_user.is_empty() {
-            out.put(&["related", "user"], related_user.into_iter().map(Value::from).collect());
+            out.put(
+                &["related", "user"],
+                related_user.into_iter().map(Value::from).collect(),
+            );
         }
         let mut related_ip: Vec<String> = Vec::new();
         if let Some(ip) = &source_ip {
@@ -764,7 +1021,10 @@ impl Normalizer {
             }
         }
         if !related_ip.is_empty() {
-            out.put(&["related", "ip"], related_ip.into_iter().map(Value::from).collect());
+            out.put(
+                &["related", "ip"],
+                related_ip.into_iter().map(Value::from).collect(),
+            );
         }
 
         // related.hosts.
@@ -785,7 +1045,10 @@ impl Normalizer {
             append(&mut hosts, render(v));
         }
         let resources_out = out.get(&["aws", "cloudtrail", "resources"]);
-        if rec.get("requestParameters").is_some() || rec.get("responseElements").is_some() || resources_out.is_some() {
+        if rec.get("requestParameters").is_some()
+            || rec.get("responseElements").is_some()
+            || resources_out.is_some()
+        {
             let mut found: Vec<String> = Vec::new();
             let mut add = |v: Option<&str>| {
                 if let Some(s) = v {
@@ -804,7 +1067,9 @@ impl Normalizer {
                 }
             }
             for c in ["requestParameters", "responseElements"] {
-                let Some(J::Obj(m)) = rec.get(c) else { continue };
+                let Some(J::Obj(m)) = rec.get(c) else {
+                    continue;
+                };
                 for k in ["instanceId", "target", "resourceId"] {
                     add(m.get(k).and_then(J::as_str));
                 }
@@ -828,7 +1093,10 @@ impl Normalizer {
             }
         }
         if !hosts.is_empty() {
-            out.put(&["related", "hosts"], hosts.into_iter().map(Value::from).collect());
+            out.put(
+                &["related", "hosts"],
+                hosts.into_iter().map(Value::from).collect(),
+            );
         }
 
         // Retain setting.
@@ -870,7 +1138,10 @@ impl Normalizer {
 
         if !errors.is_empty() {
             out.put(&["event", "kind"], "pipeline_error".into());
-            out.put(&["error", "message"], errors.into_iter().map(Value::from).collect());
+            out.put(
+                &["error", "message"],
+                errors.into_iter().map(Value::from).collect(),
+            );
             append(&mut tags, "preserve_original_event".into());
         }
         if !tags.is_empty() {
@@ -897,7 +1168,14 @@ impl Normalizer {
     }
 }
 
-fn digest_date(rec: &mut Obj, digest: &mut Map<String, Value>, src: &str, dst: &str, tag: &str, errors: &mut Vec<String>) -> Option<i64> {
+fn digest_date(
+    rec: &mut Obj,
+    digest: &mut Map<String, Value>,
+    src: &str,
+    dst: &str,
+    tag: &str,
+    errors: &mut Vec<String>,
+) -> Option<i64> {
     let v = rec.remove(src)?;
     match v.as_str().and_then(time::parse_iso8601) {
         Some(ms) => {
@@ -905,7 +1183,11 @@ fn digest_date(rec: &mut Obj, digest: &mut Map<String, Value>, src: &str, dst: &
             Some(ms)
         }
         None => {
-            errors.push(failure("date", tag, &format!("unable to parse date [{}]", render(&v))));
+            errors.push(failure(
+                "date",
+                tag,
+                &format!("unable to parse date [{}]", render(&v)),
+            ));
             None
         }
     }
@@ -920,7 +1202,9 @@ fn session_re() -> &'static regex::Regex {
 /// de-duplicated on `arn_account_type`, in the `HashMap` order of those keys. A non-list is
 /// copied as it is.
 fn dedup_resources(res: &J) -> Value {
-    let J::Arr(items) = res else { return res.to_value() };
+    let J::Arr(items) = res else {
+        return res.to_value();
+    };
     let mut keys: Vec<String> = Vec::new();
     let mut vals: Vec<Value> = Vec::new();
     for item in items {
@@ -956,16 +1240,28 @@ fn write_entities(out: &mut Map<String, Value>, e: entities::Entities) {
         put(out, &["target", "entity", "id"], list(e.target));
     }
     if !e.user_target.is_empty() {
-        put(out, &["user", "target", "entity", "id"], list(e.user_target));
+        put(
+            out,
+            &["user", "target", "entity", "id"],
+            list(e.user_target),
+        );
     }
     if !e.host_target.is_empty() {
-        put(out, &["host", "target", "entity", "id"], list(e.host_target));
+        put(
+            out,
+            &["host", "target", "entity", "id"],
+            list(e.host_target),
+        );
     }
     if !e.host_target_id.is_empty() {
         put(out, &["host", "target", "id"], list(e.host_target_id));
     }
     if !e.service_target.is_empty() {
-        put(out, &["service", "target", "entity", "id"], list(e.service_target));
+        put(
+            out,
+            &["service", "target", "entity", "id"],
+            list(e.service_target),
+        );
     }
     if !e.entity_target.is_empty() {
         put(out, &["entity", "target", "id"], list(e.entity_target));
@@ -1024,7 +1320,10 @@ mod tests {
             r#"{"eventTime":"2023-01-01T00:00:00Z","eventName":"PutObject","eventType":"AwsCloudTrailInsight","eventCategory":"Insight",
             "sharedEventId":"s1","insightDetails":{"state":"Start","insightType":"ApiCallRateInsight"},"tlsDetails":{"tlsVersion":"1.2"}}"#,
         );
-        assert_eq!(d["aws"]["cloudtrail"]["flattened"]["insight_details"]["state"], "Start");
+        assert_eq!(
+            d["aws"]["cloudtrail"]["flattened"]["insight_details"]["state"],
+            "Start"
+        );
         assert_eq!(d["aws"]["cloudtrail"]["shared_event_id"], "s1");
         assert_eq!(d["tls"], json!({"version": "1.2"}));
         assert_eq!(d["event"]["category"], json!(["file"]));
@@ -1045,19 +1344,31 @@ mod tests {
         assert_eq!(d["aws"]["cloudtrail"]["additional_eventdata"], "{Other=x}");
         assert_eq!(
             d["related"]["hosts"],
-            json!(["vpn.example.com", "WS-01", "i-0123456789abcdef0", "i-0aaaaaaaaaaaaaaaa"])
+            json!([
+                "vpn.example.com",
+                "WS-01",
+                "i-0123456789abcdef0",
+                "i-0aaaaaaaaaaaaaaaa"
+            ])
         );
         assert!(d["source"].get("ip").is_none());
     }
 
     #[test]
     fn resources_not_a_list_and_duplicates() {
-        let d = norm(r#"{"eventTime":"2023-01-01T00:00:00Z","eventName":"X","resources":{"ARN":"a"}}"#);
+        let d =
+            norm(r#"{"eventTime":"2023-01-01T00:00:00Z","eventName":"X","resources":{"ARN":"a"}}"#);
         assert_eq!(d["aws"]["cloudtrail"]["resources"], json!({"ARN": "a"}));
         let d = norm(
             r#"{"eventTime":"2023-01-01T00:00:00Z","eventName":"X","resources":[{"ARN":"a","type":"t"},{"ARN":"a","type":"t","accountId":"1"},{"ARN":"a","type":"t"}]}"#,
         );
-        assert_eq!(d["aws"]["cloudtrail"]["resources"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            d["aws"]["cloudtrail"]["resources"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]
@@ -1068,7 +1379,10 @@ mod tests {
         );
         assert_eq!(d["related"]["ip"], json!(["2001:db8::1"]));
         assert_eq!(d["aws"]["cloudtrail"]["management_event"], "false");
-        assert_eq!(d["aws"]["cloudtrail"]["service_event_details"], "{sourceIpAddress=2001:db8::1}");
+        assert_eq!(
+            d["aws"]["cloudtrail"]["service_event_details"],
+            "{sourceIpAddress=2001:db8::1}"
+        );
         // "AWS Internal" has a space: not a host.
         assert!(d.get("related").unwrap().get("hosts").is_none());
     }

@@ -128,7 +128,16 @@ fn zone(c: &mut Cur, colon_allowed: bool) -> Result<Option<i64>, ()> {
 }
 
 #[allow(clippy::too_many_arguments)] // the date fields, named as parsed
-fn assemble(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: i64, off_min: i64) -> Option<i64> {
+fn assemble(
+    y: i64,
+    mo: u32,
+    d: u32,
+    h: u32,
+    mi: u32,
+    s: u32,
+    ms: i64,
+    off_min: i64,
+) -> Option<i64> {
     if !(1..=12).contains(&mo) || d == 0 || d > month_len(y, mo) || h > 23 || mi > 59 || s > 59 {
         return None;
     }
@@ -140,7 +149,10 @@ fn assemble(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: i64, off_min: 
 /// Elasticsearch's `iso8601` date format (`yyyy-MM-dd['T'HH[:mm[:ss[.S…]]]][zone]`, no zone =
 /// UTC) → epoch milliseconds.
 pub(crate) fn parse_iso8601(s: &str) -> Option<i64> {
-    let mut c = Cur { b: s.as_bytes(), i: 0 };
+    let mut c = Cur {
+        b: s.as_bytes(),
+        i: 0,
+    };
     let y = c.digits(4)? as i64;
     let (mut mo, mut d) = (1, 1);
     let (mut h, mut mi, mut sec, mut ms) = (0, 0, 0, 0i64);
@@ -188,7 +200,10 @@ pub(crate) fn parse_export(s: &str) -> Option<i64> {
 /// `basic_date_time` (`yyyyMMdd'T'HHmmss.SSSZ`) and `basic_date_time_no_millis`
 /// (`yyyyMMdd'T'HHmmssZ`); the zone is required.
 pub(crate) fn parse_basic(s: &str) -> Option<i64> {
-    let mut c = Cur { b: s.as_bytes(), i: 0 };
+    let mut c = Cur {
+        b: s.as_bytes(),
+        i: 0,
+    };
     let y = c.digits(4)? as i64;
     let mo = c.digits(2)?;
     let d = c.digits(2)?;
@@ -214,7 +229,12 @@ pub(crate) fn format_millis(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
     if (0..=9999).contains(&y) {
         format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
     } else {
@@ -228,7 +248,10 @@ mod tests {
 
     #[test]
     fn export_event_times_with_a_space() {
-        assert_eq!(parse_export("2025-03-26 16:43:57.000000000"), parse_iso8601("2025-03-26T16:43:57Z"));
+        assert_eq!(
+            parse_export("2025-03-26 16:43:57.000000000"),
+            parse_iso8601("2025-03-26T16:43:57Z")
+        );
         assert_eq!(parse_export("2025-03-26T16:43:57Z"), None);
         assert_eq!(parse_export("2025-03-26 junk"), None);
     }
@@ -238,11 +261,17 @@ mod tests {
         let base = parse_iso8601("2014-07-16T15:49:27Z").unwrap();
         assert_eq!(format_millis(base), "2014-07-16T15:49:27.000Z");
         assert_eq!(parse_iso8601("2014-07-16T15:49:27.5Z"), Some(base + 500));
-        assert_eq!(parse_iso8601("2014-07-16T15:49:27.123456789Z"), Some(base + 123));
+        assert_eq!(
+            parse_iso8601("2014-07-16T15:49:27.123456789Z"),
+            Some(base + 123)
+        );
         assert_eq!(parse_iso8601("2014-07-16T17:49:27+02:00"), Some(base));
         assert_eq!(parse_iso8601("2014-07-16T17:49:27+0200"), Some(base));
         assert_eq!(parse_iso8601("2014-07-16T15:49:27"), Some(base));
-        assert_eq!(format_millis(parse_iso8601("2014-07-16").unwrap()), "2014-07-16T00:00:00.000Z");
+        assert_eq!(
+            format_millis(parse_iso8601("2014-07-16").unwrap()),
+            "2014-07-16T00:00:00.000Z"
+        );
         assert_eq!(parse_iso8601("2014-02-30T00:00:00Z"), None);
         assert_eq!(parse_iso8601("-"), None);
         assert_eq!(parse_iso8601("2014-07-16T15:49:27Zjunk"), None);
@@ -251,7 +280,10 @@ mod tests {
 
     #[test]
     fn basic_forms() {
-        assert_eq!(format_millis(parse_basic("20131102T010628Z").unwrap()), "2013-11-02T01:06:28.000Z");
+        assert_eq!(
+            format_millis(parse_basic("20131102T010628Z").unwrap()),
+            "2013-11-02T01:06:28.000Z"
+        );
         assert_eq!(
             format_millis(parse_basic("20131102T010628.250Z").unwrap()),
             "2013-11-02T01:06:28.250Z"

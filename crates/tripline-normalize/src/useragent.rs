@@ -19,7 +19,8 @@ struct Parsers {
 }
 
 fn build() -> Result<Parsers, String> {
-    let r: ua_parser::Regexes<'static> = serde_json::from_str(REGEXES).map_err(|e| e.to_string())?;
+    let r: ua_parser::Regexes<'static> =
+        serde_json::from_str(REGEXES).map_err(|e| e.to_string())?;
     let rules = r.user_agent_parsers.len() + r.os_parsers.len() + r.device_parsers.len();
     let ua = r
         .user_agent_parsers
@@ -86,7 +87,12 @@ pub fn parse(ua: &str) -> Value {
     match p.ua.extract(ua) {
         Some(v) if !v.family.is_empty() => {
             m.insert("name".into(), v.family.as_ref().into());
-            if let Some(ver) = dotted([nonempty(v.major), nonempty(v.minor), nonempty(v.patch), nonempty(v.patch_minor)]) {
+            if let Some(ver) = dotted([
+                nonempty(v.major),
+                nonempty(v.minor),
+                nonempty(v.patch),
+                nonempty(v.patch_minor),
+            ]) {
                 m.insert("version".into(), ver.into());
             }
         }
@@ -110,7 +116,11 @@ pub fn parse(ua: &str) -> Value {
             m.insert("os".into(), Value::Object(os));
         }
     }
-    let dev = p.dev.extract(ua).map(|d| d.device.into_owned()).filter(|d| !d.is_empty());
+    let dev = p
+        .dev
+        .extract(ua)
+        .map(|d| d.device.into_owned())
+        .filter(|d| !d.is_empty());
     m.insert("device".into(), device(dev.as_deref().unwrap_or("Other")));
     Value::Object(m)
 }
@@ -149,7 +159,11 @@ mod tests {
 
     #[test]
     fn rules_are_embedded() {
-        assert!(rule_count() > 500, "uap-core regexes missing: {}", rule_count());
+        assert!(
+            rule_count() > 500,
+            "uap-core regexes missing: {}",
+            rule_count()
+        );
     }
 
     #[test]
@@ -170,7 +184,8 @@ mod tests {
         assert_eq!(v["version"], "1.16.248");
         assert_eq!(v["os"]["full"], "Linux 4.9.184");
         assert_eq!(v["device"]["name"], "Spider");
-        let v = parse("aws-cli/2.18.17 md/awscrt#0.22.0 ua/2.0 os/linux#6.8.0-1016-aws md/arch#x86_64");
+        let v =
+            parse("aws-cli/2.18.17 md/awscrt#0.22.0 ua/2.0 os/linux#6.8.0-1016-aws md/arch#x86_64");
         assert_eq!(v["os"], serde_json::json!({"name": "Linux"}));
     }
 

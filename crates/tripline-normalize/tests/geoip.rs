@@ -13,7 +13,11 @@ fn corpus() -> Option<PathBuf> {
 #[test]
 fn city_and_asn_lookups() {
     let Some(dir) = corpus() else { return };
-    let g = GeoIp::open(&[dir.join("GeoLite2-City-Test.mmdb"), dir.join("GeoLite2-ASN-Test.mmdb")]).unwrap();
+    let g = GeoIp::open(&[
+        dir.join("GeoLite2-City-Test.mmdb"),
+        dir.join("GeoLite2-ASN-Test.mmdb"),
+    ])
+    .unwrap();
     let (geo, asn) = g.lookup("89.160.20.112".parse::<IpAddr>().unwrap());
     let geo = geo.expect("geo");
     assert_eq!(geo["city_name"], "Linköping");
@@ -44,7 +48,10 @@ fn unsupported_type_is_an_error_naming_the_file() {
     let Some(dir) = corpus() else { return };
     let p = dir.join("GeoIP2-Anonymous-IP-Test.mmdb");
     match GeoIp::open(std::slice::from_ref(&p)) {
-        Err(e @ GeoIpError::Unsupported { .. }) => assert!(e.to_string().contains("GeoIP2-Anonymous-IP-Test.mmdb"), "{e}"),
+        Err(e @ GeoIpError::Unsupported { .. }) => assert!(
+            e.to_string().contains("GeoIP2-Anonymous-IP-Test.mmdb"),
+            "{e}"
+        ),
         other => panic!("expected Unsupported, got {other:?}"),
     }
 }
@@ -94,5 +101,9 @@ fn broken_databases_never_panic() {
             }
         }
     }
-    assert!(rejected >= 2, "only {rejected} of {} broken databases rejected", files.len());
+    assert!(
+        rejected >= 2,
+        "only {rejected} of {} broken databases rejected",
+        files.len()
+    );
 }

@@ -32,10 +32,18 @@ fn golden_pairs() {
                 Outcome::Error(e) => e.clone(),
                 _ => String::new(),
             };
-            failures.push(format!("{} #{} ({}):{detail}", c.file, c.index, c.generation));
+            failures.push(format!(
+                "{} #{} ({}):{detail}",
+                c.file, c.index, c.generation
+            ));
         }
     }
     eprintln!("G3: {}/{}", g3.0, g3.1);
     assert!(g3.1 > 0, "no G3 case found");
-    assert!(failures.is_empty(), "{} failing:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

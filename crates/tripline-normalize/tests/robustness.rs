@@ -13,28 +13,45 @@ fn n() -> Normalizer {
 #[test]
 fn non_records_are_errors() {
     let n = n();
-    assert_eq!(n.normalize(&json!([1, 2])).unwrap_err(), NormalizeError::NotAnObject("an array"));
-    assert_eq!(n.normalize(&json!("x")).unwrap_err(), NormalizeError::NotAnObject("a string"));
+    assert_eq!(
+        n.normalize(&json!([1, 2])).unwrap_err(),
+        NormalizeError::NotAnObject("an array")
+    );
+    assert_eq!(
+        n.normalize(&json!("x")).unwrap_err(),
+        NormalizeError::NotAnObject("a string")
+    );
     assert_eq!(
         n.normalize(&json!({"eventName": "X"})).unwrap_err(),
         NormalizeError::MissingEventTime
     );
     assert_eq!(
-        n.normalize(&json!({"eventTime": "2023-01-01T00:00:00Z"})).unwrap_err(),
+        n.normalize(&json!({"eventTime": "2023-01-01T00:00:00Z"}))
+            .unwrap_err(),
         NormalizeError::MissingEventName
     );
     assert_eq!(
-        n.normalize(&json!({"eventTime": "yesterday", "eventName": "X"})).unwrap_err(),
+        n.normalize(&json!({"eventTime": "yesterday", "eventName": "X"}))
+            .unwrap_err(),
         NormalizeError::BadEventTime("yesterday".into())
     );
     // "-" is pruned before anything reads it, like the pipeline's first clean-up.
     assert_eq!(
-        n.normalize(&json!({"eventTime": "-", "eventName": "X"})).unwrap_err(),
+        n.normalize(&json!({"eventTime": "-", "eventName": "X"}))
+            .unwrap_err(),
         NormalizeError::MissingEventTime
     );
-    assert!(matches!(n.normalize_json("{not json").unwrap_err(), NormalizeError::InvalidJson(_)));
-    assert_eq!(n.normalize_json("null").unwrap_err(), NormalizeError::NotAnObject("null"));
-    let e = n.normalize(&json!({"eventTime": 5, "eventName": "X"})).unwrap_err();
+    assert!(matches!(
+        n.normalize_json("{not json").unwrap_err(),
+        NormalizeError::InvalidJson(_)
+    ));
+    assert_eq!(
+        n.normalize_json("null").unwrap_err(),
+        NormalizeError::NotAnObject("null")
+    );
+    let e = n
+        .normalize(&json!({"eventTime": 5, "eventName": "X"}))
+        .unwrap_err();
     assert!(e.to_string().contains("eventTime"), "{e}");
 }
 
@@ -62,8 +79,14 @@ fn bad_creation_date_is_a_pipeline_error_not_a_failure() {
         .normalize_json(r#"{"eventTime":"2023-01-01T00:00:00Z","eventName":"Foo","userIdentity":{"type":"IAMUser","sessionContext":{"attributes":{"creationDate":"soon"}}}}"#)
         .unwrap();
     assert_eq!(doc.str("event.kind"), Some("pipeline_error"));
-    assert!(doc.str("error.message").unwrap().contains("unable to parse date [soon]"));
-    assert!(doc.values("tags").iter().any(|t| t.as_str() == Some("preserve_original_event")));
+    assert!(doc
+        .str("error.message")
+        .unwrap()
+        .contains("unable to parse date [soon]"));
+    assert!(doc
+        .values("tags")
+        .iter()
+        .any(|t| t.as_str() == Some("preserve_original_event")));
 }
 
 fn mutations() -> Vec<Value> {
@@ -148,8 +171,7 @@ fn any_value_type_anywhere_never_panics() {
                 "AuthorizeSecurityGroupIngress",
             ] {
                 r["eventName"] = json!(name);
-                r["requestParameters"] =
-                    json!({"instanceIds": [1], "targets": [{"values": "x"}], "alarmNames": [{}], "secretIdList": 5, "ruleNumber": 100});
+                r["requestParameters"] = json!({"instanceIds": [1], "targets": [{"values": "x"}], "alarmNames": [{}], "secretIdList": 5, "ruleNumber": 100});
                 let _ = n.normalize(&r);
                 runs += 1;
             }

@@ -5,7 +5,10 @@ use tripline_normalize::{NormalizeOptions, Normalizer, Retain};
 
 fn records() -> Vec<String> {
     let text = include_str!("data/records.ndjson");
-    text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn normalizer(retain: Retain) -> Normalizer {
@@ -30,7 +33,9 @@ fn snapshots() {
     let recs = records();
     assert_eq!(recs.len(), names.len());
     for (name, rec) in names.iter().zip(&recs) {
-        let (doc, _) = n.normalize_json(rec).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (doc, _) = n
+            .normalize_json(rec)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         // Key order follows the record (serde_json preserve_order); snapshots sort it.
         insta::with_settings!({sort_maps => true}, { insta::assert_json_snapshot!(*name, doc) });
     }
@@ -42,7 +47,10 @@ fn retain_settings() {
     let flat = |r: Retain| {
         let (doc, _) = normalizer(r).normalize_json(rec).unwrap();
         let ct = doc.0["aws"]["cloudtrail"].clone();
-        (ct.get("flattened").cloned(), ct.get("request_parameters").cloned())
+        (
+            ct.get("flattened").cloned(),
+            ct.get("request_parameters").cloned(),
+        )
     };
     let (f, k) = flat(Retain::All);
     assert!(f.is_some() && k.is_some());
@@ -67,7 +75,10 @@ fn value_and_text_paths_agree_on_content() {
         assert_eq!(ta, b.1);
         // The flattened objects and every non-rendered field agree; the `{k=v}` renderings
         // may order colliding keys differently.
-        assert_eq!(a.0["aws"]["cloudtrail"]["flattened"], b.0 .0["aws"]["cloudtrail"]["flattened"]);
+        assert_eq!(
+            a.0["aws"]["cloudtrail"]["flattened"],
+            b.0 .0["aws"]["cloudtrail"]["flattened"]
+        );
         assert_eq!(a.0["related"], b.0 .0["related"]);
         assert_eq!(a.0["event"], b.0 .0["event"]);
     }
@@ -85,12 +96,17 @@ fn known_fields_cover_output() {
     });
     let mut texts = records();
     // The golden inputs too, when the corpus is present.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/elastic-cloudtrail-pipeline");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/elastic-cloudtrail-pipeline");
     if let Ok(rd) = std::fs::read_dir(&dir) {
         for e in rd.flatten() {
             if e.path().extension().is_some_and(|x| x == "log") {
                 let t = std::fs::read_to_string(e.path()).unwrap();
-                texts.extend(t.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
+                texts.extend(
+                    t.lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .map(str::to_string),
+                );
             }
         }
     }
@@ -99,8 +115,11 @@ fn known_fields_cover_output() {
         for (path, _) in tripline_doc::path::flatten(&doc.0) {
             let covered = known.contains(&path)
                 || known.iter().any(|k| {
-                    path.strip_prefix(k.as_str()).is_some_and(|r| r.starts_with('.'))
-                        && (k.starts_with("aws.cloudtrail.flattened.") || k.ends_with(".attributes") || k == "aws.cloudtrail.resources")
+                    path.strip_prefix(k.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+                        && (k.starts_with("aws.cloudtrail.flattened.")
+                            || k.ends_with(".attributes")
+                            || k == "aws.cloudtrail.resources")
                 });
             assert!(covered, "{path} is produced but not in known_fields()");
         }

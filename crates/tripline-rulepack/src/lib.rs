@@ -137,16 +137,25 @@ pub struct TestOptions {
 impl TestReport {
     /// True when every tested rule passed (and, with `require_tests`, every rule had tests).
     pub fn passed(&self, opts: &TestOptions) -> bool {
-        self.rules
-            .iter()
-            .all(|r| r.passed() || (!opts.require_tests && r.test_file.is_none() && r.error.is_none()))
+        self.rules.iter().all(|r| {
+            r.passed() || (!opts.require_tests && r.test_file.is_none() && r.error.is_none())
+        })
     }
 
     /// (rules, cases, failed cases, untested rules, rules with errors)
     pub fn counts(&self) -> (usize, usize, usize, usize, usize) {
         let cases = self.rules.iter().map(|r| r.cases.len()).sum();
-        let failed = self.rules.iter().flat_map(|r| &r.cases).filter(|c| !c.passed).count();
-        let untested = self.rules.iter().filter(|r| r.test_file.is_none() && r.error.is_none()).count();
+        let failed = self
+            .rules
+            .iter()
+            .flat_map(|r| &r.cases)
+            .filter(|c| !c.passed)
+            .count();
+        let untested = self
+            .rules
+            .iter()
+            .filter(|r| r.test_file.is_none() && r.error.is_none())
+            .count();
         let errors = self.rules.iter().filter(|r| r.error.is_some()).count();
         (self.rules.len(), cases, failed, untested, errors)
     }
@@ -165,9 +174,16 @@ impl TestReport {
                 continue;
             }
             let ok = r.cases.iter().filter(|c| c.passed).count();
-            o.push_str(&format!("{} {name}: {ok}/{} cases\n", if r.passed() { " ok " } else { "FAIL" }, r.cases.len()));
+            o.push_str(&format!(
+                "{} {name}: {ok}/{} cases\n",
+                if r.passed() { " ok " } else { "FAIL" },
+                r.cases.len()
+            ));
             for c in r.cases.iter().filter(|c| !c.passed) {
-                o.push_str(&format!("      case {:?}: expected {} alert(s), got {}\n", c.name, c.expected, c.actual));
+                o.push_str(&format!(
+                    "      case {:?}: expected {} alert(s), got {}\n",
+                    c.name, c.expected, c.actual
+                ));
                 for f in &c.failures {
                     o.push_str(&format!("        {f}\n"));
                 }
@@ -185,9 +201,12 @@ impl TestReport {
 pub fn test_file_for(rule: &Path) -> Option<PathBuf> {
     let stem = rule.file_stem()?.to_str()?;
     let dir = rule.parent().unwrap_or(Path::new("."));
-    [dir.join("tests").join(format!("{stem}.json")), dir.join(format!("{stem}.test.json"))]
-        .into_iter()
-        .find(|p| p.is_file())
+    [
+        dir.join("tests").join(format!("{stem}.json")),
+        dir.join(format!("{stem}.test.json")),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
 }
 
 /// Runs the tests of rule files or folders (folders are walked for `*.toml`).
@@ -226,7 +245,8 @@ pub fn run_rule_tests(paths: &[PathBuf], _opts: &TestOptions) -> TestReport {
             let test = test_file_for(&f).map(|t| {
                 (
                     t.display().to_string(),
-                    std::fs::read_to_string(&t).map_err(|e| format!("cannot read {}: {e}", t.display())),
+                    std::fs::read_to_string(&t)
+                        .map_err(|e| format!("cannot read {}: {e}", t.display())),
                 )
             });
             report.rules.push(run_one(&ctx, &path, &text, test));
@@ -245,13 +265,20 @@ pub fn run_builtin_tests(_opts: &TestOptions) -> TestReport {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(n, t)| (format!("builtin:tests/{n}.json"), Ok(t.to_string())));
-        report.rules.push(run_one(&ctx, &format!("builtin:{name}"), text, test));
+        report
+            .rules
+            .push(run_one(&ctx, &format!("builtin:{name}"), text, test));
     }
     report
 }
 
 /// Tests one rule given its text and its test file's (path, text).
-pub fn run_rule_test_text(rule_path: &str, rule_text: &str, test_path: &str, test_text: &str) -> RuleTestResult {
+pub fn run_rule_test_text(
+    rule_path: &str,
+    rule_text: &str,
+    test_path: &str,
+    test_text: &str,
+) -> RuleTestResult {
     run_one(
         &compile_context(),
         rule_path,
@@ -260,7 +287,12 @@ pub fn run_rule_test_text(rule_path: &str, rule_text: &str, test_path: &str, tes
     )
 }
 
-fn run_one(ctx: &CompileContext, rule_path: &str, rule_text: &str, test: Option<(String, Result<String, String>)>) -> RuleTestResult {
+fn run_one(
+    ctx: &CompileContext,
+    rule_path: &str,
+    rule_text: &str,
+    test: Option<(String, Result<String, String>)>,
+) -> RuleTestResult {
     let mut res = RuleTestResult {
         rule_path: rule_path.to_string(),
         rule_name: None,
@@ -280,7 +312,9 @@ fn run_one(ctx: &CompileContext, rule_path: &str, rule_text: &str, test: Option<
         res.error = Some(format!("does not compile: {e}"));
         return res;
     }
-    let Some((tpath, ttext)) = test else { return res };
+    let Some((tpath, ttext)) = test else {
+        return res;
+    };
     res.test_file = Some(tpath.clone());
     let ttext = match ttext {
         Ok(t) => t,
@@ -302,12 +336,19 @@ fn run_one(ctx: &CompileContext, rule_path: &str, rule_text: &str, test: Option<
     }
     let normalizer = Normalizer::new(NormalizeOptions::default());
     for case in &tf.cases {
-        res.cases.push(run_case(ctx, &rule, &normalizer, &tpath, case));
+        res.cases
+            .push(run_case(ctx, &rule, &normalizer, &tpath, case));
     }
     res
 }
 
-fn run_case(ctx: &CompileContext, rule: &Arc<Rule>, normalizer: &Normalizer, tpath: &str, case: &TestCase) -> CaseResult {
+fn run_case(
+    ctx: &CompileContext,
+    rule: &Arc<Rule>,
+    normalizer: &Normalizer,
+    tpath: &str,
+    case: &TestCase,
+) -> CaseResult {
     let mut failures = Vec::new();
     let records: Vec<Value> = match &case.records {
         Value::Array(a) => a.clone(),
@@ -321,7 +362,11 @@ fn run_case(ctx: &CompileContext, rule: &Arc<Rule>, normalizer: &Normalizer, tpa
         }
     };
     let ecs = case.format.as_deref() == Some("ecs");
-    if let Some(f) = case.format.as_deref().filter(|f| *f != "ecs" && *f != "cloudtrail") {
+    if let Some(f) = case
+        .format
+        .as_deref()
+        .filter(|f| *f != "ecs" && *f != "cloudtrail")
+    {
         failures.push(format!("unknown format {f:?} (cloudtrail or ecs)"));
     }
     let file: Arc<str> = Arc::from(format!("{tpath}#{}", case.name));
@@ -331,7 +376,10 @@ fn run_case(ctx: &CompileContext, rule: &Arc<Rule>, normalizer: &Normalizer, tpa
             match r {
                 Value::Object(m) => {
                     let d = Document(m.clone());
-                    match d.first("@timestamp").and_then(tripline_doc::time::value_to_millis) {
+                    match d
+                        .first("@timestamp")
+                        .and_then(tripline_doc::time::value_to_millis)
+                    {
                         Some(t) => Ok((d, t)),
                         None => Err("ECS document without a valid @timestamp".to_string()),
                     }
@@ -376,7 +424,11 @@ fn run_case(ctx: &CompileContext, rule: &Arc<Rule>, normalizer: &Normalizer, tpa
         runner.push(Arc::new(ev), &mut drafts);
     }
     runner.finish(&mut drafts);
-    let alerts: Vec<_> = drafts.iter().filter(|d| !d.building_block).map(tripline_alerts::build_alert).collect();
+    let alerts: Vec<_> = drafts
+        .iter()
+        .filter(|d| !d.building_block)
+        .map(tripline_alerts::build_alert)
+        .collect();
     let actual = alerts.len() as u64;
     if actual != case.expect {
         failures.push(format!("expected {} alert(s), got {actual}", case.expect));
@@ -404,7 +456,13 @@ fn run_case(ctx: &CompileContext, rule: &Arc<Rule>, normalizer: &Normalizer, tpa
         failures,
         reasons: alerts
             .iter()
-            .filter_map(|a| a.doc.0.get("kibana.alert.reason").and_then(|v| v.as_str()).map(String::from))
+            .filter_map(|a| {
+                a.doc
+                    .0
+                    .get("kibana.alert.reason")
+                    .and_then(|v| v.as_str())
+                    .map(String::from)
+            })
             .collect(),
     }
 }

@@ -4,14 +4,24 @@ use super::*;
 fn every_builtin_rule_parses_compiles_and_has_passing_tests() {
     let rules = builtin_rules();
     assert!(rules.len() >= 15, "{}", rules.len());
-    let opts = TestOptions { require_tests: true };
+    let opts = TestOptions {
+        require_tests: true,
+    };
     let report = run_builtin_tests(&opts);
     let text = report.render_text();
     assert!(report.passed(&opts), "{text}");
     for r in &report.rules {
         // every rule has a positive and a near-miss case
-        assert!(r.cases.iter().any(|c| c.expected > 0), "{}: no positive case", r.rule_path);
-        assert!(r.cases.iter().any(|c| c.expected == 0), "{}: no near-miss case", r.rule_path);
+        assert!(
+            r.cases.iter().any(|c| c.expected > 0),
+            "{}: no positive case",
+            r.rule_path
+        );
+        assert!(
+            r.cases.iter().any(|c| c.expected == 0),
+            "{}: no near-miss case",
+            r.rule_path
+        );
     }
 }
 
@@ -21,7 +31,10 @@ fn rule_ids_are_unique() {
     for (name, text) in builtin_rules() {
         let r = Rule::parse(name, text).unwrap();
         assert!(ids.insert(r.rule_id.clone()), "duplicate rule_id in {name}");
-        assert!(r.note.is_some() && !r.threat.is_empty(), "{name}: needs a note and an ATT&CK mapping");
+        assert!(
+            r.note.is_some() && !r.threat.is_empty(),
+            "{name}: needs a note and an ATT&CK mapping"
+        );
     }
 }
 
@@ -77,8 +90,14 @@ fn run_rule_tests_finds_test_files_beside_rules() {
     std::fs::write(dir.path().join("untested.toml"), RULE.replace("x1", "x2")).unwrap();
     let report = run_rule_tests(&[dir.path().to_path_buf()], &TestOptions::default());
     assert_eq!(report.rules.len(), 2);
-    assert!(report.passed(&TestOptions::default()), "{}", report.render_text());
-    assert!(!report.passed(&TestOptions { require_tests: true }));
+    assert!(
+        report.passed(&TestOptions::default()),
+        "{}",
+        report.render_text()
+    );
+    assert!(!report.passed(&TestOptions {
+        require_tests: true
+    }));
     assert_eq!(report.counts(), (2, 2, 0, 1, 0));
 }
 
@@ -104,7 +123,9 @@ fn sample_events() -> Vec<Arc<Event>> {
     let mut evs = Vec::new();
     for f in files {
         let mut s = String::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&f).unwrap()).read_to_string(&mut s).unwrap();
+        flate2::read::GzDecoder::new(std::fs::File::open(&f).unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
         let v: Value = serde_json::from_str(&s).unwrap();
         for (i, r) in v["Records"].as_array().unwrap().iter().enumerate() {
             let (doc, t) = norm.normalize_with_time(r).unwrap();
@@ -141,14 +162,20 @@ fn sample_trail_raises_exactly_the_documented_alerts() {
     let alerts: Vec<_> = drafts.iter().filter(|d| !d.building_block).collect();
     let mut by_rule = std::collections::BTreeMap::<String, Vec<String>>::new();
     for a in &alerts {
-        by_rule.entry(a.rule.name.clone()).or_default().push(a.reason.clone().unwrap_or_default());
+        by_rule
+            .entry(a.rule.name.clone())
+            .or_default()
+            .push(a.reason.clone().unwrap_or_default());
     }
     // What samples/README.md documents.
     let expected = [
         ("AWS Session Used Without Prior Valid Authentication", 1),
         ("AWS Session Used Away From Where It Was Issued", 2),
         ("AWS Session Issued Without Expected MFA", 2),
-        ("AWS IAM MFA Device Registered with Temporary API Credentials", 2),
+        (
+            "AWS IAM MFA Device Registered with Temporary API Credentials",
+            2,
+        ),
         ("AWS CloudTrail Trail Stopped or Deleted", 1),
         ("AWS GuardDuty Detector Disabled or Findings Suppressed", 1),
         ("AWS Root User Console Sign-in", 1),
@@ -161,7 +188,8 @@ fn sample_trail_raises_exactly_the_documented_alerts() {
     ];
     let got: Vec<(String, usize)> = by_rule.iter().map(|(k, v)| (k.clone(), v.len())).collect();
     let want: Vec<(String, usize)> = {
-        let mut w: Vec<(String, usize)> = expected.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let mut w: Vec<(String, usize)> =
+            expected.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         w.sort();
         w
     };
@@ -178,7 +206,11 @@ fn sample_trail_raises_exactly_the_documented_alerts() {
                 .map(String::from)
         })
         .collect();
-    for k in ["ASIAOPSFORGED0000001", "ASIAWEBSERVER0000003", "ASIABOBCONSOLE000001"] {
+    for k in [
+        "ASIAOPSFORGED0000001",
+        "ASIAWEBSERVER0000003",
+        "ASIABOBCONSOLE000001",
+    ] {
         assert!(keys.iter().any(|x| x == k), "{k} not alerted: {keys:?}");
     }
 }
@@ -215,7 +247,11 @@ fn sample_trail_lineage_view_and_coverage() {
     assert_eq!(refreshed.lineage, "known", "{table}");
     let cov = tripline_lineage::coverage(evs);
     assert_eq!(cov.verdict, "supported", "{}", cov.render_table());
-    let a = &cov.accounts.iter().find(|a| a.account == "111122223333").unwrap();
+    let a = &cov
+        .accounts
+        .iter()
+        .find(|a| a.account == "111122223333")
+        .unwrap();
     assert_eq!(a.regions.len(), 2);
     assert!(a.sessions["role"].missing >= 1);
     // us-west-2 delivers only every 15 minutes: intervals without a file are reported

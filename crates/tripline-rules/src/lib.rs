@@ -12,7 +12,10 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
     #[error("{path}: cannot read: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: TOML syntax error: {message}")]
     Toml { path: String, message: String },
     #[error("{path}: {message}")]
@@ -210,20 +213,36 @@ pub const DEFAULT_MAX_SIGNALS: u64 = 100;
 impl Rule {
     /// Parses one rule file's text. `path` is used in error messages and `Rule::path`.
     pub fn parse(path: &str, text: &str) -> Result<Rule, RuleError> {
-        let doc: toml::Value = toml::from_str(text).map_err(|e| RuleError::Toml { path: path.into(), message: e.to_string() })?;
-        let raw = serde_json::to_value(&doc).map_err(|e| RuleError::Invalid { path: path.into(), message: e.to_string() })?;
-        let inv = |m: &str| RuleError::Invalid { path: path.into(), message: m.into() };
-        let rule = raw.get("rule").and_then(|r| r.as_object()).ok_or_else(|| inv("missing [rule] table"))?;
+        let doc: toml::Value = toml::from_str(text).map_err(|e| RuleError::Toml {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        let raw = serde_json::to_value(&doc).map_err(|e| RuleError::Invalid {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        let inv = |m: &str| RuleError::Invalid {
+            path: path.into(),
+            message: m.into(),
+        };
+        let rule = raw
+            .get("rule")
+            .and_then(|r| r.as_object())
+            .ok_or_else(|| inv("missing [rule] table"))?;
         let s = |k: &str| rule.get(k).and_then(|v| v.as_str()).map(|s| s.to_string());
         let list = |k: &str| -> Vec<String> {
             match rule.get(k) {
-                Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect(),
                 Some(Value::String(s)) => vec![s.clone()],
                 _ => vec![],
             }
         };
         let type_str = s("type").ok_or_else(|| inv("missing rule.type"))?;
-        let rule_type = RuleType::parse(&type_str).ok_or_else(|| inv(&format!("unknown rule type {type_str:?}")))?;
+        let rule_type = RuleType::parse(&type_str)
+            .ok_or_else(|| inv(&format!("unknown rule type {type_str:?}")))?;
         let rule_id = s("rule_id").ok_or_else(|| inv("missing rule.rule_id"))?;
         let name = s("name").ok_or_else(|| inv("missing rule.name"))?;
         let de = |k: &str| -> Result<Option<Value>, RuleError> { Ok(rule.get(k).cloned()) };
@@ -232,7 +251,9 @@ impl Rule {
             None => vec![],
         };
         let threshold: Option<Threshold> = match de("threshold")? {
-            Some(v) => Some(serde_json::from_value(v).map_err(|e| inv(&format!("rule.threshold: {e}")))?),
+            Some(v) => {
+                Some(serde_json::from_value(v).map_err(|e| inv(&format!("rule.threshold: {e}")))?)
+            }
             None => None,
         };
         let new_terms = match rule.get("new_terms") {
@@ -240,16 +261,26 @@ impl Rule {
             None => None,
         };
         let alert_suppression: Option<AlertSuppression> = match de("alert_suppression")? {
-            Some(v) => Some(serde_json::from_value(v).map_err(|e| inv(&format!("rule.alert_suppression: {e}")))?),
+            Some(v) => Some(
+                serde_json::from_value(v)
+                    .map_err(|e| inv(&format!("rule.alert_suppression: {e}")))?,
+            ),
             None => None,
         };
         let investigation_fields = match rule.get("investigation_fields") {
             Some(Value::Object(o)) => o
                 .get("field_names")
                 .and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default(),
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
             _ => vec![],
         };
         let mut exceptions = Vec::new();
@@ -268,7 +299,10 @@ impl Rule {
             query: s("query"),
             index: list("index"),
             severity: s("severity").unwrap_or_else(|| "low".into()),
-            risk_score: rule.get("risk_score").and_then(|v| v.as_i64()).unwrap_or(21),
+            risk_score: rule
+                .get("risk_score")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(21),
             threat,
             investigation_fields,
             note: s("note"),
@@ -279,7 +313,10 @@ impl Rule {
             timestamp_override: s("timestamp_override"),
             from: s("from").unwrap_or_else(|| "now-6m".into()),
             interval: s("interval").unwrap_or_else(|| "5m".into()),
-            max_signals: rule.get("max_signals").and_then(|v| v.as_u64()).unwrap_or(DEFAULT_MAX_SIGNALS),
+            max_signals: rule
+                .get("max_signals")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(DEFAULT_MAX_SIGNALS),
             building_block_type: s("building_block_type"),
             threshold,
             new_terms,
@@ -291,7 +328,10 @@ impl Rule {
 
     /// Loads one file from disk.
     pub fn load(path: &Path) -> Result<Rule, RuleError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RuleError::Io { path: path.display().to_string(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| RuleError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
         Rule::parse(&path.display().to_string(), &text)
     }
 
@@ -327,34 +367,53 @@ fn parse_new_terms(v: &Value) -> Result<NewTerms, String> {
         .filter_map(|x| x.as_str().map(String::from))
         .collect::<Vec<_>>();
     if fields.is_empty() || fields.len() > 3 {
-        return Err(format!("new_terms_fields must list 1 to 3 fields, got {}", fields.len()));
+        return Err(format!(
+            "new_terms_fields must list 1 to 3 fields, got {}",
+            fields.len()
+        ));
     }
     let hws = match v.get("history_window_start") {
-        Some(Value::Array(a)) => a.iter().find_map(|e| e.get("value").and_then(|x| x.as_str()).map(String::from)),
+        Some(Value::Array(a)) => a
+            .iter()
+            .find_map(|e| e.get("value").and_then(|x| x.as_str()).map(String::from)),
         Some(Value::Object(o)) => o.get("value").and_then(|x| x.as_str()).map(String::from),
         Some(Value::String(s)) => Some(s.clone()),
         _ => None,
     }
     .ok_or("missing history_window_start")?;
     if tripline_doc::time::parse_now_minus(&hws).is_none() {
-        return Err(format!("history_window_start {hws:?} is not of the form now-<n><unit>"));
+        return Err(format!(
+            "history_window_start {hws:?} is not of the form now-<n><unit>"
+        ));
     }
-    Ok(NewTerms { fields, history_window_start: hws })
+    Ok(NewTerms {
+        fields,
+        history_window_start: hws,
+    })
 }
 
 /// Collects rule files: a file is taken as is; a folder is walked recursively for `*.toml`
 /// (sorted, so loading order is deterministic).
 pub fn collect_rule_files(path: &Path) -> Result<Vec<PathBuf>, RuleError> {
-    let meta = std::fs::metadata(path).map_err(|e| RuleError::Io { path: path.display().to_string(), source: e })?;
+    let meta = std::fs::metadata(path).map_err(|e| RuleError::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let rd = std::fs::read_dir(&dir).map_err(|e| RuleError::Io { path: dir.display().to_string(), source: e })?;
+        let rd = std::fs::read_dir(&dir).map_err(|e| RuleError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
         for entry in rd {
-            let entry = entry.map_err(|e| RuleError::Io { path: dir.display().to_string(), source: e })?;
+            let entry = entry.map_err(|e| RuleError::Io {
+                path: dir.display().to_string(),
+                source: e,
+            })?;
             let p = entry.path();
             if p.is_dir() {
                 stack.push(p);
@@ -433,9 +492,13 @@ value = "now-7d"
     fn errors_name_the_file() {
         let e = Rule::parse("bad.toml", "[rule\n").unwrap_err().to_string();
         assert!(e.starts_with("bad.toml: TOML syntax error"), "{e}");
-        let e = Rule::parse("t.toml", "[rule]\ntype='query'\nname='n'\n").unwrap_err().to_string();
+        let e = Rule::parse("t.toml", "[rule]\ntype='query'\nname='n'\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("rule_id"), "{e}");
-        let e = Rule::parse("t.toml", "[rule]\ntype='nope'\nname='n'\nrule_id='x'\n").unwrap_err().to_string();
+        let e = Rule::parse("t.toml", "[rule]\ntype='nope'\nname='n'\nrule_id='x'\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown rule type"), "{e}");
     }
 }

@@ -92,8 +92,18 @@ pub struct SourceError {
 }
 
 impl SourceError {
-    pub fn new(file: Arc<str>, position: Position, kind: ErrorKind, message: impl Into<String>) -> Self {
-        SourceError { file, position, kind, message: message.into() }
+    pub fn new(
+        file: Arc<str>,
+        position: Position,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        SourceError {
+            file,
+            position,
+            kind,
+            message: message.into(),
+        }
     }
 
     /// The short reason, for grouping (see [`ErrorKind`]).
@@ -110,12 +120,24 @@ mod tests {
     fn display_names_file_and_position() {
         let e = SourceError::new(
             "a/b.json".into(),
-            Position { record: Some(3), line: Some(7), byte: Some(120) },
+            Position {
+                record: Some(3),
+                line: Some(7),
+                byte: Some(120),
+            },
             ErrorKind::MalformedJson,
             "expected `:`",
         );
-        assert_eq!(e.to_string(), "a/b.json (record 3, line 7, byte 120): malformed JSON: expected `:`");
-        let e = SourceError::new("x.png".into(), Position::default(), ErrorKind::NotJson, "PNG image");
+        assert_eq!(
+            e.to_string(),
+            "a/b.json (record 3, line 7, byte 120): malformed JSON: expected `:`"
+        );
+        let e = SourceError::new(
+            "x.png".into(),
+            Position::default(),
+            ErrorKind::NotJson,
+            "PNG image",
+        );
         assert_eq!(e.to_string(), "x.png: not JSON: PNG image");
         assert_eq!(e.kind().to_string(), "not JSON");
     }

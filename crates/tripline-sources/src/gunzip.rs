@@ -52,7 +52,9 @@ pub fn gunzip_whole(gz: &[u8], out: &mut Vec<u8>) -> bool {
     }
     out.reserve_exact(isize.max(1));
     DECOMPRESSOR.with(|cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else { return false };
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return false;
+        };
         if slot.is_none() {
             *slot = Decompressor::new();
         }
@@ -74,7 +76,10 @@ pub fn gunzip_whole(gz: &[u8], out: &mut Vec<u8>) -> bool {
         };
         // Only a single member that ends exactly at the end of the input, and fills exactly
         // ISIZE bytes, is accepted: anything after it (another member) needs the stream path.
-        if r == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS && in_n == gz.len() && out_n == isize {
+        if r == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS
+            && in_n == gz.len()
+            && out_n == isize
+        {
             // SAFETY: libdeflate reported `out_n` (<= capacity) bytes written.
             unsafe { out.set_len(out_n) };
             true
@@ -97,7 +102,9 @@ mod tests {
 
     #[test]
     fn single_member_roundtrip() {
-        let data: Vec<u8> = (0..100_000u32).flat_map(|i| format!("{{\"n\":{i}}},").into_bytes()).collect();
+        let data: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| format!("{{\"n\":{i}}},").into_bytes())
+            .collect();
         let mut out = Vec::new();
         assert!(gunzip_whole(&gz(&data), &mut out));
         assert_eq!(out, data);

@@ -132,10 +132,20 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
 }
 
 fn io_error(p: &Path, what: &str, e: &io::Error) -> SourceError {
-    SourceError::new(Arc::from(p.to_string_lossy().as_ref()), Position::default(), ErrorKind::Io, format!("{what}: {e}"))
+    SourceError::new(
+        Arc::from(p.to_string_lossy().as_ref()),
+        Position::default(),
+        ErrorKind::Io,
+        format!("{what}: {e}"),
+    )
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<SourceError>, visited: &mut std::collections::HashSet<PathBuf>) {
+fn walk(
+    dir: &Path,
+    files: &mut Vec<PathBuf>,
+    errors: &mut Vec<SourceError>,
+    visited: &mut std::collections::HashSet<PathBuf>,
+) {
     // Symlinked directories can form cycles: remember where we have been.
     if let Ok(c) = std::fs::canonicalize(dir) {
         if !visited.insert(c) {
@@ -198,7 +208,10 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { input: InputMode::Auto, max_record_bytes: 16 << 20 }
+        ReadOptions {
+            input: InputMode::Auto,
+            max_record_bytes: 16 << 20,
+        }
     }
 }
 
@@ -294,12 +307,21 @@ pub fn read_input(input: &Input, opts: &ReadOptions, sink: &mut dyn FnMut(Item))
 /// records unless `opts.input` is [`InputMode::Json`] (then everything comes parsed). Every
 /// other record (arrays, NDJSON, envelopes, single objects) comes parsed, as
 /// [`RawItem::Parsed`].
-pub fn read_input_raw(input: &Input, opts: &ReadOptions, sink: &mut dyn FnMut(RawItem<'_>)) -> FileStats {
+pub fn read_input_raw(
+    input: &Input,
+    opts: &ReadOptions,
+    sink: &mut dyn FnMut(RawItem<'_>),
+) -> FileStats {
     read_input_to(input, opts, &mut RawSink(sink))
 }
 
 /// [`read_bytes`] with raw records (see [`read_input_raw`]).
-pub fn read_bytes_raw(name: &str, data: &[u8], opts: &ReadOptions, sink: &mut dyn FnMut(RawItem<'_>)) -> FileStats {
+pub fn read_bytes_raw(
+    name: &str,
+    data: &[u8],
+    opts: &ReadOptions,
+    sink: &mut dyn FnMut(RawItem<'_>),
+) -> FileStats {
     read_memory(Arc::from(name), data, opts, &mut RawSink(sink))
 }
 
@@ -343,7 +365,10 @@ impl Sink for RawSink<'_> {
         }
     }
     fn raw(&mut self, bytes: &[u8], origin: &Origin) -> bool {
-        (self.0)(RawItem::Bytes { bytes, origin: origin.clone() });
+        (self.0)(RawItem::Bytes {
+            bytes,
+            origin: origin.clone(),
+        });
         true
     }
 }
@@ -366,16 +391,34 @@ fn read_input_to(input: &Input, opts: &ReadOptions, sink: &mut dyn Sink) -> File
                     match f.read_to_end(&mut data) {
                         Ok(_) => return read_memory(name, &data, opts, sink),
                         Err(e) => {
-                            sink.item(Item::Error(SourceError::new(name, Position::default(), ErrorKind::Io, format!("read failed: {e}"))));
-                            return FileStats { format: Format::Unreadable, errors: 1, ..Default::default() };
+                            sink.item(Item::Error(SourceError::new(
+                                name,
+                                Position::default(),
+                                ErrorKind::Io,
+                                format!("read failed: {e}"),
+                            )));
+                            return FileStats {
+                                format: Format::Unreadable,
+                                errors: 1,
+                                ..Default::default()
+                            };
                         }
                     }
                 }
                 read_named(name, &mut f, opts, sink)
             }
             Err(e) => {
-                sink.item(Item::Error(SourceError::new(name, Position::default(), ErrorKind::Io, format!("cannot open: {e}"))));
-                FileStats { format: Format::Unreadable, errors: 1, ..Default::default() }
+                sink.item(Item::Error(SourceError::new(
+                    name,
+                    Position::default(),
+                    ErrorKind::Io,
+                    format!("cannot open: {e}"),
+                )));
+                FileStats {
+                    format: Format::Unreadable,
+                    errors: 1,
+                    ..Default::default()
+                }
             }
         },
     }
@@ -383,7 +426,12 @@ fn read_input_to(input: &Input, opts: &ReadOptions, sink: &mut dyn Sink) -> File
 
 /// Reads content already in memory (tests, chunks handed out by a caller). `name` is used in
 /// origins and errors. Gzip is detected as for files.
-pub fn read_bytes(name: &str, data: &[u8], opts: &ReadOptions, sink: &mut dyn FnMut(Item)) -> FileStats {
+pub fn read_bytes(
+    name: &str,
+    data: &[u8],
+    opts: &ReadOptions,
+    sink: &mut dyn FnMut(Item),
+) -> FileStats {
     read_memory(Arc::from(name), data, opts, &mut ItemSink(sink))
 }
 
@@ -394,7 +442,9 @@ pub fn gunzip(data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         return Ok(());
     }
     out.clear();
-    flate2::read::MultiGzDecoder::new(data).read_to_end(out).map(|_| ())
+    flate2::read::MultiGzDecoder::new(data)
+        .read_to_end(out)
+        .map(|_| ())
 }
 
 /// Whether the file starts with the gzip magic; leaves the file position at the start.
@@ -417,7 +467,11 @@ fn read_memory(name: Arc<str>, data: &[u8], opts: &ReadOptions, sink: &mut dyn S
     if data.len() >= 2 && data[..2] == GZIP_MAGIC {
         // Take the thread's buffer out (a sink that reads another input meanwhile gets a
         // fresh one), and put it back unless it grew past what is worth keeping.
-        let mut buf = GUNZIP_BUF.with(|b| b.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default());
+        let mut buf = GUNZIP_BUF.with(|b| {
+            b.try_borrow_mut()
+                .map(|mut b| std::mem::take(&mut *b))
+                .unwrap_or_default()
+        });
         let mut stats = None;
         if gunzip::gunzip_whole(data, &mut buf) {
             let mut r: &[u8] = &buf;
@@ -442,7 +496,12 @@ fn read_memory(name: Arc<str>, data: &[u8], opts: &ReadOptions, sink: &mut dyn S
 }
 
 /// Reads any byte stream (e.g. an object body being downloaded).
-pub fn read_reader(name: &str, reader: &mut dyn Read, opts: &ReadOptions, sink: &mut dyn FnMut(Item)) -> FileStats {
+pub fn read_reader(
+    name: &str,
+    reader: &mut dyn Read,
+    opts: &ReadOptions,
+    sink: &mut dyn FnMut(Item),
+) -> FileStats {
     read_named(Arc::from(name), reader, opts, &mut ItemSink(sink))
 }
 
@@ -497,9 +556,17 @@ impl<R: Read> Read for Greedy<R> {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-fn read_named(name: Arc<str>, raw: &mut dyn Read, opts: &ReadOptions, sink: &mut dyn Sink) -> FileStats {
+fn read_named(
+    name: Arc<str>,
+    raw: &mut dyn Read,
+    opts: &ReadOptions,
+    sink: &mut dyn Sink,
+) -> FileStats {
     let count = Rc::new(Cell::new(0u64));
-    let mut counting = Counting { inner: raw, count: count.clone() };
+    let mut counting = Counting {
+        inner: raw,
+        count: count.clone(),
+    };
     // Sniff the first bytes for gzip, then put them back in front of the stream.
     let mut head = [0u8; 2];
     let mut got = 0;
@@ -509,8 +576,18 @@ fn read_named(name: Arc<str>, raw: &mut dyn Read, opts: &ReadOptions, sink: &mut
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                sink.item(Item::Error(SourceError::new(name, Position::default(), ErrorKind::Io, format!("read failed: {e}"))));
-                return FileStats { format: Format::Unreadable, errors: 1, bytes_read: count.get(), ..Default::default() };
+                sink.item(Item::Error(SourceError::new(
+                    name,
+                    Position::default(),
+                    ErrorKind::Io,
+                    format!("read failed: {e}"),
+                )));
+                return FileStats {
+                    format: Format::Unreadable,
+                    errors: 1,
+                    bytes_read: count.get(),
+                    ..Default::default()
+                };
             }
         }
     }
@@ -519,23 +596,44 @@ fn read_named(name: Arc<str>, raw: &mut dyn Read, opts: &ReadOptions, sink: &mut
     let mut stats = if gzip {
         // MultiGzDecoder: concatenated gzip members are one stream (as `zcat` reads them).
         let dec = flate2::read::MultiGzDecoder::new(stream);
-        let mut r = BufReader::with_capacity(256 << 10, Greedy { inner: dec, pending: None });
+        let mut r = BufReader::with_capacity(
+            256 << 10,
+            Greedy {
+                inner: dec,
+                pending: None,
+            },
+        );
         read_json(name, &mut r, opts, sink, Compression::Gzip)
     } else {
-        let mut r = BufReader::with_capacity(128 << 10, Greedy { inner: stream, pending: None });
+        let mut r = BufReader::with_capacity(
+            128 << 10,
+            Greedy {
+                inner: stream,
+                pending: None,
+            },
+        );
         read_json(name, &mut r, opts, sink, Compression::None)
     };
     stats.bytes_read = count.get();
     stats
 }
 
-fn read_json(name: Arc<str>, r: &mut dyn BufRead, opts: &ReadOptions, sink: &mut dyn Sink, compression: Compression) -> FileStats {
+fn read_json(
+    name: Arc<str>,
+    r: &mut dyn BufRead,
+    opts: &ReadOptions,
+    sink: &mut dyn Sink,
+    compression: Compression,
+) -> FileStats {
     let mut sc = Scanner::new(r);
     let mut d = Driver {
         file: name,
         opts,
         sink,
-        stats: FileStats { compression, ..Default::default() },
+        stats: FileStats {
+            compression,
+            ..Default::default()
+        },
         record_no: 0,
         line_mode: false,
         top_objects: 0,
@@ -593,11 +691,20 @@ struct Driver<'a> {
 impl Driver<'_> {
     fn error(&mut self, kind: ErrorKind, position: Position, message: String) {
         self.stats.errors += 1;
-        self.sink.item(Item::Error(SourceError::new(self.file.clone(), position, kind, message)));
+        self.sink.item(Item::Error(SourceError::new(
+            self.file.clone(),
+            position,
+            kind,
+            message,
+        )));
     }
 
     fn at(&self, record: Option<u64>, line: u64, byte: u64) -> Position {
-        Position { record, line: Some(line), byte: Some(byte) }
+        Position {
+            record,
+            line: Some(line),
+            byte: Some(byte),
+        }
     }
 
     /// Reports a scanner failure outside a record (between records, inside a wrapper).
@@ -606,7 +713,14 @@ impl Driver<'_> {
             ScanError::Syntax { msg, pos, line } => Outcome::Broken { msg, pos, line },
             ScanError::Eof => {
                 let pos = self.at(None, sc.line, sc.pos);
-                self.error(ErrorKind::Truncated, pos, format!("input ends inside the JSON structure (after record {})", self.record_no));
+                self.error(
+                    ErrorKind::Truncated,
+                    pos,
+                    format!(
+                        "input ends inside the JSON structure (after record {})",
+                        self.record_no
+                    ),
+                );
                 Outcome::Stop
             }
             ScanError::Io(e) => {
@@ -618,7 +732,10 @@ impl Driver<'_> {
                 self.error(
                     ErrorKind::TooLarge,
                     pos,
-                    format!("a {size}-byte value is larger than the {}-byte limit", self.opts.max_record_bytes),
+                    format!(
+                        "a {size}-byte value is larger than the {}-byte limit",
+                        self.opts.max_record_bytes
+                    ),
                 );
                 Outcome::Ok
             }
@@ -629,8 +746,16 @@ impl Driver<'_> {
         let pos = self.at(None, sc.line, sc.pos);
         match self.stats.compression {
             Compression::Gzip => {
-                let kind = if e.kind() == io::ErrorKind::UnexpectedEof { ErrorKind::Truncated } else { ErrorKind::Decompress };
-                let what = if kind == ErrorKind::Truncated { "gzip stream is truncated" } else { "gzip stream is corrupt" };
+                let kind = if e.kind() == io::ErrorKind::UnexpectedEof {
+                    ErrorKind::Truncated
+                } else {
+                    ErrorKind::Decompress
+                };
+                let what = if kind == ErrorKind::Truncated {
+                    "gzip stream is truncated"
+                } else {
+                    "gzip stream is corrupt"
+                };
                 let n = self.record_no;
                 self.error(kind, pos, format!("{what} ({e}); the {n} record(s) before this point were read, the rest is lost"));
             }
@@ -648,7 +773,11 @@ impl Driver<'_> {
             }
             Ok(h) if h.starts_with(&[0xFF, 0xFE]) || h.starts_with(&[0xFE, 0xFF]) => {
                 self.stats.format = Format::Unreadable;
-                self.error(ErrorKind::Unsupported, Position::default(), "UTF-16 text (convert it to UTF-8)".into());
+                self.error(
+                    ErrorKind::Unsupported,
+                    Position::default(),
+                    "UTF-16 text (convert it to UTF-8)".into(),
+                );
                 return;
             }
             Ok(_) => {}
@@ -718,7 +847,11 @@ impl Driver<'_> {
                     let position = self.at(Some(self.record_no.max(1)), line, pos);
                     if resync {
                         self.line_mode = true;
-                        self.error(ErrorKind::MalformedJson, position, format!("{msg}; skipped to the next line"));
+                        self.error(
+                            ErrorKind::MalformedJson,
+                            position,
+                            format!("{msg}; skipped to the next line"),
+                        );
                         match sc.skip_line() {
                             Ok(true) => continue,
                             Ok(false) => return,
@@ -761,7 +894,14 @@ impl Driver<'_> {
         outcome
     }
 
-    fn top_object_inner(&mut self, sc: &mut Scanner, buf: &mut Vec<u8>, limit: usize, start_pos: u64, start_line: u64) -> Outcome {
+    fn top_object_inner(
+        &mut self,
+        sc: &mut Scanner,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        start_pos: u64,
+        start_line: u64,
+    ) -> Outcome {
         macro_rules! scan {
             ($e:expr) => {
                 match $e {
@@ -822,14 +962,25 @@ impl Driver<'_> {
                 }
             };
         }
-        if matches!(self.stats.format, Format::Empty | Format::SingleObject | Format::Ndjson) {
-            self.stats.format = if key == "Records" { Format::S3Records } else { Format::LookupEvents };
+        if matches!(
+            self.stats.format,
+            Format::Empty | Format::SingleObject | Format::Ndjson
+        ) {
+            self.stats.format = if key == "Records" {
+                Format::S3Records
+            } else {
+                Format::LookupEvents
+            };
         }
         let mut key = key.to_string();
         loop {
             // At the `[` of a record list.
             sc.bump();
-            let ctx = if key == "Records" { Ctx::Records } else { Ctx::Events };
+            let ctx = if key == "Records" {
+                Ctx::Records
+            } else {
+                Ctx::Events
+            };
             match self.elements(sc, ctx) {
                 Outcome::Ok => {}
                 other => return other,
@@ -843,18 +994,30 @@ impl Driver<'_> {
                     }
                     Some(b',') => sc.bump(),
                     Some(_) => {
-                        return Outcome::Broken { msg: "expected ',' or '}' in the object around the records", pos: sc.pos, line: sc.line }
+                        return Outcome::Broken {
+                            msg: "expected ',' or '}' in the object around the records",
+                            pos: sc.pos,
+                            line: sc.line,
+                        }
                     }
                     None => return self.scan_failed(ScanError::Eof, sc),
                 }
                 let mut kb = Vec::new();
                 if scan!(sc.skip_ws_in_line(self.line_mode)) != Some(b'"') {
-                    return Outcome::Broken { msg: "expected a key", pos: sc.pos, line: sc.line };
+                    return Outcome::Broken {
+                        msg: "expected a key",
+                        pos: sc.pos,
+                        line: sc.line,
+                    };
                 }
                 scan!(sc.read_value(&mut kb, 1 << 16, self.line_mode));
                 key = serde_json::from_slice::<String>(&kb).unwrap_or_default();
                 if scan!(sc.skip_ws_in_line(self.line_mode)) != Some(b':') {
-                    return Outcome::Broken { msg: "expected ':' after a key", pos: sc.pos, line: sc.line };
+                    return Outcome::Broken {
+                        msg: "expected ':' after a key",
+                        pos: sc.pos,
+                        line: sc.line,
+                    };
                 }
                 sc.bump();
                 let next = scan!(sc.skip_ws_in_line(self.line_mode));
@@ -918,13 +1081,27 @@ impl Driver<'_> {
                     self.error(
                         ErrorKind::MalformedJson,
                         pos,
-                        format!("missing ',' between records {} and {}; reading on", self.record_no, self.record_no + 1),
+                        format!(
+                            "missing ',' between records {} and {}; reading on",
+                            self.record_no,
+                            self.record_no + 1
+                        ),
                     );
                 }
                 Some(b'\n') => {
-                    return Outcome::Broken { msg: "the record list continues past the end of its line", pos: sc.pos, line: sc.line }
+                    return Outcome::Broken {
+                        msg: "the record list continues past the end of its line",
+                        pos: sc.pos,
+                        line: sc.line,
+                    }
                 }
-                Some(_) => return Outcome::Broken { msg: "expected ',' or ']' after a record", pos: sc.pos, line: sc.line },
+                Some(_) => {
+                    return Outcome::Broken {
+                        msg: "expected ',' or ']' after a record",
+                        pos: sc.pos,
+                        line: sc.line,
+                    }
+                }
                 None => return self.truncated_list(sc),
             }
         }
@@ -933,12 +1110,20 @@ impl Driver<'_> {
     fn truncated_list(&mut self, sc: &Scanner) -> Outcome {
         let pos = self.at(None, sc.line, sc.pos);
         let n = self.record_no;
-        self.error(ErrorKind::Truncated, pos, format!("input ends inside the record list (after record {n}): the file is cut short"));
+        self.error(
+            ErrorKind::Truncated,
+            pos,
+            format!("input ends inside the record list (after record {n}): the file is cut short"),
+        );
         Outcome::Stop
     }
 
     fn origin(&self, line: u64) -> Origin {
-        Origin { file: self.file.clone(), record: self.record_no, line: Some(line) }
+        Origin {
+            file: self.file.clone(),
+            record: self.record_no,
+            line: Some(line),
+        }
     }
 
     /// One list element (or stray top-level value).
@@ -950,7 +1135,10 @@ impl Driver<'_> {
         let outcome = match sc.read_value(&mut buf, self.opts.max_record_bytes, self.line_mode) {
             Ok(_) => {
                 let origin = self.origin(start_line);
-                if ctx == Ctx::Records && self.opts.input != InputMode::Json && self.sink.raw(&buf, &origin) {
+                if ctx == Ctx::Records
+                    && self.opts.input != InputMode::Json
+                    && self.sink.raw(&buf, &origin)
+                {
                     self.stats.records += 1;
                 } else {
                     self.parse_and_emit(&buf, start_pos, start_line, origin, ctx);
@@ -964,20 +1152,34 @@ impl Driver<'_> {
     }
 
     /// A failure while cutting out record `self.record_no`.
-    fn record_scan_failed(&mut self, e: ScanError, sc: &Scanner, start_pos: u64, start_line: u64) -> Outcome {
+    fn record_scan_failed(
+        &mut self,
+        e: ScanError,
+        sc: &Scanner,
+        start_pos: u64,
+        start_line: u64,
+    ) -> Outcome {
         self.stats.skipped += 1;
         let rec = Some(self.record_no);
         match e {
             ScanError::TooLarge { size } => {
                 let pos = self.at(rec, start_line, start_pos);
                 let lim = self.opts.max_record_bytes;
-                self.error(ErrorKind::TooLarge, pos, format!("the record is {size} bytes, over the {lim}-byte limit; skipped"));
+                self.error(
+                    ErrorKind::TooLarge,
+                    pos,
+                    format!("the record is {size} bytes, over the {lim}-byte limit; skipped"),
+                );
                 Outcome::Ok
             }
             ScanError::Syntax { msg, pos, line } => Outcome::Broken { msg, pos, line },
             ScanError::Eof => {
                 let pos = self.at(rec, start_line, start_pos);
-                self.error(ErrorKind::Truncated, pos, "input ends inside this record: the file is cut short".into());
+                self.error(
+                    ErrorKind::Truncated,
+                    pos,
+                    "input ends inside this record: the file is cut short".into(),
+                );
                 Outcome::Stop
             }
             ScanError::Io(e) => {
@@ -988,7 +1190,14 @@ impl Driver<'_> {
     }
 
     /// Parses one cut-out value and hands on what it holds.
-    fn parse_and_emit(&mut self, bytes: &[u8], start_pos: u64, start_line: u64, origin: Origin, ctx: Ctx) {
+    fn parse_and_emit(
+        &mut self,
+        bytes: &[u8],
+        start_pos: u64,
+        start_line: u64,
+        origin: Origin,
+        ctx: Ctx,
+    ) {
         match serde_json::from_slice::<Value>(bytes) {
             Ok(v) => self.emit(v, origin, ctx, 0),
             Err(e) => {
@@ -996,13 +1205,25 @@ impl Driver<'_> {
                 let rec = Some(origin.record);
                 if let Err(u) = std::str::from_utf8(bytes) {
                     let off = u.valid_up_to();
-                    let line = start_line + memchr::memchr_iter(b'\n', &bytes[..off]).count() as u64;
+                    let line =
+                        start_line + memchr::memchr_iter(b'\n', &bytes[..off]).count() as u64;
                     let pos = self.at(rec, line, start_pos + off as u64);
-                    self.error(ErrorKind::InvalidUtf8, pos, format!("byte 0x{:02x} is not valid UTF-8; record skipped", bytes[off]));
+                    self.error(
+                        ErrorKind::InvalidUtf8,
+                        pos,
+                        format!(
+                            "byte 0x{:02x} is not valid UTF-8; record skipped",
+                            bytes[off]
+                        ),
+                    );
                 } else {
                     let (line, off) = locate(bytes, e.line(), e.column());
                     let pos = self.at(rec, start_line + line - 1, start_pos + off as u64);
-                    self.error(ErrorKind::MalformedJson, pos, format!("{}; record skipped", strip_serde_position(&e)));
+                    self.error(
+                        ErrorKind::MalformedJson,
+                        pos,
+                        format!("{}; record skipped", strip_serde_position(&e)),
+                    );
                 }
             }
         }
@@ -1013,11 +1234,18 @@ impl Driver<'_> {
             Value::Object(m) => m,
             other => {
                 self.stats.skipped += 1;
-                let pos = Position { record: Some(origin.record), line: origin.line, byte: None };
+                let pos = Position {
+                    record: Some(origin.record),
+                    line: origin.line,
+                    byte: None,
+                };
                 self.error(
                     ErrorKind::NotAnObject,
                     pos,
-                    format!("the record is a JSON {}, not an object; skipped", classify::type_name(&other)),
+                    format!(
+                        "the record is a JSON {}, not an object; skipped",
+                        classify::type_name(&other)
+                    ),
                 );
                 return;
             }
@@ -1033,13 +1261,22 @@ impl Driver<'_> {
             for key in ["Records", "Events"] {
                 if let Some(Value::Array(_)) = map.get(key) {
                     let mut map = map;
-                    let Some(Value::Array(items)) = map.remove(key) else { return };
-                    let inner_ctx = if key == "Records" { Ctx::Records } else { Ctx::Events };
+                    let Some(Value::Array(items)) = map.remove(key) else {
+                        return;
+                    };
+                    let inner_ctx = if key == "Records" {
+                        Ctx::Records
+                    } else {
+                        Ctx::Events
+                    };
                     for (i, item) in items.into_iter().enumerate() {
                         if i > 0 {
                             self.record_no += 1;
                         }
-                        let o = Origin { record: self.record_no, ..origin.clone() };
+                        let o = Origin {
+                            record: self.record_no,
+                            ..origin.clone()
+                        };
                         self.emit(item, o, inner_ctx, depth + 1);
                     }
                     return;
@@ -1061,12 +1298,26 @@ impl Driver<'_> {
             }
             classify::Unwrapped::BadEmbedded(msg) => {
                 self.stats.skipped += 1;
-                let pos = Position { record: Some(origin.record), line: origin.line, byte: None };
-                self.error(ErrorKind::MalformedJson, pos, format!("the CloudTrailEvent field {msg}; record skipped"));
+                let pos = Position {
+                    record: Some(origin.record),
+                    line: origin.line,
+                    byte: None,
+                };
+                self.error(
+                    ErrorKind::MalformedJson,
+                    pos,
+                    format!("the CloudTrailEvent field {msg}; record skipped"),
+                );
             }
             classify::Unwrapped::Plain(map) => {
-                let ct = mode == InputMode::CloudTrail || matches!(ctx, Ctx::Records | Ctx::Events) || classify::is_cloudtrail_shaped(&map);
-                let kind = if ct { RecordKind::CloudTrail } else { RecordKind::Document };
+                let ct = mode == InputMode::CloudTrail
+                    || matches!(ctx, Ctx::Records | Ctx::Events)
+                    || classify::is_cloudtrail_shaped(&map);
+                let kind = if ct {
+                    RecordKind::CloudTrail
+                } else {
+                    RecordKind::Document
+                };
                 self.push(Value::Object(map), origin, kind);
             }
         }
@@ -1077,7 +1328,11 @@ impl Driver<'_> {
         if kind == RecordKind::Document {
             self.stats.documents += 1;
         }
-        self.sink.item(Item::Record(RawRecord { value, origin, kind }));
+        self.sink.item(Item::Record(RawRecord {
+            value,
+            origin,
+            kind,
+        }));
     }
 }
 
@@ -1091,7 +1346,10 @@ fn locate(bytes: &[u8], line: usize, column: usize) -> (u64, usize) {
             None => break,
         }
     }
-    ((line as u64).max(1), (off + column.saturating_sub(1)).min(bytes.len()))
+    (
+        (line as u64).max(1),
+        (off + column.saturating_sub(1)).min(bytes.len()),
+    )
 }
 
 /// serde_json's message without its " at line L column C" (relative to the record, so

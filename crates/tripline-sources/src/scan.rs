@@ -20,7 +20,11 @@ pub(crate) enum ScanError {
     /// End of input inside a value.
     Eof,
     /// The bytes cannot be JSON; `pos`/`line` locate the offending byte, which is left unread.
-    Syntax { msg: &'static str, pos: u64, line: u64 },
+    Syntax {
+        msg: &'static str,
+        pos: u64,
+        line: u64,
+    },
     /// The value was longer than the limit; it was scanned to its end and dropped.
     TooLarge { size: u64 },
 }
@@ -114,7 +118,9 @@ impl<'r> Scanner<'r> {
             if chunk.is_empty() {
                 return Ok(None);
             }
-            let i = chunk.iter().position(|&b| !matches!(b, b' ' | b'\t' | b'\r'));
+            let i = chunk
+                .iter()
+                .position(|&b| !matches!(b, b' ' | b'\t' | b'\r'));
             match i {
                 Some(i) => {
                     let next = chunk[i];
@@ -154,7 +160,12 @@ impl<'r> Scanner<'r> {
     /// whitespace), appending its bytes to `out`. `line_mode`: the value must end on the line
     /// it starts on (NDJSON), so a newline inside it is an error and the caller can resync on
     /// the next line.
-    pub fn read_value(&mut self, out: &mut Vec<u8>, limit: usize, line_mode: bool) -> Result<u64, ScanError> {
+    pub fn read_value(
+        &mut self,
+        out: &mut Vec<u8>,
+        limit: usize,
+        line_mode: bool,
+    ) -> Result<u64, ScanError> {
         let first = match self.peek()? {
             Some(b) => b,
             None => return Err(ScanError::Eof),
@@ -166,7 +177,11 @@ impl<'r> Scanner<'r> {
             b'"' => st.in_str = true,
             b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => st.scalar = true,
             _ => {
-                return Err(ScanError::Syntax { msg: "expected a JSON value", pos: self.pos, line: self.line });
+                return Err(ScanError::Syntax {
+                    msg: "expected a JSON value",
+                    pos: self.pos,
+                    line: self.line,
+                });
             }
         }
         out.push(first);
@@ -176,13 +191,26 @@ impl<'r> Scanner<'r> {
 
     /// Continues a value whose opening `{` (and maybe more) the caller has already consumed
     /// and copied to `out` (`already` bytes of it belong to this value).
-    pub fn read_object_rest(&mut self, out: &mut Vec<u8>, limit: usize, line_mode: bool, already: usize) -> Result<u64, ScanError> {
+    pub fn read_object_rest(
+        &mut self,
+        out: &mut Vec<u8>,
+        limit: usize,
+        line_mode: bool,
+        already: usize,
+    ) -> Result<u64, ScanError> {
         let mut st = State::default();
         st.stack.push(b'}');
         self.continue_value(out, limit, line_mode, st, already as u64)
     }
 
-    fn continue_value(&mut self, out: &mut Vec<u8>, limit: usize, line_mode: bool, mut st: State, already: u64) -> Result<u64, ScanError> {
+    fn continue_value(
+        &mut self,
+        out: &mut Vec<u8>,
+        limit: usize,
+        line_mode: bool,
+        mut st: State,
+        already: u64,
+    ) -> Result<u64, ScanError> {
         let base = out.len() as u64 - already.min(out.len() as u64);
         let mut size = already;
         let mut too_large = already > limit as u64;
@@ -251,7 +279,8 @@ impl<'r> Scanner<'r> {
                                     // cut short (or is not JSON). Stop before the newline so the
                                     // caller can resync on the next line.
                                     i = k;
-                                    err = Some("unterminated string (a raw newline inside a string)");
+                                    err =
+                                        Some("unterminated string (a raw newline inside a string)");
                                     break;
                                 }
                             }
@@ -304,7 +333,11 @@ impl<'r> Scanner<'r> {
             self.pos += i as u64;
             self.line += nl;
             if let Some(msg) = err {
-                return Err(ScanError::Syntax { msg, pos: self.pos, line: self.line });
+                return Err(ScanError::Syntax {
+                    msg,
+                    pos: self.pos,
+                    line: self.line,
+                });
             }
             if done {
                 return finish(size, too_large);
@@ -370,7 +403,13 @@ mod tests {
         for step in [1, 2, 3, 7, 64] {
             assert_eq!(
                 values(data, step),
-                vec![r#"{"a":"x}\"]","b":[1,{"c":null}]}"#, "[true]", r#""s\\""#, "-1.5e3", "{}"],
+                vec![
+                    r#"{"a":"x}\"]","b":[1,{"c":null}]}"#,
+                    "[true]",
+                    r#""s\\""#,
+                    "-1.5e3",
+                    "{}"
+                ],
                 "step {step}"
             );
         }
@@ -425,16 +464,34 @@ mod tests {
 
         let mut r: &[u8] = b"{\"a\":[1}";
         let mut sc = Scanner::new(&mut r);
-        assert!(matches!(sc.read_value(&mut out, 100, false), Err(ScanError::Syntax { msg: "mismatched bracket", .. })));
+        assert!(matches!(
+            sc.read_value(&mut out, 100, false),
+            Err(ScanError::Syntax {
+                msg: "mismatched bracket",
+                ..
+            })
+        ));
         let mut r: &[u8] = b"{\"a\":\n1}";
         let mut sc = Scanner::new(&mut r);
-        assert!(matches!(sc.read_value(&mut out, 100, true), Err(ScanError::Syntax { line: 1, .. })));
+        assert!(matches!(
+            sc.read_value(&mut out, 100, true),
+            Err(ScanError::Syntax { line: 1, .. })
+        ));
         let mut r: &[u8] = b"{\"a\":[1,2";
         let mut sc = Scanner::new(&mut r);
-        assert!(matches!(sc.read_value(&mut out, 100, false), Err(ScanError::Eof)));
+        assert!(matches!(
+            sc.read_value(&mut out, 100, false),
+            Err(ScanError::Eof)
+        ));
         let deep = "[".repeat(MAX_DEPTH + 10);
         let mut r: &[u8] = deep.as_bytes();
         let mut sc = Scanner::new(&mut r);
-        assert!(matches!(sc.read_value(&mut out, usize::MAX, false), Err(ScanError::Syntax { msg: "nesting too deep", .. })));
+        assert!(matches!(
+            sc.read_value(&mut out, usize::MAX, false),
+            Err(ScanError::Syntax {
+                msg: "nesting too deep",
+                ..
+            })
+        ));
     }
 }

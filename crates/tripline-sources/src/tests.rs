@@ -31,7 +31,10 @@ struct Out {
 
 impl Out {
     fn names(&self) -> Vec<String> {
-        self.records.iter().map(|r| r.value["eventName"].as_str().unwrap_or("?").to_string()).collect()
+        self.records
+            .iter()
+            .map(|r| r.value["eventName"].as_str().unwrap_or("?").to_string())
+            .collect()
     }
     fn kinds(&self) -> Vec<ErrorKind> {
         self.errors.iter().map(|e| e.kind).collect()
@@ -52,7 +55,11 @@ fn read_with(name: &str, data: &[u8], opts: &ReadOptions) -> Out {
     }
     assert_eq!(stats.errors, errors.len() as u64);
     assert_eq!(stats.records, records.len() as u64);
-    Out { records, errors, stats }
+    Out {
+        records,
+        errors,
+        stats,
+    }
 }
 
 fn read(data: &[u8]) -> Out {
@@ -60,14 +67,21 @@ fn read(data: &[u8]) -> Out {
 }
 
 fn s3_file(names: &[&str]) -> Vec<u8> {
-    let recs: Vec<Value> = names.iter().enumerate().map(|(i, n)| rec(n, i as u64)).collect();
+    let recs: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| rec(n, i as u64))
+        .collect();
     serde_json::to_vec(&json!({ "Records": recs })).unwrap()
 }
 
 #[test]
 fn s3_delivery_plain_and_gzip() {
     let data = s3_file(&["A", "B", "C"]);
-    for (bytes, comp) in [(data.clone(), Compression::None), (gz(&data), Compression::Gzip)] {
+    for (bytes, comp) in [
+        (data.clone(), Compression::None),
+        (gz(&data), Compression::Gzip),
+    ] {
         let o = read(&bytes);
         assert_eq!(o.names(), ["A", "B", "C"]);
         assert!(o.errors.is_empty(), "{:?}", o.errors);
@@ -107,7 +121,10 @@ fn records_key_not_first_and_records_with_odd_shapes() {
     assert_eq!(o.records[1].origin.line, Some(5));
     assert!(o.errors.is_empty(), "{:?}", o.errors);
     let o = read(br#"{"Records": []}"#);
-    assert_eq!((o.records.len(), o.errors.len(), o.stats.format), (0, 0, Format::S3Records));
+    assert_eq!(
+        (o.records.len(), o.errors.len(), o.stats.format),
+        (0, 0, Format::S3Records)
+    );
 }
 
 #[test]
@@ -118,21 +135,48 @@ fn digest_files_are_counted_not_errors() {
     });
     let o = read(&gz(&serde_json::to_vec(&digest).unwrap()));
     assert!(o.records.is_empty() && o.errors.is_empty());
-    assert_eq!((o.stats.digests, o.stats.digest, o.stats.format), (1, true, Format::Digest));
+    assert_eq!(
+        (o.stats.digests, o.stats.digest, o.stats.format),
+        (1, true, Format::Digest)
+    );
 }
 
 #[test]
 fn json_array_export_mixed_kinds() {
-    let data = serde_json::to_vec(&json!([rec("A", 1), {"event": {"action": "x"}, "message": "hi"}, rec("B", 2)])).unwrap();
+    let data = serde_json::to_vec(
+        &json!([rec("A", 1), {"event": {"action": "x"}, "message": "hi"}, rec("B", 2)]),
+    )
+    .unwrap();
     let o = read(&data);
     assert_eq!(o.stats.format, Format::JsonArray);
     let kinds: Vec<RecordKind> = o.records.iter().map(|r| r.kind).collect();
-    assert_eq!(kinds, [RecordKind::CloudTrail, RecordKind::Document, RecordKind::CloudTrail]);
+    assert_eq!(
+        kinds,
+        [
+            RecordKind::CloudTrail,
+            RecordKind::Document,
+            RecordKind::CloudTrail
+        ]
+    );
     assert_eq!(o.stats.documents, 1);
     // Forced modes.
-    let o = read_with("t.json", &data, &ReadOptions { input: InputMode::CloudTrail, ..Default::default() });
+    let o = read_with(
+        "t.json",
+        &data,
+        &ReadOptions {
+            input: InputMode::CloudTrail,
+            ..Default::default()
+        },
+    );
     assert!(o.records.iter().all(|r| r.kind == RecordKind::CloudTrail));
-    let o = read_with("t.json", &data, &ReadOptions { input: InputMode::Json, ..Default::default() });
+    let o = read_with(
+        "t.json",
+        &data,
+        &ReadOptions {
+            input: InputMode::Json,
+            ..Default::default()
+        },
+    );
     assert!(o.records.iter().all(|r| r.kind == RecordKind::Document));
 }
 
@@ -192,20 +236,32 @@ fn eventbridge_events() {
     // NDJSON of EventBridge events, as a Firehose or archive would write them.
     let line = serde_json::to_string(&ev).unwrap();
     let o = read(format!("{line}\n{line}\n").as_bytes());
-    assert_eq!((o.records.len(), o.stats.eventbridge, o.stats.format), (2, 2, Format::Ndjson));
+    assert_eq!(
+        (o.records.len(), o.stats.eventbridge, o.stats.format),
+        (2, 2, Format::Ndjson)
+    );
 }
 
 #[test]
 fn single_record_and_empty_file() {
     let o = read(&serde_json::to_vec_pretty(&rec("A", 1)).unwrap());
-    assert_eq!((o.names(), o.stats.format), (vec!["A".to_string()], Format::SingleObject));
+    assert_eq!(
+        (o.names(), o.stats.format),
+        (vec!["A".to_string()], Format::SingleObject)
+    );
     assert_eq!(o.records[0].origin.line, Some(1));
     let o = read(b"\xEF\xBB\xBF{\"eventName\":\"A\",\"eventSource\":\"s\"}");
     assert_eq!(o.names(), ["A"]);
     let o = read(b"  \n ");
-    assert_eq!((o.records.len(), o.errors.len(), o.stats.format), (0, 0, Format::Empty));
+    assert_eq!(
+        (o.records.len(), o.errors.len(), o.stats.format),
+        (0, 0, Format::Empty)
+    );
     let o = read(b"{}");
-    assert_eq!((o.records.len(), o.records[0].kind), (1, RecordKind::Document));
+    assert_eq!(
+        (o.records.len(), o.records[0].kind),
+        (1, RecordKind::Document)
+    );
 }
 
 #[test]
@@ -219,7 +275,10 @@ fn malformed_record_in_array_is_skipped() {
     assert_eq!((p.record, p.line), (Some(2), Some(2)));
     // The byte offset points into the bad record, at or after its start.
     let start = data.iter().position(|&b| b == b'\n').unwrap() as u64 + 2;
-    assert!(p.byte.unwrap() >= start && p.byte.unwrap() < start + 30, "{p:?}");
+    assert!(
+        p.byte.unwrap() >= start && p.byte.unwrap() < start + 30,
+        "{p:?}"
+    );
     assert_eq!(o.stats.skipped, 1);
 }
 
@@ -230,7 +289,11 @@ fn records_list_broken_structure_keeps_earlier_records() {
     let o = read(data);
     assert_eq!(o.names(), ["A"]);
     assert_eq!(o.kinds(), [ErrorKind::MalformedJson]);
-    assert!(o.errors[0].message.contains("rest of the file"), "{}", o.errors[0]);
+    assert!(
+        o.errors[0].message.contains("rest of the file"),
+        "{}",
+        o.errors[0]
+    );
     assert_eq!(o.errors[0].position.record, Some(2));
     // Garbage between records.
     let o = read(br#"[{"eventName":"A","eventSource":"s"} x {"eventName":"B"}]"#);
@@ -240,7 +303,8 @@ fn records_list_broken_structure_keeps_earlier_records() {
 
 #[test]
 fn missing_comma_between_records_reads_on() {
-    let data = b"{\"Records\": [\n{\"eventName\":\"A\"}\n{\"eventName\":\"B\"},\n{\"eventName\":\"C\"}]}";
+    let data =
+        b"{\"Records\": [\n{\"eventName\":\"A\"}\n{\"eventName\":\"B\"},\n{\"eventName\":\"C\"}]}";
     let o = read(data);
     assert_eq!(o.names(), ["A", "B", "C"]);
     assert_eq!(o.kinds(), [ErrorKind::MalformedJson]);
@@ -265,7 +329,12 @@ fn ndjson_bad_lines_resync_on_next_line() {
     // Records before a break on the same line are kept.
     assert_eq!(o.names(), ["A", "D", "X", "F"]);
     let lines: Vec<Option<u64>> = o.errors.iter().map(|e| e.position.line).collect();
-    assert_eq!(lines, [Some(2), Some(3), Some(5), Some(6), Some(7)], "{:#?}", o.errors);
+    assert_eq!(
+        lines,
+        [Some(2), Some(3), Some(5), Some(6), Some(7)],
+        "{:#?}",
+        o.errors
+    );
     assert_eq!(o.records[2].origin.line, Some(6));
     assert_eq!(o.records[3].origin.line, Some(8));
     // The first line itself cut short.
@@ -282,7 +351,11 @@ fn truncated_gzip_keeps_records_before_the_cut() {
     let full = gz(&s3_file(&refs));
     let cut = &full[..full.len() / 2];
     let o = read(cut);
-    assert!(!o.records.is_empty() && o.records.len() < 2000, "{}", o.records.len());
+    assert!(
+        !o.records.is_empty() && o.records.len() < 2000,
+        "{}",
+        o.records.len()
+    );
     // What was read is exactly the first records, in order.
     for (i, r) in o.records.iter().enumerate() {
         assert_eq!(r.value["eventName"], format!("E{i}"));
@@ -301,7 +374,14 @@ fn corrupt_gzip_is_reported() {
     }
     let o = read(&data);
     assert_eq!(o.errors.len(), 1, "{:?}", o.errors);
-    assert!(matches!(o.errors[0].kind, ErrorKind::Decompress | ErrorKind::Truncated), "{:?}", o.errors[0]);
+    assert!(
+        matches!(
+            o.errors[0].kind,
+            ErrorKind::Decompress | ErrorKind::Truncated
+        ),
+        "{:?}",
+        o.errors[0]
+    );
     // A gzip header and nothing else.
     let o = read(&[0x1f, 0x8b]);
     assert_eq!(o.errors.len(), 1, "{:?}", o.errors);
@@ -384,10 +464,15 @@ fn a_100_mb_line_is_skipped_in_bounded_memory() {
     };
     let mut names = Vec::new();
     let mut errors = Vec::new();
-    let stats = read_reader("huge.json", &mut r, &ReadOptions::default(), &mut |it| match it {
-        Item::Record(r) => names.push(r.value["eventName"].as_str().unwrap().to_string()),
-        Item::Error(e) => errors.push(e),
-    });
+    let stats = read_reader(
+        "huge.json",
+        &mut r,
+        &ReadOptions::default(),
+        &mut |it| match it {
+            Item::Record(r) => names.push(r.value["eventName"].as_str().unwrap().to_string()),
+            Item::Error(e) => errors.push(e),
+        },
+    );
     assert_eq!(names, ["A", "B"]);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].kind, ErrorKind::TooLarge);
@@ -396,7 +481,11 @@ fn a_100_mb_line_is_skipped_in_bounded_memory() {
     assert!(stats.bytes_uncompressed > 100 << 20);
 
     // The same line with no end at all: one truncation error, no OOM.
-    let mut r = HugeLine { head: b"{\"p\":\"", fill: 40 << 20, tail: b"" };
+    let mut r = HugeLine {
+        head: b"{\"p\":\"",
+        fill: 40 << 20,
+        tail: b"",
+    };
     let mut errs = Vec::new();
     read_reader("huge.json", &mut r, &ReadOptions::default(), &mut |it| {
         if let Item::Error(e) = it {
@@ -409,7 +498,10 @@ fn a_100_mb_line_is_skipped_in_bounded_memory() {
 #[test]
 fn files_that_are_not_cloudtrail() {
     let o = read(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
-    assert_eq!((o.kinds(), o.stats.format), (vec![ErrorKind::NotJson], Format::Unreadable));
+    assert_eq!(
+        (o.kinds(), o.stats.format),
+        (vec![ErrorKind::NotJson], Format::Unreadable)
+    );
     assert!(o.errors[0].message.contains("PNG"));
     let o = read(b"eventTime,eventName,userIdentity\n2024-01-01,ConsoleLogin,x\n");
     assert_eq!(o.kinds(), [ErrorKind::NotJson]);
@@ -461,25 +553,41 @@ impl Read for ManyRecords {
 fn a_large_file_streams() {
     // ~500 bytes a record, 120k records: ~60 MB, never in memory at once.
     let n = 120_000;
-    let mut r = ManyRecords { n, i: 0, pending: Vec::new(), done: false };
+    let mut r = ManyRecords {
+        n,
+        i: 0,
+        pending: Vec::new(),
+        done: false,
+    };
     let mut count = 0u64;
     let mut last = String::new();
-    let stats = read_reader("big.json", &mut r, &ReadOptions::default(), &mut |it| match it {
-        Item::Record(r) => {
-            count += 1;
-            last = r.value["eventID"].as_str().unwrap().to_string();
-        }
-        Item::Error(e) => panic!("{e}"),
-    });
+    let stats = read_reader(
+        "big.json",
+        &mut r,
+        &ReadOptions::default(),
+        &mut |it| match it {
+            Item::Record(r) => {
+                count += 1;
+                last = r.value["eventID"].as_str().unwrap().to_string();
+            }
+            Item::Error(e) => panic!("{e}"),
+        },
+    );
     assert_eq!(count, n);
     assert_eq!(last, format!("id-{}", n - 1));
-    assert!(stats.bytes_uncompressed > 50 << 20, "{}", stats.bytes_uncompressed);
+    assert!(
+        stats.bytes_uncompressed > 50 << 20,
+        "{}",
+        stats.bytes_uncompressed
+    );
 }
 
 #[test]
 fn discover_walks_sorts_and_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/01");
+    let root = dir
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/01");
     for d in ["02", "01"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
         for f in ["b.json.gz", "a.json.gz", ".hidden"] {
@@ -489,12 +597,22 @@ fn discover_walks_sorts_and_reports() {
     let single = dir.path().join("one.json");
     std::fs::write(&single, b"{}").unwrap();
     let missing = dir.path().join("nope");
-    let d = discover(&[dir.path().join("AWSLogs"), single.clone(), missing.clone(), "-".into(), single.clone()]);
+    let d = discover(&[
+        dir.path().join("AWSLogs"),
+        single.clone(),
+        missing.clone(),
+        "-".into(),
+        single.clone(),
+    ]);
     let got: Vec<String> = d
         .inputs
         .iter()
         .map(|i| match i {
-            Input::File(p) => p.strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned(),
+            Input::File(p) => p
+                .strip_prefix(dir.path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
             Input::Stdin => "-".into(),
         })
         .collect();
@@ -520,7 +638,10 @@ fn discover_walks_sorts_and_reports() {
         n += 1;
     });
     assert_eq!((n, st.records, st.compression), (1, 1, Compression::Gzip));
-    assert_eq!(st.bytes_read, std::fs::metadata(root.join("01/a.json.gz")).unwrap().len());
+    assert_eq!(
+        st.bytes_read,
+        std::fs::metadata(root.join("01/a.json.gz")).unwrap().len()
+    );
     // A file that vanished between discovery and reading.
     let gone = Input::File(missing);
     let mut errs = Vec::new();
@@ -529,7 +650,10 @@ fn discover_walks_sorts_and_reports() {
             errs.push(e)
         }
     });
-    assert_eq!((errs.len(), st.errors, st.format), (1, 1, Format::Unreadable));
+    assert_eq!(
+        (errs.len(), st.errors, st.format),
+        (1, 1, Format::Unreadable)
+    );
 }
 
 #[test]
@@ -550,7 +674,12 @@ fn random_garbage_never_panics() {
     let seeds: Vec<Vec<u8>> = vec![
         s3_file(&["A", "B", "C"]),
         serde_json::to_vec(&json!([rec("A", 1), rec("B", 2)])).unwrap(),
-        format!("{}\n{}\n", serde_json::to_string(&rec("A", 1)).unwrap(), serde_json::to_string(&rec("B", 1)).unwrap()).into_bytes(),
+        format!(
+            "{}\n{}\n",
+            serde_json::to_string(&rec("A", 1)).unwrap(),
+            serde_json::to_string(&rec("B", 1)).unwrap()
+        )
+        .into_bytes(),
         gz(&s3_file(&["A", "B"])),
     ];
     let mut x: u64 = 0x9e3779b97f4a7c15;
@@ -585,20 +714,36 @@ fn raw_records_hand_over_list_elements_unparsed() {
     data.extend(gz(b"\n[{\"eventName\":\"C\",\"eventSource\":\"s\"}]"));
     let mut raw = Vec::new();
     let mut parsed = Vec::new();
-    let st = read_bytes_raw("r.json.gz", &data, &ReadOptions::default(), &mut |it| match it {
-        RawItem::Bytes { bytes, origin } => raw.push((serde_json::from_slice::<Value>(bytes).unwrap(), origin.record)),
-        RawItem::Parsed(r) => parsed.push(r.value["eventName"].clone()),
-        RawItem::Error(e) => panic!("{e}"),
-    });
+    let st = read_bytes_raw(
+        "r.json.gz",
+        &data,
+        &ReadOptions::default(),
+        &mut |it| match it {
+            RawItem::Bytes { bytes, origin } => raw.push((
+                serde_json::from_slice::<Value>(bytes).unwrap(),
+                origin.record,
+            )),
+            RawItem::Parsed(r) => parsed.push(r.value["eventName"].clone()),
+            RawItem::Error(e) => panic!("{e}"),
+        },
+    );
     assert_eq!(raw, [(rec("A", 0), 1), (rec("B", 1), 2)]);
     assert_eq!(parsed, [json!("C")]);
     assert_eq!(st.records, 3);
     // Json mode: nothing raw.
     let mut n_raw = 0;
-    read_bytes_raw("r.json", &s3_file(&["A"]), &ReadOptions { input: InputMode::Json, ..Default::default() }, &mut |it| {
-        if let RawItem::Bytes { .. } = it {
-            n_raw += 1
-        }
-    });
+    read_bytes_raw(
+        "r.json",
+        &s3_file(&["A"]),
+        &ReadOptions {
+            input: InputMode::Json,
+            ..Default::default()
+        },
+        &mut |it| {
+            if let RawItem::Bytes { .. } = it {
+                n_raw += 1
+            }
+        },
+    );
     assert_eq!(n_raw, 0);
 }

@@ -5,10 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use tripline_sources::{discover, read_input, ErrorKind, Format, Input, Item, ReadOptions, RecordKind};
+use tripline_sources::{
+    discover, read_input, ErrorKind, Format, Input, Item, ReadOptions, RecordKind,
+};
 
 fn corpus() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/real-cloudtrail");
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/real-cloudtrail");
     p.is_dir().then_some(p)
 }
 
@@ -32,9 +35,17 @@ fn reads_the_whole_real_corpus() {
     let mut by_set: BTreeMap<String, Tally> = BTreeMap::new();
     let opts = ReadOptions::default();
     for input in &found.inputs {
-        let Input::File(path) = input else { unreachable!() };
+        let Input::File(path) = input else {
+            unreachable!()
+        };
         let rel = path.strip_prefix(&root).unwrap();
-        let set = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
+        let set = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .into_owned();
         let t = by_set.entry(set).or_default();
         t.files += 1;
         let mut cloudtrail = 0;
@@ -53,7 +64,10 @@ fn reads_the_whole_real_corpus() {
         t.cloudtrail += cloudtrail;
         *t.formats.entry(format!("{:?}", stats.format)).or_default() += 1;
         for e in &errors {
-            assert!(e.to_string().contains(&*path.to_string_lossy()), "error does not name its file: {e}");
+            assert!(
+                e.to_string().contains(&*path.to_string_lossy()),
+                "error does not name its file: {e}"
+            );
             *t.errors.entry(e.kind().to_string()).or_default() += 1;
             eprintln!("  {e}");
         }
@@ -64,7 +78,11 @@ fn reads_the_whole_real_corpus() {
             assert_eq!(errors[0].kind, ErrorKind::Unsupported);
             assert!(errors[0].message.contains("zip archive"));
         } else if name.ends_with(".md") || name.ends_with("LICENSE") {
-            assert_eq!((errors.len(), stats.format), (1, Format::Unreadable), "{name}");
+            assert_eq!(
+                (errors.len(), stats.format),
+                (1, Format::Unreadable),
+                "{name}"
+            );
         } else {
             assert!(errors.is_empty(), "{name}: {errors:?}");
         }
@@ -73,7 +91,11 @@ fn reads_the_whole_real_corpus() {
         eprintln!("{set}: {t:?}");
     }
     // Record counts documented in the corpus README (counted there with python).
-    let expect = [("invictus-ir-aws-dataset", 2_900), ("sans-504-s3-ransomware-lab", 30_477), ("stratus-red-team-detonation-logs", 312)];
+    let expect = [
+        ("invictus-ir-aws-dataset", 2_900),
+        ("sans-504-s3-ransomware-lab", 30_477),
+        ("stratus-red-team-detonation-logs", 312),
+    ];
     for (set, n) in expect {
         let t = &by_set[set];
         assert_eq!(t.records, n, "{set}");
@@ -88,7 +110,12 @@ fn datadog_exports_inside_the_zip() {
     let Some(root) = corpus() else { return };
     let zip = root.join("cloudtrail2sightings/cloudtrail.zip");
     let dir = tempfile::tempdir().unwrap();
-    let ok = std::process::Command::new("unzip").arg("-q").arg(&zip).arg("-d").arg(dir.path()).status();
+    let ok = std::process::Command::new("unzip")
+        .arg("-q")
+        .arg(&zip)
+        .arg("-d")
+        .arg(dir.path())
+        .status();
     if !matches!(ok, Ok(s) if s.success()) {
         eprintln!("no unzip here: skipped");
         return;
