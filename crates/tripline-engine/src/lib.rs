@@ -27,6 +27,7 @@ pub mod runner;
 pub mod store;
 pub mod suppression;
 pub mod threshold;
+pub mod tuples;
 pub mod window;
 
 pub use compile::{compile_rule, CompileContext, CompileError};

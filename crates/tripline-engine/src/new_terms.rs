@@ -36,11 +36,6 @@ use tripline_rules::Rule;
 use crate::compile::{CompileContext, CompileError};
 use crate::detector::{AlertDraft, Detector, DetectorStats};
 
-/// Per field, at most this many distinct values take part in combinations, and at most
-/// `MAX_TUPLES` tuples per event: attacker-controlled arrays must not explode memory.
-const MAX_VALUES_PER_FIELD: usize = 64;
-const MAX_TUPLES: usize = 1024;
-
 pub struct NewTermsDetector {
     rule: Arc<Rule>,
     predicate: Predicate,
@@ -105,43 +100,7 @@ impl NewTermsDetector {
 
     /// Every combination of the event's values for the fields (empty when one is missing).
     fn tuples(&mut self, ev: &SharedEvent) -> Vec<Vec<String>> {
-        let mut per_field: Vec<Vec<String>> = Vec::with_capacity(self.sources.len());
-        for f in &self.sources {
-            let mut vals: Vec<String> = Vec::new();
-            for v in ev.doc.values(f) {
-                if let Some(s) = tripline_ir::eval::value_as_string(v) {
-                    let s = s.into_owned();
-                    if !vals.contains(&s) {
-                        if vals.len() >= MAX_VALUES_PER_FIELD {
-                            self.truncated += 1;
-                            break;
-                        }
-                        vals.push(s);
-                    }
-                }
-            }
-            if vals.is_empty() {
-                return Vec::new();
-            }
-            per_field.push(vals);
-        }
-        let mut out: Vec<Vec<String>> = vec![Vec::new()];
-        for vals in per_field {
-            let mut next = Vec::with_capacity(out.len() * vals.len());
-            'outer: for prefix in &out {
-                for v in &vals {
-                    if next.len() >= MAX_TUPLES {
-                        self.truncated += 1;
-                        break 'outer;
-                    }
-                    let mut t = prefix.clone();
-                    t.push(v.clone());
-                    next.push(t);
-                }
-            }
-            out = next;
-        }
-        out
+        crate::tuples::combinations(ev, &self.sources, &mut self.truncated)
     }
 
     /// Drops tuples last seen before the window of `now`: they would be new again anyway.

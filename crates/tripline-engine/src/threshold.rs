@@ -35,9 +35,6 @@ use crate::compile::{CompileContext, CompileError};
 use crate::detector::{AlertDraft, Detector, DetectorStats};
 use crate::window::Schedule;
 
-const MAX_VALUES_PER_FIELD: usize = 64;
-const MAX_GROUPS_PER_EVENT: usize = 1024;
-
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Entry {
     t: i64,
@@ -65,23 +62,6 @@ pub struct ThresholdDetector {
 
 pub fn compile(rule: &Arc<Rule>, ctx: &CompileContext) -> Result<Box<dyn Detector>, CompileError> {
     Ok(Box::new(ThresholdDetector::new(rule, ctx)?))
-}
-
-fn values_of(ev: &SharedEvent, path: &str, truncated: &mut u64) -> Vec<String> {
-    let mut vals: Vec<String> = Vec::new();
-    for v in ev.doc.values(path) {
-        if let Some(s) = tripline_ir::eval::value_as_string(v) {
-            let s = s.into_owned();
-            if !vals.contains(&s) {
-                if vals.len() >= MAX_VALUES_PER_FIELD {
-                    *truncated += 1;
-                    break;
-                }
-                vals.push(s);
-            }
-        }
-    }
-    vals
 }
 
 impl ThresholdDetector {
@@ -134,27 +114,7 @@ impl ThresholdDetector {
     }
 
     fn group_keys(&mut self, ev: &SharedEvent) -> Vec<Vec<String>> {
-        let mut out: Vec<Vec<String>> = vec![Vec::new()];
-        for path in &self.group_sources {
-            let vals = values_of(ev, path, &mut self.truncated);
-            if vals.is_empty() {
-                return Vec::new();
-            }
-            let mut next = Vec::with_capacity(out.len() * vals.len());
-            'outer: for prefix in &out {
-                for v in &vals {
-                    if next.len() >= MAX_GROUPS_PER_EVENT {
-                        self.truncated += 1;
-                        break 'outer;
-                    }
-                    let mut k = prefix.clone();
-                    k.push(v.clone());
-                    next.push(k);
-                }
-            }
-            out = next;
-        }
-        out
+        crate::tuples::combinations(ev, &self.group_sources, &mut self.truncated)
     }
 
     /// Evaluates run `k` for the dirty groups.
@@ -331,7 +291,7 @@ impl Detector for ThresholdDetector {
         let card: Vec<Vec<String>> = self
             .cardinality
             .iter()
-            .map(|(_, src, _)| values_of(ev, src, &mut self.truncated))
+            .map(|(_, src, _)| crate::tuples::distinct_values(ev, src, &mut self.truncated))
             .collect();
         for key in self.group_keys(ev) {
             self.groups
