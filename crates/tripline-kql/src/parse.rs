@@ -287,51 +287,47 @@ impl<'a> Parser<'a> {
             .is_some_and(|e| self.space_at(e).is_some())
     }
 
-    fn or_query(&mut self) -> PResult<Node> {
-        let first = self.and_query()?;
-        let mut nodes = vec![first];
+    /// `operand (keyword operand)*`: the operands of a left-to-right chain of one binary
+    /// keyword (`expected` names it in syntax errors). A keyword not followed by an operand is left unconsumed (PEG backtracking).
+    fn keyword_chain<T>(
+        &mut self,
+        keyword: &str,
+        expected: &'static str,
+        operand: fn(&mut Self) -> PResult<T>,
+    ) -> PResult<Vec<T>> {
+        let mut items = vec![operand(self)?];
         loop {
             let save = self.pos;
-            if !self.binary_keyword("or") {
-                self.fail(self.pos, "\"or\"");
+            if !self.binary_keyword(keyword) {
+                self.fail(self.pos, expected);
                 break;
             }
-            match self.and_query() {
-                Ok(n) => nodes.push(n),
+            match operand(self) {
+                Ok(n) => items.push(n),
                 Err(_) => {
                     self.pos = save;
                     break;
                 }
             }
         }
-        Ok(if nodes.len() == 1 {
-            nodes.pop().expect("one")
+        Ok(items)
+    }
+
+    fn or_query(&mut self) -> PResult<Node> {
+        let mut items = self.keyword_chain("or", "\"or\"", Self::and_query)?;
+        Ok(if items.len() == 1 {
+            items.pop().expect("one")
         } else {
-            Node::Or(nodes)
+            Node::Or(items)
         })
     }
 
     fn and_query(&mut self) -> PResult<Node> {
-        let first = self.not_query()?;
-        let mut nodes = vec![first];
-        loop {
-            let save = self.pos;
-            if !self.binary_keyword("and") {
-                self.fail(self.pos, "\"and\"");
-                break;
-            }
-            match self.not_query() {
-                Ok(n) => nodes.push(n),
-                Err(_) => {
-                    self.pos = save;
-                    break;
-                }
-            }
-        }
-        Ok(if nodes.len() == 1 {
-            nodes.pop().expect("one")
+        let mut items = self.keyword_chain("and", "\"and\"", Self::not_query)?;
+        Ok(if items.len() == 1 {
+            items.pop().expect("one")
         } else {
-            Node::And(nodes)
+            Node::And(items)
         })
     }
 
@@ -428,21 +424,7 @@ impl<'a> Parser<'a> {
     }
 
     fn or_list(&mut self) -> PResult<ValueTree> {
-        let mut items = vec![self.and_list()?];
-        loop {
-            let save = self.pos;
-            if !self.binary_keyword("or") {
-                self.fail(self.pos, "\"or\"");
-                break;
-            }
-            match self.and_list() {
-                Ok(n) => items.push(n),
-                Err(_) => {
-                    self.pos = save;
-                    break;
-                }
-            }
-        }
+        let mut items = self.keyword_chain("or", "\"or\"", Self::and_list)?;
         Ok(if items.len() == 1 {
             items.pop().expect("one")
         } else {
@@ -451,21 +433,7 @@ impl<'a> Parser<'a> {
     }
 
     fn and_list(&mut self) -> PResult<ValueTree> {
-        let mut items = vec![self.not_list()?];
-        loop {
-            let save = self.pos;
-            if !self.binary_keyword("and") {
-                self.fail(self.pos, "\"and\"");
-                break;
-            }
-            match self.not_list() {
-                Ok(n) => items.push(n),
-                Err(_) => {
-                    self.pos = save;
-                    break;
-                }
-            }
-        }
+        let mut items = self.keyword_chain("and", "\"and\"", Self::not_list)?;
         Ok(if items.len() == 1 {
             items.pop().expect("one")
         } else {
