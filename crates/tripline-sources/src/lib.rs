@@ -338,6 +338,22 @@ pub enum RawItem<'a> {
     Error(SourceError),
 }
 
+/// An input that could not be read at all: one I/O error for the file.
+fn unreadable(name: Arc<str>, sink: &mut dyn Sink, message: String, bytes_read: u64) -> FileStats {
+    sink.item(Item::Error(SourceError::new(
+        name,
+        Position::default(),
+        ErrorKind::Io,
+        message,
+    )));
+    FileStats {
+        format: Format::Unreadable,
+        errors: 1,
+        bytes_read,
+        ..Default::default()
+    }
+}
+
 /// Where the driver sends records and errors.
 trait Sink {
     fn item(&mut self, it: Item);
@@ -390,36 +406,12 @@ fn read_input_to(input: &Input, opts: &ReadOptions, sink: &mut dyn Sink) -> File
                     let mut data = Vec::with_capacity(size as usize);
                     match f.read_to_end(&mut data) {
                         Ok(_) => return read_memory(name, &data, opts, sink),
-                        Err(e) => {
-                            sink.item(Item::Error(SourceError::new(
-                                name,
-                                Position::default(),
-                                ErrorKind::Io,
-                                format!("read failed: {e}"),
-                            )));
-                            return FileStats {
-                                format: Format::Unreadable,
-                                errors: 1,
-                                ..Default::default()
-                            };
-                        }
+                        Err(e) => return unreadable(name, sink, format!("read failed: {e}"), 0),
                     }
                 }
                 read_named(name, &mut f, opts, sink)
             }
-            Err(e) => {
-                sink.item(Item::Error(SourceError::new(
-                    name,
-                    Position::default(),
-                    ErrorKind::Io,
-                    format!("cannot open: {e}"),
-                )));
-                FileStats {
-                    format: Format::Unreadable,
-                    errors: 1,
-                    ..Default::default()
-                }
-            }
+            Err(e) => unreadable(name, sink, format!("cannot open: {e}"), 0),
         },
     }
 }
@@ -575,20 +567,7 @@ fn read_named(
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                sink.item(Item::Error(SourceError::new(
-                    name,
-                    Position::default(),
-                    ErrorKind::Io,
-                    format!("read failed: {e}"),
-                )));
-                return FileStats {
-                    format: Format::Unreadable,
-                    errors: 1,
-                    bytes_read: count.get(),
-                    ..Default::default()
-                };
-            }
+            Err(e) => return unreadable(name, sink, format!("read failed: {e}"), count.get()),
         }
     }
     let stream = io::Cursor::new(head[..got].to_vec()).chain(counting);
