@@ -106,6 +106,11 @@ pub trait Detector: Send {
         Ok(())
     }
 
+    /// Told (before any event) that a wrapper drops some events before this detector sees
+    /// them (exception items), so its stream may differ from other detectors'. Detectors that
+    /// share work across rules on the assumption of one stream (session lineage) stop sharing.
+    fn events_filtered(&mut self) {}
+
     /// Warnings found while compiling (e.g. fields the normalizer never produces, a
     /// timestamp override that falls back), shown by `rules check` and the hunt summary.
     fn warnings(&self) -> Vec<String> {

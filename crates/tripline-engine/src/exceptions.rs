@@ -551,7 +551,8 @@ pub struct WithExceptions {
 }
 
 impl WithExceptions {
-    pub fn new(inner: Box<dyn Detector>, items: Vec<Arc<ExceptionItem>>) -> WithExceptions {
+    pub fn new(mut inner: Box<dyn Detector>, items: Vec<Arc<ExceptionItem>>) -> WithExceptions {
+        inner.events_filtered();
         WithExceptions {
             inner,
             items,
@@ -644,6 +645,10 @@ impl Detector for WithExceptions {
 
     fn load_state(&mut self, state: Value) -> Result<(), String> {
         self.inner.load_state(state)
+    }
+
+    fn events_filtered(&mut self) {
+        self.inner.events_filtered();
     }
 
     fn warnings(&self) -> Vec<String> {

@@ -294,6 +294,10 @@ impl Detector for Suppressed {
         true
     }
 
+    fn events_filtered(&mut self) {
+        self.inner.events_filtered();
+    }
+
     fn save_state(&self) -> Option<Value> {
         let mut open: Vec<(&String, &Open)> = self.open.iter().collect();
         open.sort_by(|a, b| (a.1.deadline, a.0).cmp(&(b.1.deadline, b.0)));

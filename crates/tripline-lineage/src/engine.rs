@@ -409,7 +409,7 @@ impl Engine {
 
     /// Feeds one event (in event-time order); findings that became due are appended to `out`.
     pub fn push(&mut self, ev: &SharedEvent, out: &mut Vec<Finding>) {
-        let f = Facts::from_doc(&ev.doc, ev.timestamp);
+        let f = Facts::read(&ev.doc, ev.timestamp);
         self.st.now = self.st.now.max(f.time);
         bump(&mut self.st.counters, "events");
         if let (Some(acct), Some(region)) = (&f.trail_account, &f.region) {

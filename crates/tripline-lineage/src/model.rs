@@ -7,6 +7,8 @@
 
 use std::net::IpAddr;
 
+use serde_json::{Map, Value};
+use smallvec::SmallVec;
 use tripline_doc::{time, Document};
 
 /// One event's facts.
@@ -43,82 +45,303 @@ pub struct Facts {
     pub read_only: Option<bool>,
 }
 
-fn s(doc: &Document, f: &str) -> Option<String> {
-    doc.str(f).filter(|v| !v.is_empty()).map(String::from)
+/// Every document field the analytic reads (the engine, issuance parsing and, through them,
+/// evidence and alerts): a document reduced to these fields gives the same findings.
+pub const FIELDS: &[&str] = &[
+    "event.id",
+    "event.provider",
+    "event.action",
+    "event.outcome",
+    "cloud.account.id",
+    "cloud.region",
+    "source.address",
+    "source.ip",
+    "source.as.number",
+    "source.as.organization.name",
+    "source.geo.country_iso_code",
+    "user_agent.original",
+    "user.name",
+    "aws.cloudtrail.recipient_account_id",
+    "aws.cloudtrail.error_code",
+    "aws.cloudtrail.resources.arn",
+    "aws.cloudtrail.session_credential_from_console",
+    "aws.cloudtrail.vpc_endpoint_id",
+    "aws.cloudtrail.user_identity.type",
+    "aws.cloudtrail.user_identity.arn",
+    "aws.cloudtrail.user_identity.access_key_id",
+    "aws.cloudtrail.user_identity.invoked_by",
+    "aws.cloudtrail.user_identity.session_context.creation_date",
+    "aws.cloudtrail.user_identity.session_context.mfa_authenticated",
+    "aws.cloudtrail.user_identity.session_context.session_issuer.arn",
+    "aws.cloudtrail.console_login.additional_eventdata.mfa_used",
+    "aws.cloudtrail.flattened.additional_eventdata.MFAUsed",
+    "aws.cloudtrail.flattened.additional_eventdata.SwitchTo",
+    "aws.cloudtrail.flattened.request_parameters.accountId",
+    "aws.cloudtrail.flattened.request_parameters.name",
+    "aws.cloudtrail.flattened.request_parameters.roleArn",
+    "aws.cloudtrail.flattened.request_parameters.roleName",
+    "aws.cloudtrail.flattened.request_parameters.roleSessionName",
+    "aws.cloudtrail.flattened.request_parameters.serialNumber",
+    "aws.cloudtrail.flattened.response_elements.assumedRoleUser.arn",
+    "aws.cloudtrail.flattened.response_elements.credentials.accessKeyId",
+    "aws.cloudtrail.flattened.response_elements.credentials.expiration",
+    "aws.cloudtrail.flattened.response_elements.federatedUser.arn",
+];
+
+type Vals<'a> = SmallVec<[&'a Value; 2]>;
+
+/// An object on the way to a field: plain (an object none of whose keys holds a dot, so a
+/// child is reachable by its own key only), missing, or anything else (read the slow way).
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Plain(&'a Map<String, Value>),
+    /// An array: a key below it is looked up in each object item (nested arrays flattened).
+    Array(&'a [Value]),
+    Missing,
+    Slow,
 }
 
-/// A `"true"`/`"false"` keyword or a JSON boolean.
-fn b(doc: &Document, f: &str) -> Option<bool> {
-    match doc.first(f)? {
-        serde_json::Value::Bool(b) => Some(*b),
-        serde_json::Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        serde_json::Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
+fn plain(m: &Map<String, Value>) -> Node<'_> {
+    if m.keys().any(|k| k.contains('.')) {
+        Node::Slow
+    } else {
+        Node::Plain(m)
+    }
+}
+
+impl<'a> Node<'a> {
+    fn child(self, key: &str) -> Node<'a> {
+        match self {
+            Node::Plain(m) => match m.get(key) {
+                Some(Value::Object(c)) => plain(c),
+                // Arrays of objects are flattened by `Document::values`.
+                Some(Value::Array(items)) => Node::Array(items),
+                _ => Node::Missing,
+            },
+            Node::Array(_) => Node::Slow,
+            other => other,
+        }
+    }
+}
+
+fn push_leaf<'a>(v: &'a Value, out: &mut Vals<'a>) {
+    match v {
+        Value::Null => {}
+        Value::Array(items) => items.iter().for_each(|it| push_leaf(it, out)),
+        other => out.push(other),
+    }
+}
+
+/// `key` (no dot) in every object of `items`, as `Document::values` descends arrays.
+fn leaf_in_items<'a>(items: &'a [Value], key: &str, out: &mut Vals<'a>) {
+    for it in items {
+        match it {
+            Value::Object(m) => {
+                if let Some(v) = m.get(key) {
+                    push_leaf(v, out);
+                }
+            }
+            Value::Array(inner) => leaf_in_items(inner, key, out),
+            _ => {}
+        }
+    }
+}
+
+/// Reads a document's fields with exactly [`Document::values`]' semantics, resolving each
+/// shared parent object once: on a nested document every field is then one lookup of its
+/// last segment instead of one hash of every split of the whole path.
+struct Reader<'a> {
+    doc: &'a Document,
+    root: Node<'a>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(doc: &'a Document) -> Reader<'a> {
+        // Projected documents are flat: `values` is already a single lookup there.
+        let root = if doc.is_projected() {
+            Node::Slow
+        } else {
+            plain(&doc.0)
+        };
+        Reader { doc, root }
+    }
+
+    /// Values of `path`, whose last segment `key` lies in `node`.
+    fn vals(&self, node: Node<'a>, key: &str, path: &str) -> Vals<'a> {
+        debug_assert!(path.ends_with(key) && !key.contains('.'));
+        let mut out = Vals::new();
+        match node {
+            Node::Plain(m) => {
+                if let Some(v) = m.get(key) {
+                    push_leaf(v, &mut out);
+                }
+            }
+            Node::Array(items) => leaf_in_items(items, key, &mut out),
+            Node::Missing => {}
+            Node::Slow => return self.doc.values(path),
+        }
+        out
+    }
+
+    /// First string value, non-empty (as `Document::str`).
+    fn s(&self, node: Node<'a>, key: &str, path: &str) -> Option<String> {
+        self.vals(node, key, path)
+            .into_iter()
+            .find_map(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+    }
+
+    fn first(&self, node: Node<'a>, key: &str, path: &str) -> Option<&'a Value> {
+        self.vals(node, key, path).into_iter().next()
+    }
+
+    /// A `"true"`/`"false"` keyword or a JSON boolean.
+    fn b(&self, node: Node<'a>, key: &str, path: &str) -> Option<bool> {
+        match self.first(node, key, path)? {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        }
     }
 }
 
 impl Facts {
     pub fn from_doc(doc: &Document, timestamp: i64) -> Facts {
-        let source_address = s(doc, "source.address").or_else(|| s(doc, "source.ip"));
-        let source_ip = s(doc, "source.ip")
+        let mut f = Facts::read(doc, timestamp);
+        let r = Reader::new(doc);
+        let sc = r
+            .root
+            .child("aws")
+            .child("cloudtrail")
+            .child("user_identity")
+            .child("session_context");
+        f.ec2_role_delivery = r.s(
+            sc,
+            "ec2_role_delivery",
+            "aws.cloudtrail.user_identity.session_context.ec2_role_delivery",
+        );
+        f.read_only = r.b(
+            r.root.child("aws").child("cloudtrail"),
+            "read_only",
+            "aws.cloudtrail.read_only",
+        );
+        f
+    }
+
+    /// The facts the engine uses (all but `ec2_role_delivery` and `read_only`), reading only
+    /// [`FIELDS`].
+    pub(crate) fn read(doc: &Document, timestamp: i64) -> Facts {
+        let r = Reader::new(doc);
+        let root = r.root;
+        let event = root.child("event");
+        let cloud = root.child("cloud");
+        let source = root.child("source");
+        let ct = root.child("aws").child("cloudtrail");
+        let ui = ct.child("user_identity");
+        let sc = ui.child("session_context");
+        let source_address = r
+            .s(source, "address", "source.address")
+            .or_else(|| r.s(source, "ip", "source.ip"));
+        let source_ip = r
+            .s(source, "ip", "source.ip")
             .and_then(|v| v.parse().ok())
             .or_else(|| source_address.as_deref().and_then(|a| a.parse().ok()));
-        let account = s(doc, "cloud.account.id");
-        let trail_account =
-            s(doc, "aws.cloudtrail.recipient_account_id").or_else(|| account.clone());
+        let account = r.s(cloud.child("account"), "id", "cloud.account.id");
+        let trail_account = r
+            .s(
+                ct,
+                "recipient_account_id",
+                "aws.cloudtrail.recipient_account_id",
+            )
+            .or_else(|| account.clone());
         let mut resources = Vec::new();
-        for v in doc.values("aws.cloudtrail.resources.arn") {
+        for v in r.vals(ct.child("resources"), "arn", "aws.cloudtrail.resources.arn") {
             if let Some(a) = v.as_str() {
                 if resources.len() < 8 {
                     resources.push(a.to_string());
                 }
             }
         }
+        let success = match r
+            .vals(event, "outcome", "event.outcome")
+            .into_iter()
+            .find_map(|v| v.as_str())
+        {
+            Some(o) => o == "success",
+            None => r
+                .vals(ct, "error_code", "aws.cloudtrail.error_code")
+                .is_empty(),
+        };
+        let as_ = source.child("as");
         Facts {
             time: timestamp,
-            event_id: s(doc, "event.id"),
-            provider: s(doc, "event.provider").unwrap_or_default(),
-            action: s(doc, "event.action").unwrap_or_default(),
-            success: doc
-                .str("event.outcome")
-                .map(|o| o == "success")
-                .unwrap_or_else(|| !doc.exists("aws.cloudtrail.error_code")),
+            event_id: r.s(event, "id", "event.id"),
+            provider: r
+                .s(event, "provider", "event.provider")
+                .unwrap_or_default(),
+            action: r.s(event, "action", "event.action").unwrap_or_default(),
+            success,
             account,
             trail_account,
-            region: s(doc, "cloud.region"),
+            region: r.s(cloud, "region", "cloud.region"),
             source_address,
             source_ip,
-            asn: doc.first("source.as.number").and_then(|v| {
+            asn: r.first(as_, "number", "source.as.number").and_then(|v| {
                 v.as_u64()
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             }),
-            as_org: s(doc, "source.as.organization.name"),
-            country: s(doc, "source.geo.country_iso_code"),
-            user_agent: s(doc, "user_agent.original"),
-            id_type: s(doc, "aws.cloudtrail.user_identity.type"),
-            arn: s(doc, "aws.cloudtrail.user_identity.arn"),
-            access_key: s(doc, "aws.cloudtrail.user_identity.access_key_id"),
-            creation: doc
-                .first("aws.cloudtrail.user_identity.session_context.creation_date")
+            as_org: r.s(
+                as_.child("organization"),
+                "name",
+                "source.as.organization.name",
+            ),
+            country: r.s(
+                source.child("geo"),
+                "country_iso_code",
+                "source.geo.country_iso_code",
+            ),
+            user_agent: r.s(root.child("user_agent"), "original", "user_agent.original"),
+            id_type: r.s(ui, "type", "aws.cloudtrail.user_identity.type"),
+            arn: r.s(ui, "arn", "aws.cloudtrail.user_identity.arn"),
+            access_key: r.s(
+                ui,
+                "access_key_id",
+                "aws.cloudtrail.user_identity.access_key_id",
+            ),
+            creation: r
+                .first(
+                    sc,
+                    "creation_date",
+                    "aws.cloudtrail.user_identity.session_context.creation_date",
+                )
                 .and_then(time::value_to_millis),
-            mfa_authenticated: b(
-                doc,
+            mfa_authenticated: r.b(
+                sc,
+                "mfa_authenticated",
                 "aws.cloudtrail.user_identity.session_context.mfa_authenticated",
             ),
-            issuer_arn: s(
-                doc,
+            issuer_arn: r.s(
+                sc.child("session_issuer"),
+                "arn",
                 "aws.cloudtrail.user_identity.session_context.session_issuer.arn",
             ),
-            invoked_by: s(doc, "aws.cloudtrail.user_identity.invoked_by"),
-            console: b(doc, "aws.cloudtrail.session_credential_from_console").unwrap_or(false),
-            ec2_role_delivery: s(
-                doc,
-                "aws.cloudtrail.user_identity.session_context.ec2_role_delivery",
-            ),
-            user_name: s(doc, "user.name"),
-            vpc_endpoint: doc.exists("aws.cloudtrail.vpc_endpoint_id"),
+            invoked_by: r.s(ui, "invoked_by", "aws.cloudtrail.user_identity.invoked_by"),
+            console: r
+                .b(
+                    ct,
+                    "session_credential_from_console",
+                    "aws.cloudtrail.session_credential_from_console",
+                )
+                .unwrap_or(false),
+            ec2_role_delivery: None,
+            user_name: r.s(root.child("user"), "name", "user.name"),
+            vpc_endpoint: !r
+                .vals(ct, "vpc_endpoint_id", "aws.cloudtrail.vpc_endpoint_id")
+                .is_empty(),
             resources,
-            read_only: b(doc, "aws.cloudtrail.read_only"),
+            read_only: None,
         }
     }
 
