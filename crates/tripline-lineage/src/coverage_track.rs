@@ -43,7 +43,13 @@ const MAX_GAPS: usize = 256;
 
 impl CoverageTracker {
     pub fn observe(&mut self, account: &str, region: &str, t: i64, max_gap: i64) {
-        let regions = self.accounts.entry(account.to_string()).or_default();
+        // Every event lands here: allocate the account's name only the first time.
+        if !self.accounts.contains_key(account) {
+            self.accounts.insert(account.to_string(), Default::default());
+        }
+        let Some(regions) = self.accounts.get_mut(account) else {
+            return;
+        };
         match regions.get_mut(region) {
             Some(c) => {
                 if t > c.last {

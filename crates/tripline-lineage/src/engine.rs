@@ -244,8 +244,8 @@ impl Baseline {
     fn learn(
         &mut self,
         t: i64,
-        addr: &str,
-        net: &str,
+        addr: String,
+        net: String,
         asn: Option<u64>,
         country: Option<&str>,
         cap: usize,
@@ -254,13 +254,13 @@ impl Baseline {
             self.first = t;
         }
         self.events += 1;
-        put_capped(&mut self.addrs, addr.to_string(), t, cap);
-        put_capped(&mut self.nets, net.to_string(), t, cap);
+        put_capped(&mut self.addrs, addr, t, cap);
+        put_capped(&mut self.nets, net, t, cap);
         if let Some(a) = asn {
             put_capped(&mut self.asns, a, t, cap);
         }
         if let Some(c) = country {
-            put_capped(&mut self.countries, c.to_string(), t, cap);
+            put_capped_str(&mut self.countries, c, t, cap);
         }
     }
     fn prune(&mut self, horizon: i64) {
@@ -274,8 +274,20 @@ impl Baseline {
     }
 }
 
+fn put_capped_str(m: &mut HashMap<String, i64>, k: &str, t: i64, cap: usize) {
+    // A known key (the usual case) is refreshed in place, without building a new key.
+    match m.get_mut(k) {
+        Some(v) => *v = t,
+        None => put_capped(m, k.to_string(), t, cap),
+    }
+}
+
 fn put_capped<K: std::hash::Hash + Eq + Clone>(m: &mut HashMap<K, i64>, k: K, t: i64, cap: usize) {
-    if !m.contains_key(&k) && m.len() >= cap.max(1) {
+    if let Some(v) = m.get_mut(&k) {
+        *v = t;
+        return;
+    }
+    if m.len() >= cap.max(1) {
         if let Some(oldest) = m.iter().min_by_key(|(_, v)| **v).map(|(k, _)| k.clone()) {
             m.remove(&oldest);
         }
@@ -320,7 +332,22 @@ const MAX_RES: usize = 16;
 const SWEEP_EVERY: i64 = 10 * 60_000;
 
 fn bump(c: &mut BTreeMap<String, u64>, k: &str) {
-    *c.entry(k.to_string()).or_default() += 1;
+    // Every event bumps a counter: allocate the name only the first time.
+    match c.get_mut(k) {
+        Some(v) => *v += 1,
+        None => {
+            c.insert(k.to_string(), 1);
+        }
+    }
+}
+
+/// What one event says about its source, computed once per event.
+struct Source {
+    internal: bool,
+    /// The identity the source is judged and learned for.
+    identity: Option<String>,
+    /// Address text and network of `source_ip` (when there is one).
+    addr: Option<(String, String)>,
 }
 
 impl Engine {
@@ -425,16 +452,21 @@ impl Engine {
                 self.st.sso_seen.insert(a.clone());
             }
         }
-        let familiar = self.judge_source(&f);
+        let src = Source {
+            internal: self.is_internal(&f),
+            identity: Self::identity(&f),
+            addr: f.source_ip.map(|ip| (ip.to_string(), network_of(ip))),
+        };
+        let familiar = self.judge_source(&f, &src);
         if f.success {
-            if let Some(iss) = self.issuance_of(&f, ev) {
+            if let Some(iss) = self.issuance_of(&f, ev, src.internal) {
                 self.add_issuance(iss);
             }
         }
         if f.is_session_use() {
-            self.on_use(&f, ev, familiar);
+            self.on_use(&f, ev, familiar, &src);
         }
-        self.learn_source(&f);
+        self.learn_source(&f, src);
         self.flush(self.st.now, false, out);
         if self.st.now >= self.st.next_sweep {
             self.sweep();
@@ -471,26 +503,21 @@ impl Engine {
         Some(identity_of(arn, f.issuer_arn.as_deref()))
     }
 
-    fn judge_source(&self, f: &Facts) -> Option<bool> {
-        if self.is_internal(f) {
+    fn judge_source(&self, f: &Facts, src: &Source) -> Option<bool> {
+        if src.internal {
             return None;
         }
-        let ip = f.source_ip?;
-        let id = Self::identity(f)?;
-        let b = self.st.baselines.get(&id)?;
-        b.judge(
-            self.cfg.raw.baseline.min_events,
-            &ip.to_string(),
-            &network_of(ip),
-            f.asn,
-        )
+        let (addr, net) = src.addr.as_ref()?;
+        let id = src.identity.as_ref()?;
+        let b = self.st.baselines.get(id)?;
+        b.judge(self.cfg.raw.baseline.min_events, addr, net, f.asn)
     }
 
-    fn learn_source(&mut self, f: &Facts) {
-        if self.is_internal(f) || !f.success {
+    fn learn_source(&mut self, f: &Facts, src: Source) {
+        if src.internal || !f.success {
             return;
         }
-        let (Some(ip), Some(id)) = (f.source_ip, Self::identity(f)) else {
+        let (Some((addr, net)), Some(id)) = (src.addr, src.identity) else {
             return;
         };
         let cap = self.cfg.raw.baseline.max_entries;
@@ -507,19 +534,16 @@ impl Engine {
                 self.st.baselines.remove(&oldest);
             }
         }
-        self.st.baselines.entry(id).or_default().learn(
-            f.time,
-            &ip.to_string(),
-            &network_of(ip),
-            f.asn,
-            f.country.as_deref(),
-            cap,
-        );
+        let b = match self.st.baselines.get_mut(&id) {
+            Some(b) => b,
+            None => self.st.baselines.entry(id).or_default(),
+        };
+        b.learn(f.time, addr, net, f.asn, f.country.as_deref(), cap);
     }
 
     // ---- issuances ----
 
-    fn issuance_of(&self, f: &Facts, ev: &SharedEvent) -> Option<Issuance> {
+    fn issuance_of(&self, f: &Facts, ev: &SharedEvent, internal: bool) -> Option<Issuance> {
         let doc = &ev.doc;
         let re = |k: &str| {
             doc.str(&format!("aws.cloudtrail.flattened.response_elements.{k}"))
@@ -678,7 +702,6 @@ impl Engine {
         } else {
             identity_of(&principal, None)
         };
-        let internal = self.is_internal(f);
         let excluded = self.excluded_by_rules(&principal, &identity, f.user_agent.as_deref());
         Some(Issuance {
             id: 0,
@@ -921,12 +944,24 @@ impl Engine {
         }
     }
 
-    fn on_use(&mut self, f: &Facts, ev: &SharedEvent, familiar: Option<bool>) {
-        let (Some(key), Some(principal)) = (Self::cred_key(f), f.arn.clone()) else {
+    fn on_use(&mut self, f: &Facts, ev: &SharedEvent, familiar: Option<bool>, src: &Source) {
+        // The access key itself is the usual key: borrowed, allocated only for a new credential.
+        let key: std::borrow::Cow<str> = match (&f.access_key, &f.arn) {
+            (Some(k), _) if !k.is_empty() => std::borrow::Cow::Borrowed(k.as_str()),
+            _ => match Self::cred_key(f) {
+                Some(k) => std::borrow::Cow::Owned(k),
+                None => return,
+            },
+        };
+        let Some(principal) = &f.arn else {
             return;
         };
-        let internal = self.is_internal(f);
-        let net = f.source_ip.filter(|_| !internal).map(network_of);
+        let internal = src.internal;
+        let net = if internal {
+            None
+        } else {
+            src.addr.as_ref().map(|(_, n)| n.clone())
+        };
         let u = UseRec {
             time: f.time,
             event_id: f.event_id.clone(),
@@ -938,7 +973,9 @@ impl Engine {
             country: f.country.clone(),
             familiar,
         };
-        if !self.st.creds.contains_key(&key) {
+        if !self.st.creds.contains_key(key.as_ref()) {
+            let key = key.to_string();
+            let principal = principal.clone();
             bump(&mut self.st.counters, "credentials");
             let identity = identity_of(&principal, f.issuer_arn.as_deref());
             let lineage = self.link(f, &key, &principal);
@@ -1015,23 +1052,30 @@ impl Engine {
         let delay = self.cfg.alert_delay;
         let stable = &self.cfg.raw.exclude.service_networks_stable;
         let due_creds = &mut self.due_creds;
-        let cred = self.st.creds.get_mut(&key).expect("inserted above");
+        let Some(cred) = self.st.creds.get_mut(key.as_ref()) else {
+            return;
+        };
         cred.uses += 1;
-        cred.last = u.clone();
         cred.last_ev = Some(ev.clone());
-        if cred.actions.len() < MAX_ACTIONS || cred.actions.contains_key(&u.api) {
-            *cred.actions.entry(u.api.clone()).or_default() += 1;
+        // Known entries are updated in place; new ones (bounded) cost a key.
+        if let Some(n) = cred.actions.get_mut(&u.api) {
+            *n += 1;
+        } else if cred.actions.len() < MAX_ACTIONS {
+            cred.actions.insert(u.api.clone(), 1);
         }
-        if sensitive && cred.sensitive.len() < MAX_RES {
+        if sensitive && cred.sensitive.len() < MAX_RES && !cred.sensitive.contains(&u.api) {
             cred.sensitive.insert(u.api.clone());
         }
         for r in &f.resources {
-            if cred.resources.len() < MAX_RES {
+            if cred.resources.len() < MAX_RES && !cred.resources.contains(r) {
                 cred.resources.insert(r.clone());
             }
         }
         if let Some(addr) = &f.source_address {
-            if cred.addresses.len() < MAX_ADDRS || cred.addresses.contains_key(addr) {
+            if let Some(a) = cred.addresses.get_mut(addr) {
+                a.count += 1;
+                a.last = f.time;
+            } else if cred.addresses.len() < MAX_ADDRS {
                 let a = cred
                     .addresses
                     .entry(addr.clone())
@@ -1089,7 +1133,7 @@ impl Engine {
                         let d = f.time + delay;
                         let d = cred.due.map_or(d, |x| x.min(d));
                         cred.due = Some(d);
-                        due_creds.insert((d, key.clone()));
+                        due_creds.insert((d, key.to_string()));
                     }
                 }
             } else if cred.away.is_none()
@@ -1099,17 +1143,20 @@ impl Engine {
                 cred.home_networks.push(n.clone());
             }
         }
+        cred.last = u;
     }
 
     // ---- findings ----
 
     fn flush(&mut self, now: i64, all: bool, out: &mut Vec<Finding>) {
         let mut due_creds: Vec<String> = Vec::new();
-        while let Some((d, k)) = self.due_creds.first().cloned() {
+        while let Some(&(d, _)) = self.due_creds.first() {
             if !all && d > now {
                 break;
             }
-            self.due_creds.pop_first();
+            let Some((d, k)) = self.due_creds.pop_first() else {
+                break;
+            };
             if self
                 .st
                 .creds
