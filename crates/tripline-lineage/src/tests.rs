@@ -1128,3 +1128,484 @@ fn register_adds_the_three_analytics() {
     );
     assert!(tripline_engine::compile_rule(&bad, &ctx).is_err());
 }
+
+// ---- shared engines, field reads, projection ----
+
+/// A trail raising all three kinds: instance credentials used outside AWS, a console sign-in
+/// without MFA, a forged session, plus legitimate activity with ASN and resource data.
+fn mixed_trail() -> Vec<SharedEvent> {
+    let mut t = instance_trail(true);
+    console_login(
+        &mut t,
+        40,
+        json!({"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCT}:user/bob"), "accountId": ACCT, "userName": "bob"}),
+        "198.51.100.51",
+        "No",
+    );
+    console_use(&mut t, 41, "bob", "ASIABOBCONSOLE000001", 40, "198.51.100.51", "ListRoles", "No");
+    for (i, m) in [100, 110, 120, 130, 140, 150].iter().enumerate() {
+        let key = format!("ASIALEGIT00000000{i:03}");
+        t.assume_role(*m, user("ops", "AKIAOPS0000000000001"), "Admin", "ops", &key, "198.51.100.40");
+        t.role_use(m + 1, "Admin", "ops", &key, *m, "198.51.100.40", "iam.amazonaws.com", "ListUsers");
+    }
+    t.role_use(205, "Admin", "ops", "ASIAFORGED0000000001", 203, "203.0.113.66", "iam.amazonaws.com", "CreateUser");
+    t.events()
+}
+
+/// Drafts in a comparable form: rule, kind-independent content.
+fn shape(a: &AlertDraft) -> String {
+    format!(
+        "{}|{}|{:?}|{}|{:?}|{}",
+        a.rule.rule_id,
+        a.timestamp,
+        a.key,
+        a.reason.clone().unwrap_or_default(),
+        a.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        serde_json::to_string(&a.fields).unwrap()
+    )
+}
+
+/// Runs detectors the way the runner does: every event to each in order, then finish.
+fn run_dets(dets: &mut [Box<dyn Detector>], evs: &[SharedEvent]) -> Vec<String> {
+    let mut out = vec![];
+    for e in evs {
+        for d in dets.iter_mut() {
+            let mut o = vec![];
+            d.on_event(e, &mut o);
+            out.extend(o.iter().map(shape));
+        }
+    }
+    for d in dets.iter_mut() {
+        let mut o = vec![];
+        d.finish(&mut o);
+        out.extend(o.iter().map(shape));
+    }
+    out
+}
+
+fn names() -> [&'static str; 3] {
+    [
+        crate::ANALYTIC_NO_ISSUANCE,
+        crate::ANALYTIC_USED_AWAY,
+        crate::ANALYTIC_MISSING_MFA,
+    ]
+}
+
+fn kind_of(name: &str) -> AlertKind {
+    match name {
+        crate::ANALYTIC_NO_ISSUANCE => AlertKind::NoIssuance,
+        crate::ANALYTIC_USED_AWAY => AlertKind::UsedAway,
+        _ => AlertKind::MissingMfa,
+    }
+}
+
+fn standalone(rules: &[Arc<Rule>]) -> Vec<Box<dyn Detector>> {
+    rules
+        .iter()
+        .map(|r| {
+            let cfg = Settings::from_rule_raw(&r.raw).unwrap();
+            Box::new(LineageDetector::new(r.clone(), kind_of(r.query.as_deref().unwrap()), cfg))
+                as Box<dyn Detector>
+        })
+        .collect()
+}
+
+fn compiled(ctx: &tripline_engine::CompileContext, rules: &[Arc<Rule>]) -> Vec<Box<dyn Detector>> {
+    rules
+        .iter()
+        .map(|r| tripline_engine::compile_rule(r, ctx).unwrap())
+        .collect()
+}
+
+fn ctx() -> tripline_engine::CompileContext {
+    let mut ctx = tripline_engine::CompileContext::default();
+    crate::register(&mut ctx);
+    ctx
+}
+
+#[test]
+fn shared_engine_gives_exactly_the_alerts_of_separate_engines() {
+    let evs = mixed_trail();
+    let rules: Vec<Arc<Rule>> = names().iter().map(|n| rule(n, "")).collect();
+    let want = run_dets(&mut standalone(&rules), &evs);
+    assert_eq!(want.len(), 3, "{want:#?}");
+    let ctx = ctx();
+    let mut dets = compiled(&ctx, &rules);
+    assert_eq!(run_dets(&mut dets, &evs), want);
+    // one engine did the work: all three report the same counters, each counted once
+    let events = |d: &Box<dyn Detector>| {
+        d.stats()
+            .into_iter()
+            .find(|(k, _)| k == "events")
+            .map(|x| x.1)
+    };
+    for d in &dets {
+        assert_eq!(events(d), Some(evs.len() as u64));
+    }
+    // any two, in any order, and one alone
+    for pick in [[2usize, 0].as_slice(), &[1], &[1, 2]] {
+        let sub: Vec<Arc<Rule>> = pick.iter().map(|&i| rules[i].clone()).collect();
+        let want = run_dets(&mut standalone(&sub), &evs);
+        assert_eq!(run_dets(&mut compiled(&ctx, &sub), &evs), want, "{pick:?}");
+    }
+    // two runs compiled from one context before either runs: separate streams stay separate
+    let mut a = compiled(&ctx, &rules);
+    let mut b = compiled(&ctx, &rules);
+    let half: Vec<SharedEvent> = evs[..evs.len() / 2].to_vec();
+    assert_eq!(run_dets(&mut b, &half), run_dets(&mut standalone(&rules), &half));
+    assert_eq!(run_dets(&mut a, &evs), want_all(&rules, &evs));
+}
+
+fn want_all(rules: &[Arc<Rule>], evs: &[SharedEvent]) -> Vec<String> {
+    run_dets(&mut standalone(rules), evs)
+}
+
+#[test]
+fn different_settings_or_filtered_streams_do_not_share() {
+    let evs = mixed_trail();
+    let ctx = ctx();
+    let rules = vec![
+        rule(crate::ANALYTIC_NO_ISSUANCE, ""),
+        rule(crate::ANALYTIC_USED_AWAY, "[rule.lineage]\nalert_delay = \"1m\"\n"),
+        rule(crate::ANALYTIC_MISSING_MFA, ""),
+    ];
+    let want = want_all(&rules, &evs);
+    assert_eq!(run_dets(&mut compiled(&ctx, &rules), &evs), want);
+    // a detector told that a wrapper filters its events leaves the group; the others share
+    let mut dets: Vec<Box<dyn Detector>> = names()
+        .iter()
+        .map(|n| {
+            let r = rule(n, "");
+            let cfg = Settings::from_rule_raw(&r.raw).unwrap();
+            let d = tripline_engine::compile_rule(&r, &ctx).unwrap();
+            let _ = cfg;
+            d
+        })
+        .collect();
+    dets[1].events_filtered();
+    // the filtered detector sees only part of the stream (every other event)
+    let mut out = vec![];
+    let mut alone = standalone(&[rule(crate::ANALYTIC_USED_AWAY, "")]);
+    let mut want_f = vec![];
+    for (i, e) in evs.iter().enumerate() {
+        for (j, d) in dets.iter_mut().enumerate() {
+            if j == 1 && i % 2 == 1 {
+                continue;
+            }
+            let mut o = vec![];
+            d.on_event(e, &mut o);
+            out.extend(o.iter().map(|a| (j, shape(a))));
+        }
+        if i % 2 == 0 {
+            let mut o = vec![];
+            alone[0].on_event(e, &mut o);
+            want_f.extend(o.iter().map(shape));
+        }
+    }
+    for (j, d) in dets.iter_mut().enumerate() {
+        let mut o = vec![];
+        d.finish(&mut o);
+        out.extend(o.iter().map(|a| (j, shape(a))));
+    }
+    let mut o = vec![];
+    alone[0].finish(&mut o);
+    want_f.extend(o.iter().map(shape));
+    let got_f: Vec<String> = out.iter().filter(|x| x.0 == 1).map(|x| x.1.clone()).collect();
+    assert_eq!(got_f, want_f);
+    let rest = [rule(crate::ANALYTIC_NO_ISSUANCE, ""), rule(crate::ANALYTIC_MISSING_MFA, "")];
+    let got_rest: Vec<String> = out.iter().filter(|x| x.0 != 1).map(|x| x.1.clone()).collect();
+    assert_eq!(got_rest, want_all(&rest, &evs));
+    for d in &dets {
+        assert!(!d
+            .stats()
+            .iter()
+            .any(|(k, _)| k.contains("missed")));
+    }
+}
+
+#[test]
+fn shared_state_saves_and_loads_like_separate_states() {
+    let evs = mixed_trail();
+    let cut = evs.len() / 2;
+    let rules: Vec<Arc<Rule>> = names().iter().map(|n| rule(n, "")).collect();
+    let want = want_all(&rules, &evs);
+    let ctx = ctx();
+    // first part with shared engines, save every detector's state
+    let mut d1 = compiled(&ctx, &rules);
+    let mut got = vec![];
+    for e in &evs[..cut] {
+        for d in d1.iter_mut() {
+            let mut o = vec![];
+            d.on_event(e, &mut o);
+            got.extend(o.iter().map(shape));
+        }
+    }
+    let saved: Vec<Value> = d1.iter().map(|d| d.save_state().unwrap()).collect();
+    // the same snapshot everywhere, marked as such
+    assert!(saved.iter().all(|s| s["snapshot"] == saved[0]["snapshot"]));
+    let rest = |dets: &mut Vec<Box<dyn Detector>>, got: &mut Vec<String>| {
+        for e in &evs[cut..] {
+            for d in dets.iter_mut() {
+                let mut o = vec![];
+                d.on_event(e, &mut o);
+                got.extend(o.iter().map(shape));
+            }
+        }
+        for d in dets.iter_mut() {
+            let mut o = vec![];
+            d.finish(&mut o);
+            got.extend(o.iter().map(shape));
+        }
+    };
+    // all three restored
+    let mut d2 = compiled(&ctx, &rules);
+    for (d, s) in d2.iter_mut().zip(&saved) {
+        d.load_state(s.clone()).unwrap();
+    }
+    let mut g2 = got.clone();
+    rest(&mut d2, &mut g2);
+    assert_eq!(g2, want);
+    // only two of them loaded next time: still exactly their alerts
+    let two = [rules[0].clone(), rules[2].clone()];
+    let mut d3 = compiled(&ctx, &two);
+    d3[0].load_state(saved[0].clone()).unwrap();
+    d3[1].load_state(saved[2].clone()).unwrap();
+    let mut g3 = vec![];
+    rest(&mut d3, &mut g3);
+    let mut s3 = standalone(&two);
+    let mut w3 = vec![];
+    for e in &evs[..cut] {
+        for d in s3.iter_mut() {
+            d.on_event(e, &mut vec![]);
+        }
+    }
+    rest(&mut s3, &mut w3);
+    assert_eq!(g3, w3);
+    // one rule without saved state (new, or its rule changed): it starts fresh on its own
+    let mut d4 = compiled(&ctx, &rules);
+    d4[0].load_state(saved[0].clone()).unwrap();
+    d4[2].load_state(saved[2].clone()).unwrap();
+    let mut g4 = vec![];
+    rest(&mut d4, &mut g4);
+    let mut s4 = standalone(&rules);
+    s4[0].load_state(saved[0].clone()).unwrap();
+    s4[2].load_state(saved[2].clone()).unwrap();
+    let mut w4 = vec![];
+    rest(&mut s4, &mut w4);
+    assert_eq!(g4, w4);
+    // states of version 1 (separate engines) still load
+    let mut v1 = saved[0].clone();
+    v1["version"] = json!(1);
+    v1.as_object_mut().unwrap().remove("snapshot");
+    let mut d5 = compiled(&ctx, &rules);
+    for d in d5.iter_mut() {
+        d.load_state(v1.clone()).unwrap();
+    }
+    let mut g5 = got.clone();
+    rest(&mut d5, &mut g5);
+    assert_eq!(g5, want);
+}
+
+/// `doc` reduced to `fields` (values as `Document::values` gives them, nested again).
+fn reduced(doc: &Document, fields: &[String]) -> Document {
+    let mut out = Document::new();
+    for f in fields {
+        let vals = doc.values(f);
+        match vals.len() {
+            0 => {}
+            1 => out.set(f, vals[0].clone()),
+            _ => out.set(f, Value::Array(vals.into_iter().cloned().collect())),
+        }
+    }
+    out
+}
+
+#[test]
+fn a_document_reduced_to_fields_gives_the_same_findings() {
+    let mut evs = mixed_trail();
+    // ASN, geo and resource data too
+    let extra = |d: &mut Document| {
+        d.set("source.as.number", json!(64500));
+        d.set("source.as.organization.name", json!("Example Net"));
+        d.set("source.geo.country_iso_code", json!("NL"));
+        d.set("aws.cloudtrail.resources", json!([{"arn": "arn:aws:s3:::b1"}, {"arn": "arn:aws:s3:::b2"}]));
+        d.set("event.outcome", json!("success"));
+        d.set("unrelated.field", json!("x"));
+    };
+    evs = evs
+        .into_iter()
+        .map(|e| {
+            let mut d = e.doc.clone();
+            if e.seq % 3 == 0 {
+                extra(&mut d);
+            }
+            event(d, e.timestamp, e.seq)
+        })
+        .collect();
+    let rules: Vec<Arc<Rule>> = names().iter().map(|n| rule(n, "")).collect();
+    let fields = compiled(&ctx(), &rules)[0].fields().unwrap();
+    assert!(fields.iter().any(|f| f == "aws.cloudtrail.user_identity.access_key_id"));
+    let small: Vec<SharedEvent> = evs
+        .iter()
+        .map(|e| event(reduced(&e.doc, &fields), e.timestamp, e.seq))
+        .collect();
+    assert!(small.iter().all(|e| !e.doc.exists("unrelated.field")));
+    let full = want_all(&rules, &evs);
+    assert!(full.len() >= 3);
+    assert_eq!(want_all(&rules, &small), full);
+    // and leaving out any one field that the trail uses changes something
+    let used: Vec<&String> = fields
+        .iter()
+        .filter(|f| evs.iter().any(|e| e.doc.exists(f)))
+        .collect();
+    let mut differs = 0;
+    for f in &used {
+        let fewer: Vec<String> = fields.iter().filter(|x| x != f).cloned().collect();
+        let evs2: Vec<SharedEvent> = evs
+            .iter()
+            .map(|e| event(reduced(&e.doc, &fewer), e.timestamp, e.seq))
+            .collect();
+        if want_all(&rules, &evs2) != full {
+            differs += 1;
+        }
+    }
+    assert!(differs >= used.len() / 2, "{differs} of {}", used.len());
+}
+
+/// The reads the analytic did before they were done in one pass, as the reference.
+fn reference_facts(doc: &Document, t: i64) -> String {
+    let s = |f: &str| doc.str(f).filter(|v| !v.is_empty()).map(String::from);
+    let b = |f: &str| match doc.first(f)? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    };
+    let resources: Vec<&str> = doc
+        .values("aws.cloudtrail.resources.arn")
+        .into_iter()
+        .filter_map(|v| v.as_str())
+        .take(8)
+        .collect();
+    format!(
+        "{t} {:?}",
+        (
+            (
+                s("source.address").or_else(|| s("source.ip")),
+                s("cloud.account.id"),
+                s("aws.cloudtrail.recipient_account_id"),
+                s("event.id"),
+                s("event.provider"),
+                s("event.action"),
+                doc.str("event.outcome")
+                    .map(|o| o == "success")
+                    .unwrap_or_else(|| !doc.exists("aws.cloudtrail.error_code")),
+                s("cloud.region"),
+                doc.first("source.as.number").cloned(),
+                s("source.as.organization.name"),
+                s("source.geo.country_iso_code"),
+                s("user_agent.original"),
+            ),
+            (
+                s("aws.cloudtrail.user_identity.type"),
+                s("aws.cloudtrail.user_identity.arn"),
+                s("aws.cloudtrail.user_identity.access_key_id"),
+                doc.first("aws.cloudtrail.user_identity.session_context.creation_date")
+                    .and_then(tripline_doc::time::value_to_millis),
+                b("aws.cloudtrail.user_identity.session_context.mfa_authenticated"),
+                s("aws.cloudtrail.user_identity.session_context.session_issuer.arn"),
+                s("aws.cloudtrail.user_identity.invoked_by"),
+                b("aws.cloudtrail.session_credential_from_console").unwrap_or(false),
+                s("user.name"),
+                doc.exists("aws.cloudtrail.vpc_endpoint_id"),
+                resources,
+            ),
+        )
+    )
+}
+
+fn facts_shape(f: &crate::model::Facts) -> String {
+    let trail = f.trail_account.clone();
+    format!(
+        "{} {:?}",
+        f.time,
+        (
+            (
+                f.source_address.clone(),
+                f.account.clone(),
+                // reference reads the recipient only; equal when it is present
+                trail,
+                f.event_id.clone(),
+                Some(f.provider.clone()).filter(|p| !p.is_empty()),
+                Some(f.action.clone()).filter(|p| !p.is_empty()),
+                f.success,
+                f.region.clone(),
+                f.asn,
+                f.as_org.clone(),
+                f.country.clone(),
+                f.user_agent.clone(),
+            ),
+            (
+                f.id_type.clone(),
+                f.arn.clone(),
+                f.access_key.clone(),
+                f.creation,
+                f.mfa_authenticated,
+                f.issuer_arn.clone(),
+                f.invoked_by.clone(),
+                f.console,
+                f.user_name.clone(),
+                f.vpc_endpoint,
+                f.resources.clone(),
+            ),
+        )
+    )
+}
+
+#[test]
+fn one_pass_reads_equal_path_lookups_on_odd_documents() {
+    let docs = [
+        json!({"event": {"provider": "s3.amazonaws.com", "action": "GetObject", "outcome": "failure"},
+               "aws": {"cloudtrail": {"recipient_account_id": "1", "user_identity": {"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/R/s", "access_key_id": "ASIAX",
+                   "session_context": {"creation_date": "2024-05-01T08:00:00Z", "mfa_authenticated": "TRUE", "session_issuer": {"arn": "arn:aws:iam::1:role/R"}}},
+                   "resources": [{"arn": "a1"}, [{"arn": "a2"}], {"arn": null}, 5, {"arn": ["a3", "a4"]}]}},
+               "source": {"address": "203.0.113.9", "ip": "203.0.113.9", "as": {"number": "64500", "organization": {"name": "N"}}, "geo": {"country_iso_code": "DE"}}}),
+        // dotted keys at every level, arrays of objects on the way, nulls
+        json!({"event.provider": "sts.amazonaws.com", "event": {"action": ["AssumeRole", "x"], "id": ""},
+               "aws.cloudtrail": {"user_identity.type": "IAMUser", "user_identity": {"arn": "arn:aws:iam::1:user/u"}},
+               "aws": {"cloudtrail": {"user_identity": [{"access_key_id": "AKIA1"}, {"access_key_id": "AKIA2"}], "error_code": null, "vpc_endpoint_id": "vpce-1"}},
+               "cloud": [{"region": "eu-west-1"}, {"account": {"id": "2"}}],
+               "source": {"ip": "10.0.0.1", "as.number": 7},
+               "aws.cloudtrail.session_credential_from_console": true}),
+        json!({"aws": {"cloudtrail": {"user_identity": {"session_context": {"creation_date": 1714550400000_i64, "mfa_authenticated": false}}, "error_code": "AccessDenied"}},
+               "source": {"address": "ec2.amazonaws.com"}, "user": {"name": "n"}, "user_agent": {"original": "ua"}}),
+        json!({"aws": [{"cloudtrail": {"user_identity": {"type": "Root"}}}], "event": "scalar", "source": null}),
+        json!({}),
+    ];
+    for (i, d) in docs.iter().enumerate() {
+        let doc = Document(d.as_object().unwrap().clone());
+        let f = crate::model::Facts::from_doc(&doc, 7);
+        let mut want = reference_facts(&doc, 7);
+        if doc.str("aws.cloudtrail.recipient_account_id").filter(|v| !v.is_empty()).is_none() {
+            // the trail account falls back to the caller's
+            want = want.replacen(
+                &format!("{:?}, {:?}, None", f.source_address, f.account),
+                &format!("{:?}, {:?}, {:?}", f.source_address, f.account, f.account),
+                1,
+            );
+        }
+        let mut got = facts_shape(&f);
+        // the asn is compared as read
+        got = got.replace(
+            &format!("{:?}, {:?}, {:?}, {:?}", f.success, f.region, f.asn, f.as_org),
+            &format!(
+                "{:?}, {:?}, {:?}, {:?}",
+                f.success,
+                f.region,
+                doc.first("source.as.number").cloned(),
+                f.as_org
+            ),
+        );
+        assert_eq!(got, want, "document {i}");
+    }
+}
