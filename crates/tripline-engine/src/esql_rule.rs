@@ -44,8 +44,15 @@ pub struct EsqlDetector {
     id_columns: Vec<String>,
     uses_now: bool,
     timestamp_field: Option<String>,
-    /// Buffered (prefiltered) events with their window time, sorted by time.
-    buf: VecDeque<(i64, SharedEvent)>,
+    /// Buffered entries (events that can contribute), sorted by window time.
+    buf: VecDeque<Entry>,
+    /// Whether the query streams: entries hold its prefix's rows, computed once per event
+    /// (see `tripline_esql::stream`); else entries hold events and each run executes the
+    /// whole query over them.
+    streamed: bool,
+    /// Streamed: whether entries also keep their (projected) event, for alerts that name
+    /// their source events (non-aggregating rows; aggregates with `_id` columns).
+    keep_events: bool,
     /// The next run not yet executed.
     next_run: i64,
     /// (count, first seq, last seq) of the last executed run's window.
@@ -66,6 +73,63 @@ pub struct EsqlDetector {
     projection: Option<Vec<String>>,
     /// Data for the query's ENRICH commands.
     enrich: Option<Arc<dyn tripline_esql::EnrichSource>>,
+}
+
+/// One buffered event.
+struct Entry {
+    /// Window time (the event's time, or its timestamp override's).
+    t: i64,
+    seq: u64,
+    /// Streamed queries: the event's rows after the query's prefix.
+    rows: Vec<tripline_esql::StreamRow>,
+    /// The (projected) event, when kept.
+    event: Option<SharedEvent>,
+}
+
+/// Whether an aggregating query can name source events: some command from its first STATS
+/// on mentions `_id` (e.g. `VALUES(_id)`, or `_id` as a group).
+fn names_ids_after_stats(q: &Query) -> bool {
+    let cmds = q.commands();
+    let Some(first) = cmds
+        .iter()
+        .position(|c| matches!(c, tripline_esql::Command::Stats { .. }))
+    else {
+        return true;
+    };
+    let mut found = false;
+    let mut probe = |e: &tripline_esql::Expr| {
+        e.walk(&mut |x| {
+            if let tripline_esql::Expr::Col { name, .. } = x {
+                found |= name == "_id";
+            }
+        })
+    };
+    let mut named = false;
+    for c in &cmds[first..] {
+        use tripline_esql::Command as C;
+        match c {
+            C::Where(e) | C::Dissect { input: e, .. } | C::Grok { input: e, .. } => probe(e),
+            C::Eval(a) => a.iter().for_each(|(n, e)| {
+                named |= n == "_id";
+                probe(e)
+            }),
+            C::Stats { aggs, outputs, by } => {
+                for a in aggs {
+                    a.args.iter().for_each(&mut probe);
+                    a.filter.iter().for_each(&mut probe);
+                }
+                for (n, e) in outputs.iter().chain(by) {
+                    named |= n == "_id";
+                    probe(e);
+                }
+            }
+            C::Sort(keys) => keys.iter().for_each(|k| probe(&k.expr)),
+            C::Rename(pairs) => named |= pairs.iter().any(|(_, n)| n == "_id"),
+            C::Keep(ps) => named |= ps.iter().any(|p| p.matches("_id")),
+            _ => {}
+        }
+    }
+    found || named
 }
 
 /// Fields every buffered event keeps besides the query's: ids and index selection (`_id`,
@@ -175,7 +239,11 @@ impl EsqlDetector {
             all.dedup();
             Some(all)
         });
+        let streamed = query.is_streamable();
+        let keep_events = !query.is_aggregating() || names_ids_after_stats(&query);
         Ok(EsqlDetector {
+            streamed,
+            keep_events,
             rule: rule.clone(),
             schedule: Schedule::from_rule(rule),
             aggregating: query.is_aggregating(),
@@ -201,10 +269,20 @@ impl EsqlDetector {
         })
     }
 
+    /// Buffers an entry (late events, behind an executed run, still join later runs).
+    fn insert(&mut self, e: Entry) {
+        if self.next_run == i64::MIN {
+            self.next_run = self.schedule.first_run_seeing(e.t);
+        }
+        let pos = self.buf.partition_point(|b| b.t <= e.t);
+        self.buf.insert(pos, e);
+        self.peak_buffered = self.peak_buffered.max(self.buf.len() as u64);
+    }
+
     /// Executes every run up to and including `last` that can see a buffered event.
     fn run_until(&mut self, last: i64, out: &mut Vec<AlertDraft>) {
         loop {
-            let Some(&(front_t, _)) = self.buf.front() else {
+            let Some(front_t) = self.buf.front().map(|e| e.t) else {
                 self.next_run = self.next_run.max(last.saturating_add(1));
                 return;
             };
@@ -214,7 +292,7 @@ impl EsqlDetector {
             }
             self.execute_run(k, out);
             self.next_run = k + 1;
-            while let Some(&(t, _)) = self.buf.front() {
+            while let Some(t) = self.buf.front().map(|e| e.t) {
                 if self.schedule.last_run_seeing(t) <= k {
                     self.buf.pop_front();
                 } else {
@@ -225,17 +303,22 @@ impl EsqlDetector {
     }
 
     fn execute_run(&mut self, k: i64, out: &mut Vec<AlertDraft>) {
+        // The buffer is sorted by time: the window is an index range of it.
+        let mut buf = std::mem::take(&mut self.buf);
+        let entries = buf.make_contiguous();
+        self.execute_window(k, entries, out);
+        self.buf = buf;
+    }
+
+    fn execute_window(&mut self, k: i64, entries: &[Entry], out: &mut Vec<AlertDraft>) {
         let (start, end) = self.schedule.window(k);
-        let window: Vec<SharedEvent> = self
-            .buf
-            .iter()
-            .filter(|(t, _)| *t >= start && *t < end)
-            .map(|(_, e)| e.clone())
-            .collect();
-        if window.is_empty() {
+        let lo = entries.partition_point(|e| e.t < start);
+        let hi = entries.partition_point(|e| e.t < end);
+        if lo >= hi {
             return;
         }
-        let content = (window.len(), window[0].seq, window[window.len() - 1].seq);
+        let win = &entries[lo..hi];
+        let content = (win.len(), win[0].seq, win[win.len() - 1].seq);
         if !self.uses_now && self.last_content == Some(content) {
             return;
         }
@@ -246,7 +329,20 @@ impl EsqlDetector {
             default_limit: None,
             enrich: self.enrich.clone(),
         };
-        let table = match self.query.execute(&window, &ctx) {
+        let result = if self.streamed {
+            self.query.execute_rows(
+                win.iter()
+                    .enumerate()
+                    .flat_map(|(i, e)| e.rows.iter().map(move |r| (i, &r[..]))),
+                &ctx,
+            )
+        } else {
+            let events: Vec<SharedEvent> = win.iter().filter_map(|e| e.event.clone()).collect();
+            self.query.execute(&events, &ctx)
+        };
+        // Row events index the window's entries (one event per entry).
+        let window: Vec<Option<&SharedEvent>> = win.iter().map(|e| e.event.as_ref()).collect();
+        let table = match result {
             Ok(t) => t,
             Err(e) => {
                 self.errors += 1;
@@ -272,7 +368,9 @@ impl EsqlDetector {
         for i in 0..table.rows.len() {
             self.rows += 1;
             let fields = table.row_object(i);
-            let row_event = table.row_events[i].and_then(|j| window.get(j)).cloned();
+            let row_event = table.row_events[i]
+                .and_then(|j| window.get(j).copied().flatten())
+                .cloned();
             let ids: Vec<String> = id_cols
                 .iter()
                 .flat_map(|&c| {
@@ -330,7 +428,7 @@ impl EsqlDetector {
 
     fn events_by_id(
         &self,
-        window: &[SharedEvent],
+        window: &[Option<&SharedEvent>],
         ids: &[String],
         cache: &mut Option<HashMap<String, SharedEvent>>,
     ) -> Vec<SharedEvent> {
@@ -340,7 +438,8 @@ impl EsqlDetector {
         let map = cache.get_or_insert_with(|| {
             window
                 .iter()
-                .map(|e| (tripline_esql::event_doc_id(e), e.clone()))
+                .flatten()
+                .map(|e| (tripline_esql::event_doc_id(e), (*e).clone()))
                 .collect()
         });
         let mut evs: Vec<SharedEvent> = ids.iter().filter_map(|id| map.get(id).cloned()).collect();
@@ -388,24 +487,31 @@ impl Detector for EsqlDetector {
         if self.next_run != i64::MIN {
             self.run_until(t.div_euclid(self.schedule.interval_ms), out);
         }
-        if !self.query.prefilter(ev) {
-            return;
-        }
-        if self.next_run == i64::MIN {
-            self.next_run = self.schedule.first_run_seeing(t);
-        }
-        // Late events (behind an executed run) still join the windows of later runs.
-        let pos = self.buf.partition_point(|(bt, _)| *bt <= t);
-        let kept = match &self.projection {
+        let rows = if self.streamed {
+            match self.query.event_rows(ev) {
+                Some(rows) if !rows.is_empty() => rows,
+                _ => return,
+            }
+        } else {
+            if !self.query.prefilter(ev) {
+                return;
+            }
+            Vec::new()
+        };
+        let event = (!self.streamed || self.keep_events).then(|| match &self.projection {
             Some(fields) => project(ev, fields),
             None => ev.clone(),
-        };
-        self.buf.insert(pos, (t, kept));
-        self.peak_buffered = self.peak_buffered.max(self.buf.len() as u64);
+        });
+        self.insert(Entry {
+            t,
+            seq: ev.seq,
+            rows,
+            event,
+        });
     }
 
     fn finish(&mut self, out: &mut Vec<AlertDraft>) {
-        if let Some(&(t, _)) = self.buf.back() {
+        if let Some(t) = self.buf.back().map(|e| e.t) {
             let last = self.schedule.last_run_seeing(t);
             self.run_until(last, out);
         }
@@ -426,20 +532,29 @@ impl Detector for EsqlDetector {
         true
     }
 
-    /// The buffered events of the open look-back, the schedule position and the dedup memory,
+    /// The buffered entries of the open look-back, the schedule position and the dedup memory,
     /// so a later run with `--state` continues the windows where this one stopped.
+    ///
+    /// Version 2 saves each entry's streamed rows (and its kept event, if any); version 1
+    /// (whole events only) still loads: its events are streamed again on load.
     fn save_state(&self) -> Option<Value> {
         let buf: Vec<Value> = self
             .buf
             .iter()
-            .map(|(t, e)| serde_json::json!([t, e.doc, e.timestamp, e.origin, e.seq]))
+            .map(|e| {
+                let ev = e
+                    .event
+                    .as_ref()
+                    .map(|ev| serde_json::json!([ev.doc, ev.timestamp, ev.origin]));
+                serde_json::json!([e.t, e.seq, e.rows, ev])
+            })
             .collect();
         let mut ids: Vec<(&String, &i64)> = self.emitted_ids.iter().collect();
         ids.sort();
         let mut groups: Vec<(&String, &i64)> = self.emitted_groups.iter().collect();
         groups.sort();
         Some(serde_json::json!({
-            "v": 1,
+            "v": 2,
             "query": self.query.text(),
             "interval_ms": self.schedule.interval_ms,
             "lookback_ms": self.schedule.lookback_ms,
@@ -451,6 +566,7 @@ impl Detector for EsqlDetector {
     }
 
     fn load_state(&mut self, state: Value) -> Result<(), String> {
+        type SavedEvent = (tripline_doc::Document, i64, tripline_doc::Origin);
         #[derive(serde::Deserialize)]
         struct S {
             v: u32,
@@ -458,12 +574,12 @@ impl Detector for EsqlDetector {
             interval_ms: i64,
             lookback_ms: i64,
             next_run: Option<i64>,
-            buf: Vec<(i64, tripline_doc::Document, i64, tripline_doc::Origin, u64)>,
+            buf: Vec<Value>,
             emitted_ids: Vec<(String, i64)>,
             emitted_groups: Vec<(String, i64)>,
         }
         let s: S = serde_json::from_value(state).map_err(|e| format!("esql state: {e}"))?;
-        if s.v != 1 {
+        if s.v != 1 && s.v != 2 {
             return Err(format!("esql state version {} is not supported", s.v));
         }
         if s.query != self.query.text() {
@@ -475,22 +591,69 @@ impl Detector for EsqlDetector {
                 "esql state was saved with another schedule (interval or from changed)".into(),
             );
         }
-        self.next_run = s.next_run.unwrap_or(i64::MIN);
-        self.buf = s
-            .buf
-            .into_iter()
-            .map(|(t, doc, timestamp, origin, seq)| {
-                (
+        let mut buf = VecDeque::with_capacity(s.buf.len());
+        for item in s.buf {
+            let bad = |e: serde_json::Error| format!("esql state: {e}");
+            let entry = if s.v == 1 {
+                let (t, doc, timestamp, origin, seq): (
+                    i64,
+                    tripline_doc::Document,
+                    i64,
+                    tripline_doc::Origin,
+                    u64,
+                ) = serde_json::from_value(item).map_err(bad)?;
+                let ev = Arc::new(tripline_doc::Event {
+                    doc,
+                    timestamp,
+                    origin,
+                    seq,
+                });
+                // Saved events passed the prefilter; stream them again.
+                let rows = if self.streamed {
+                    self.query.event_rows(&ev).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                if self.streamed && rows.is_empty() {
+                    continue;
+                }
+                Entry {
                     t,
-                    Arc::new(tripline_doc::Event {
-                        doc,
-                        timestamp,
-                        origin,
-                        seq,
+                    seq,
+                    rows,
+                    event: (!self.streamed || self.keep_events).then_some(ev),
+                }
+            } else {
+                let (t, seq, rows, ev): (
+                    i64,
+                    u64,
+                    Vec<tripline_esql::StreamRow>,
+                    Option<SavedEvent>,
+                ) = serde_json::from_value(item).map_err(bad)?;
+                if self.streamed && rows.is_empty() {
+                    return Err("esql state: a streamed entry without rows".into());
+                }
+                if !self.streamed && ev.is_none() {
+                    return Err("esql state: an entry without its event".into());
+                }
+                Entry {
+                    t,
+                    seq,
+                    rows,
+                    event: ev.map(|(doc, timestamp, origin)| {
+                        Arc::new(tripline_doc::Event {
+                            doc,
+                            timestamp,
+                            origin,
+                            seq,
+                        })
                     }),
-                )
-            })
-            .collect();
+                }
+            };
+            buf.push_back(entry);
+        }
+        self.next_run = s.next_run.unwrap_or(i64::MIN);
+        self.buf = buf;
         self.emitted_ids = s.emitted_ids.into_iter().collect();
         self.emitted_groups = s.emitted_groups.into_iter().collect();
         self.last_content = None;

@@ -24,6 +24,18 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
+    /// An empty frame with these columns.
+    pub(crate) fn with_columns(names: Vec<String>, types: Vec<Option<DataType>>) -> Frame {
+        let mut f = Frame {
+            names,
+            types,
+            index: HashMap::new(),
+            rows: Vec::new(),
+        };
+        f.reindex();
+        f
+    }
+
     fn new() -> Frame {
         Frame {
             names: Vec::new(),
@@ -398,37 +410,10 @@ pub(crate) fn load(
         let index = wants_index.then(|| EventIndex::of(&ev.doc));
         let mut vals = Vec::with_capacity(names.len() + metadata.len());
         for (n, ty) in names.iter().zip(&col_types) {
-            let v = Value::from_vec(
-                ev.doc
-                    .values(n)
-                    .iter()
-                    .map(|j| Value::from_json(j, *ty))
-                    .collect(),
-            );
-            let v = if v.is_null() {
-                index
-                    .as_ref()
-                    .and_then(|ix| ix.constant(n))
-                    .map(|c| Value::Str(c.to_string()))
-                    .unwrap_or(v)
-            } else {
-                v
-            };
-            vals.push(v);
+            vals.push(load_value(ev, n, *ty, index.as_ref()));
         }
         for m in metadata {
-            vals.push(match m {
-                Metadata::Id => Value::Str(event_doc_id(ev)),
-                Metadata::Index => Value::Str(
-                    index
-                        .as_ref()
-                        .map(|ix| ix.name())
-                        .unwrap_or_else(|| EventIndex::of(&ev.doc).name()),
-                ),
-                Metadata::Version => Value::Long(1),
-                Metadata::Source => Value::Str(serde_json::to_string(&ev.doc).unwrap_or_default()),
-                Metadata::Score => Value::Double(0.0),
-            });
+            vals.push(metadata_value(ev, *m, index.as_ref()));
         }
         f.rows.push(Row {
             vals,
@@ -439,14 +424,56 @@ pub(crate) fn load(
     f.types = col_types;
     for m in metadata {
         f.names.push(m.name().to_string());
-        f.types.push(Some(match m {
-            Metadata::Version => DataType::Long,
-            Metadata::Score => DataType::Double,
-            _ => DataType::Keyword,
-        }));
+        f.types.push(Some(metadata_type(*m)));
     }
     f.reindex();
     f
+}
+
+pub(crate) fn metadata_type(m: Metadata) -> DataType {
+    match m {
+        Metadata::Version => DataType::Long,
+        Metadata::Score => DataType::Double,
+        _ => DataType::Keyword,
+    }
+}
+
+/// One field of one event as [`load`] reads it: every value, typed; a data stream's constant
+/// field filled in from `index` (given when the frame has constant fields or `_index`).
+pub(crate) fn load_value(
+    ev: &Event,
+    name: &str,
+    ty: Option<DataType>,
+    index: Option<&EventIndex>,
+) -> Value {
+    let v = Value::from_vec(
+        ev.doc
+            .values(name)
+            .iter()
+            .map(|j| Value::from_json(j, ty))
+            .collect(),
+    );
+    if v.is_null() {
+        if let Some(c) = index.and_then(|ix| ix.constant(name)) {
+            return Value::Str(c.to_string());
+        }
+    }
+    v
+}
+
+/// A `METADATA` column of one event.
+pub(crate) fn metadata_value(ev: &Event, m: Metadata, index: Option<&EventIndex>) -> Value {
+    match m {
+        Metadata::Id => Value::Str(event_doc_id(ev)),
+        Metadata::Index => Value::Str(
+            index
+                .map(|ix| ix.name())
+                .unwrap_or_else(|| EventIndex::of(&ev.doc).name()),
+        ),
+        Metadata::Version => Value::Long(1),
+        Metadata::Source => Value::Str(serde_json::to_string(&ev.doc).unwrap_or_default()),
+        Metadata::Score => Value::Double(0.0),
+    }
 }
 
 // ---- commands ----

@@ -34,6 +34,7 @@ pub mod grok;
 pub mod index;
 pub mod lexer;
 pub mod parser;
+pub mod stream;
 pub mod value;
 
 use std::collections::HashSet;
@@ -44,6 +45,7 @@ use tripline_doc::{Event, FieldTypes, SharedEvent};
 pub use ast::{Command, Expr, Metadata, Source};
 pub use enrich::{EnrichPolicy, EnrichSource};
 pub use exec::event_doc_id;
+pub use stream::StreamRow;
 pub use index::{EventIndex, IndexPatterns, ALERTS_INDEX, CLOUDTRAIL_INDEX};
 pub use value::{DataType, Value};
 
@@ -225,6 +227,10 @@ pub struct Query {
     prefilter_cmds: Option<Vec<Command>>,
     /// Source fields the prefilter reads (`None` = all).
     prefilter_fields: Option<HashSet<String>>,
+    /// Leading conditions checked straight on the document (see [`stream::Quick`]).
+    quick: Vec<stream::Quick>,
+    /// How the query streams (see [`stream`]); `None` = it needs whole events per run.
+    plan: Option<Arc<stream::Plan>>,
 }
 
 impl Query {
@@ -266,9 +272,23 @@ impl Query {
             indices,
             prefilter_cmds: None,
             prefilter_fields: None,
+            quick: Vec::new(),
+            plan: None,
         };
         q.prefilter_cmds = q.build_prefilter();
         q.prefilter_fields = q.prefilter_cmds.as_ref().and_then(|c| prefix_fields(c));
+        if matches!(q.source, Source::From { .. }) {
+            let row_local = q.row_local_prefix().len();
+            q.quick = stream::quick_checks(&q.commands[..row_local], q.metadata(), opts.types);
+            q.plan = stream::Plan::build(
+                &q.commands,
+                q.metadata(),
+                q.needed.as_ref(),
+                row_local,
+                opts.types,
+            )
+            .map(Arc::new);
+        }
         Ok(q)
     }
 
@@ -485,9 +505,14 @@ impl Query {
     /// a `true` may still be filtered later; a `false` is definitive. Used by the rule engine
     /// to buffer only useful events.
     pub fn prefilter(&self, ev: &Event) -> bool {
-        if !self.selects_event(ev) {
+        if !self.quick.iter().all(|q| q.passes(ev)) || !self.selects_event(ev) {
             return false;
         }
+        self.prefilter_rest(ev)
+    }
+
+    /// [`Query::prefilter`] past its quick checks and index selection.
+    fn prefilter_rest(&self, ev: &Event) -> bool {
         let Some(cmds) = &self.prefilter_cmds else {
             return true;
         };
@@ -514,6 +539,71 @@ impl Query {
             Ok(f) => !f.rows.is_empty(),
             Err(_) => true,
         }
+    }
+
+    /// Whether [`Query::event_rows`] and [`Query::execute_rows`] can stand for
+    /// [`Query::execute`] (see [`stream`]).
+    pub fn is_streamable(&self) -> bool {
+        self.plan.is_some()
+    }
+
+    /// The rows an event contributes to every run that sees it: the query's streamable prefix
+    /// run on the event alone (empty when the event cannot contribute: the FROM does not
+    /// select it or a leading condition drops it). `None` when the query does not stream.
+    pub fn event_rows(&self, ev: &Event) -> Option<Vec<StreamRow>> {
+        let plan = self.plan.as_ref()?;
+        if !self.quick.iter().all(|q| q.passes(ev)) || !self.selects_event(ev) {
+            return Some(Vec::new());
+        }
+        let rows = plan.event_rows(ev, self.metadata(), &self.text);
+        if !rows.is_empty() && plan.check_prefilter && !self.prefilter_rest(ev) {
+            return Some(Vec::new());
+        }
+        Some(rows)
+    }
+
+    /// Runs the rest of a streamable query over rows from [`Query::event_rows`], given in
+    /// window order with a caller's index each (the table's `row_events` are those indexes).
+    pub fn execute_rows<'a, I>(&self, rows: I, ctx: &ExecContext) -> Result<Table, EsqlError>
+    where
+        I: IntoIterator<Item = (usize, &'a [Value])>,
+    {
+        let Some(plan) = &self.plan else {
+            return Err(EsqlError::at(
+                ErrorKind::Unsupported,
+                &self.text,
+                0,
+                "the query does not stream".into(),
+            ));
+        };
+        let mut f =
+            exec::Frame::with_columns(plan.live_names.clone(), plan.live_types.clone());
+        for (src, vals) in rows {
+            let keep = plan.deferred.iter().all(|d| {
+                let env = exec::Env {
+                    index: &plan.live_index,
+                    row: vals,
+                    aggs: &[],
+                    event: None,
+                    now: ctx.now_ms,
+                };
+                matches!(exec::eval(d, &env), Value::Bool(true))
+            });
+            if keep {
+                f.rows.push(exec::Row {
+                    vals: vals.to_vec(),
+                    src: Some(src as u32),
+                });
+            }
+        }
+        let run = exec::Exec {
+            events: &[],
+            now: ctx.now_ms,
+            src_text: &self.text,
+            enrich: ctx.enrich.as_deref(),
+        };
+        let f = exec::run_all(&run, f, &plan.rest, ctx)?;
+        Ok(exec::into_table(f))
     }
 
     fn build_prefilter(&self) -> Option<Vec<Command>> {

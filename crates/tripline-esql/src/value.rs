@@ -75,8 +75,8 @@ impl DataType {
     }
 }
 
-/// A cell value.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// A cell value (serializable so streamed rows can be saved with a rule's state).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     #[default]
     Null,
