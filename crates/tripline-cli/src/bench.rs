@@ -338,27 +338,35 @@ fn child(a: &BenchArgs, stage: &str) -> Result<Measure> {
                 geoip_db: Vec::new(),
                 input: InputMode::Auto,
             };
-            let popts = PipelineOptions {
-                keep_original: false,
-                threads,
-            };
             let cfg = tripline_engine::RunnerConfig {
                 indexed: !a.plain,
                 ..Default::default()
             };
             let mut runner = loaded.map(|l| tripline_engine::Runner::new(l.detectors, cfg));
-            if let Some(r) = runner.as_mut() {
-                if r.reads_alerts() {
-                    // As `hunt` does: rules over `.alerts-security.*` read Tripline's alerts.
-                    r.set_alert_doc_builder(Box::new(|d| tripline_alerts::build_alert(d).doc));
+            // As `hunt` does; `--plain` evaluates whole documents (no projection) too.
+            let (projection, hydrator) = match runner.as_mut() {
+                Some(r) => {
+                    let (p, h) = crate::projection::prepare(r, &input, !a.plain, false)?;
+                    (p, Some(h))
                 }
-            }
+                None => (None, None),
+            };
+            let popts = PipelineOptions {
+                keep_original: false,
+                threads,
+                projection,
+            };
             let mut drafts = Vec::new();
-            // Alerts are built as the hunt builds them (that cost is part of it).
+            // Alerts are built as the hunt builds them (that cost is part of it). Each line:
+            // uuid, a digest of the whole alert document, rule id.
             let mut alerts: Vec<String> = Vec::new();
             let keep = |d: &tripline_engine::AlertDraft, alerts: &mut Vec<String>| {
-                let al = tripline_alerts::build_alert(d);
-                alerts.push(format!("{} {}", al.uuid, al.rule_id));
+                let Some(h) = hydrator.as_ref() else { return };
+                let al = h.alert(d);
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&serde_json::to_string(&al.doc).unwrap_or_default(), &mut hasher);
+                let digest = std::hash::Hasher::finish(&hasher);
+                alerts.push(format!("{} {digest:016x} {}", al.uuid, al.rule_id));
             };
             let stats = pipeline::run(
                 &input,

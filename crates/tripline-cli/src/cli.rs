@@ -166,6 +166,11 @@ pub struct HuntArgs {
     /// order by stateful rules, e.g. `20m` (CloudTrail delivers up to ~15 minutes late).
     #[arg(long, value_name = "DURATION", default_value = "20m")]
     pub reorder_window: String,
+    /// Give detectors whole ECS documents instead of only the fields they read. Slower and
+    /// bigger; the alerts are the same (projection is also off by itself when a rule's fields
+    /// cannot be known in advance, e.g. an ES|QL query without a fixed column list).
+    #[arg(long)]
+    pub no_projection: bool,
 }
 
 #[derive(Args, Debug)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use tripline_alerts::{build_alert, severity_rank, Alert};
+use tripline_alerts::{severity_rank, Alert};
 use tripline_engine::store::{StateStore, StoredAlert};
 use tripline_engine::{AlertDraft, Runner, RunnerConfig};
 
@@ -157,10 +157,8 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
             ..Default::default()
         },
     );
-    if runner.reads_alerts() {
-        // Rules over `.alerts-security.*` read Tripline's own alerts, as Elastic's read its.
-        runner.set_alert_doc_builder(Box::new(|d| build_alert(d).doc));
-    }
+    let (projection, hydrator) =
+        crate::projection::prepare(&mut runner, &args.input, !args.no_projection, args.quiet)?;
     // State first: restoring must happen before the first event is pushed.
     let mut state = match &args.state {
         Some(p) => {
@@ -242,6 +240,7 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
     let popts = PipelineOptions {
         keep_original: false,
         threads: threads(),
+        projection,
     };
     let stats = pipeline::run(
         &args.input,
@@ -253,7 +252,7 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
                 }
             }
             runner.push(Arc::new(ev), &mut drafts);
-            pending.extend(drafts.drain(..).map(|d| build_alert(&d)));
+            pending.extend(drafts.drain(..).map(|d| hydrator.alert(&d)));
             match state.as_mut() {
                 Some((st, resume)) => {
                     if resume.due() {
@@ -277,7 +276,7 @@ pub fn hunt(args: HuntArgs) -> Result<i32> {
         },
     )?;
     let summary = runner.finish(&mut drafts);
-    pending.extend(drafts.drain(..).map(|d| build_alert(&d)));
+    pending.extend(drafts.drain(..).map(|d| hydrator.alert(&d)));
     match state.as_mut() {
         Some((st, resume)) => {
             st.complete(&runner, resume, &stored(&pending))
@@ -476,6 +475,7 @@ pub fn normalize(args: NormalizeArgs) -> Result<i32> {
     let popts = PipelineOptions {
         keep_original: args.keep_original,
         threads: threads(),
+        projection: None,
     };
     let stats = pipeline::run(
         &args.input,

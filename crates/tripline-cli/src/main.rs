@@ -5,6 +5,7 @@ mod cli;
 mod enrich;
 mod hunt;
 mod pipeline;
+mod projection;
 mod query;
 mod rulesets;
 mod views;

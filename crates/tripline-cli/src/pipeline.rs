@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use crossbeam_channel::{bounded, Receiver, Sender};
-use tripline_doc::{Document, Event, Origin};
+use tripline_doc::{Document, Event, Origin, Projection};
 use tripline_normalize::{GeoIp, NormalizeOptions, Normalizer};
 use tripline_sources::{Input, RawItem, RawRecord, RecordKind};
 
@@ -61,6 +61,8 @@ impl ReadStats {
 pub struct PipelineOptions {
     pub keep_original: bool,
     pub threads: usize,
+    /// Hand out projected documents (see `crate::projection`) for records read as raw text.
+    pub projection: Option<Arc<Projection>>,
 }
 
 fn source_mode(m: InputMode) -> tripline_sources::InputMode {
@@ -81,6 +83,15 @@ pub fn geoip(args: &InputArgs) -> Result<Option<Arc<GeoIp>>> {
     )))
 }
 
+/// The normalizer options for `args` (GeoIP databases opened).
+pub fn normalize_options(args: &InputArgs, keep_original: bool) -> Result<NormalizeOptions> {
+    Ok(NormalizeOptions {
+        keep_original,
+        geoip: geoip(args)?,
+        ..Default::default()
+    })
+}
+
 /// Reads every input; calls `on_event` for each normalized event in input order.
 /// `on_progress(files_done, records)` is called as files complete.
 pub fn run(
@@ -96,11 +107,7 @@ pub fn run(
         stats.skip("unreadable path".into(), e.to_string());
     }
     let inputs: Arc<Vec<Input>> = Arc::new(delivery_order(discovery.inputs));
-    let normalizer = Arc::new(Normalizer::new(NormalizeOptions {
-        keep_original: opts.keep_original,
-        geoip: geoip(args)?,
-        ..Default::default()
-    }));
+    let nopts = normalize_options(args, opts.keep_original)?;
     let read_opts = tripline_sources::ReadOptions {
         input: source_mode(args.input),
         ..Default::default()
@@ -115,13 +122,15 @@ pub fn run(
     let mut seq = 0u64;
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..threads {
-            let (inputs, senders, next, normalizer, read_opts) = (
+            let (inputs, senders, next, read_opts, projection) = (
                 inputs.clone(),
                 senders.clone(),
                 next.clone(),
-                normalizer.clone(),
                 read_opts.clone(),
+                opts.projection.clone(),
             );
+            // One normalizer per worker: it keeps caches of its own.
+            let normalizer = Normalizer::new(nopts.clone());
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 if i >= inputs.len() {
@@ -137,7 +146,7 @@ pub fn run(
                         }
                         let ready = match item {
                             RawItem::Bytes { bytes, origin } => {
-                                normalize_raw(&normalizer, bytes, origin)
+                                normalize_raw(&normalizer, bytes, origin, projection.as_deref())
                             }
                             RawItem::Parsed(rec) => normalize_parsed(&normalizer, rec),
                             RawItem::Error(e) => Err(Msg::Skipped {
@@ -250,9 +259,19 @@ fn skipped(reason: &str, origin: &Origin, e: impl std::fmt::Display) -> Msg {
 /// normalizer's own parser keeps key order and skips the serde_json tree). On failure the
 /// record is parsed again with serde_json only to report the same error the parsed path
 /// would (malformed JSON, invalid UTF-8, not an object, not CloudTrail); that is rare.
-fn normalize_raw(normalizer: &Normalizer, bytes: &[u8], origin: Origin) -> Result<Ready, Msg> {
+fn normalize_raw(
+    normalizer: &Normalizer,
+    bytes: &[u8],
+    origin: Origin,
+    projection: Option<&Projection>,
+) -> Result<Ready, Msg> {
     if let Ok(text) = std::str::from_utf8(bytes) {
         if let Ok((doc, ts)) = normalizer.normalize_json(text) {
+            let doc = match projection {
+                // The full document is dropped here, on the worker.
+                Some(p) => doc.project(p, text.to_string()),
+                None => doc,
+            };
             return Ok((doc, ts, origin));
         }
     }

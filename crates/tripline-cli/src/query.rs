@@ -114,6 +114,7 @@ pub fn query(args: QueryArgs) -> Result<i32> {
         threads: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
+        projection: None,
     };
     let header = [
         "TIME",

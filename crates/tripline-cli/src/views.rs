@@ -31,6 +31,7 @@ fn read_sorted(input: &InputArgs) -> Result<(Vec<SharedEvent>, ReadStats)> {
         threads: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
+        projection: None,
     };
     let mut events = Vec::new();
     let stats = pipeline::run(

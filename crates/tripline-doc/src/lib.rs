@@ -10,11 +10,13 @@
 
 pub mod fieldtypes;
 pub mod path;
+pub mod projection;
 pub mod time;
 
 use std::sync::Arc;
 
 pub use fieldtypes::{FieldType, FieldTypes};
+pub use projection::{Projection, SOURCE_KEY};
 pub use serde_json::{Map, Value};
 
 /// Where a record came from: file (or `-` for stdin) and its position inside it.
@@ -52,7 +54,14 @@ impl Document {
     /// Elasticsearch skips them at index time.
     pub fn values<'a>(&'a self, field: &str) -> smallvec::SmallVec<[&'a Value; 2]> {
         let mut out = smallvec::SmallVec::new();
-        path::collect_map(&self.0, field, &mut out);
+        if self.is_projected() {
+            // Flat: the key is the whole path and holds exactly the values (see `projection`).
+            if let Some(v) = self.0.get(field) {
+                path::push_leaf(v, &mut out);
+            }
+        } else {
+            path::collect_map(&self.0, field, &mut out);
+        }
         out
     }
 

@@ -36,7 +36,7 @@ fn descend<'a, E: Extend<&'a Value>>(v: &'a Value, rest: &str, out: &mut E) {
     }
 }
 
-fn push_leaf<'a, E: Extend<&'a Value>>(v: &'a Value, out: &mut E) {
+pub(crate) fn push_leaf<'a, E: Extend<&'a Value>>(v: &'a Value, out: &mut E) {
     match v {
         Value::Null => {}
         Value::Array(items) => {

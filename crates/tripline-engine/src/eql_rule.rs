@@ -116,7 +116,7 @@ impl EqlDetector {
 }
 
 /// The fields with the same value in every document, as a nested object.
-fn common_fields(events: &[SharedEvent]) -> Map<String, Value> {
+pub fn common_fields(events: &[SharedEvent]) -> Map<String, Value> {
     let mut common: BTreeMap<String, Value> = BTreeMap::new();
     if let Some(first) = events.first() {
         for (k, v) in path::flatten(&first.doc.0) {

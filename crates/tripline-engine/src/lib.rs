@@ -32,4 +32,4 @@ pub mod window;
 
 pub use compile::{compile_rule, CompileContext, CompileError};
 pub use detector::{AlertDraft, Detector, DetectorStats};
-pub use runner::{RunSummary, Runner, RunnerConfig};
+pub use runner::{Hydrate, RunSummary, Runner, RunnerConfig};

@@ -64,11 +64,17 @@ struct Slot {
     reads_alerts: bool,
     /// Cached [`Detector::required`] for `event.action` (`None`: any action).
     actions: Option<HashSet<String>>,
+    /// The detector cannot say which fields it reads ([`Detector::fields`] is `None`): it is
+    /// given whole documents when the input is projected (see [`Runner::set_hydrator`]).
+    whole: bool,
 }
 
 /// Builds the Elastic-shaped alert document of a draft; set by the caller because the alert
 /// document shape lives in `tripline-alerts`, which depends on this crate.
 pub type AlertDocBuilder = Box<dyn Fn(&AlertDraft) -> Document + Send>;
+
+/// Rebuilds the whole document of a projected event (see `tripline_doc::projection`).
+pub type Hydrate = Box<dyn Fn(&SharedEvent) -> SharedEvent + Send>;
 
 /// Origin file name of the events made from alerts.
 pub const ALERTS_ORIGIN: &str = "alerts";
@@ -106,6 +112,8 @@ pub struct Runner {
     alert_readers: Vec<usize>,
     /// Events made from alerts so far (their origin record numbers and seqs).
     alert_events: u64,
+    /// Whole documents for the detectors that need them (`None`: events are given as is).
+    hydrate: Option<Hydrate>,
 }
 
 /// The runner's own part of a checkpoint (see `store::StateStore`): clocks, counters, and
@@ -166,11 +174,13 @@ impl Runner {
                 .into_iter()
                 .map(|det| {
                     let reads_alerts = det.reads_alerts();
+                    let whole = det.fields().is_none();
                     Slot {
                         det,
                         emitted: 0,
                         reads_alerts,
                         actions: actions.next().flatten(),
+                        whole,
                     }
                 })
                 .collect(),
@@ -190,7 +200,25 @@ impl Runner {
             alert_doc: None,
             alert_readers,
             alert_events: 0,
+            hydrate: None,
         }
+    }
+
+    /// When the input is projected (documents reduced to the fields detectors declare), the
+    /// detectors that declare none get the whole document, rebuilt by `hydrate` at most once
+    /// per event. Only worth it when those detectors are indexed (see
+    /// [`Runner::unindexed_whole_document_detector`]): they then see few events.
+    pub fn set_hydrator(&mut self, hydrate: Hydrate) {
+        self.hydrate = Some(hydrate);
+    }
+
+    /// The name of a detector that needs whole documents and sees every event (no
+    /// `event.provider` / `event.action` constraint), if any.
+    pub fn unindexed_whole_document_detector(&self) -> Option<&str> {
+        self.slots
+            .iter()
+            .find(|s| s.whole && s.actions.is_none() && s.det.required("event.provider").is_none())
+            .map(|s| s.det.rule().name.as_str())
     }
 
     /// Makes Tripline's alerts queryable by the detectors that read alerts (ES|QL rules over
@@ -374,8 +402,15 @@ impl Runner {
             }
         }
         let mut buf = std::mem::take(&mut self.buf);
+        let mut whole: Option<SharedEvent> = None;
         for &i in &targets {
-            self.slots[i].det.on_event(ev, &mut buf);
+            let e = match &self.hydrate {
+                Some(h) if self.slots[i].whole && ev.doc.is_projected() => {
+                    &*whole.get_or_insert_with(|| h(ev))
+                }
+                _ => ev,
+            };
+            self.slots[i].det.on_event(e, &mut buf);
             self.take(i, &mut buf, out);
         }
         self.buf = buf;
