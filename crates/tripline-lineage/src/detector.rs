@@ -329,6 +329,15 @@ impl Detector for LineageDetector {
                     let n = g.pushed;
                     g.member_seen[m.id] = n;
                     g.take(self.kind, &mut self.buf);
+                    // Once every member has it, the event is not needed to recognize it.
+                    if g
+                        .members
+                        .iter()
+                        .zip(&g.member_seen)
+                        .all(|(k, s)| k.is_none() || *s == n)
+                    {
+                        g.last = None;
+                    }
                 }
             }
         }

@@ -544,6 +544,24 @@ impl Engine {
     // ---- issuances ----
 
     fn issuance_of(&self, f: &Facts, ev: &SharedEvent, internal: bool) -> Option<Issuance> {
+        // Most events issue nothing: decide that before reading any other field.
+        let issues = matches!(
+            (f.provider.as_str(), f.action.as_str()),
+            (
+                "sts.amazonaws.com",
+                "AssumeRole"
+                    | "AssumeRoleWithSAML"
+                    | "AssumeRoleWithWebIdentity"
+                    | "GetSessionToken"
+                    | "GetFederationToken"
+            ) | (
+                "signin.amazonaws.com",
+                "ConsoleLogin" | "GetSigninToken" | "SwitchRole"
+            ) | ("sso.amazonaws.com", "GetRoleCredentials" | "Federate")
+        );
+        if !issues {
+            return None;
+        }
         let doc = &ev.doc;
         let re = |k: &str| {
             doc.str(&format!("aws.cloudtrail.flattened.response_elements.{k}"))
@@ -1056,7 +1074,6 @@ impl Engine {
             return;
         };
         cred.uses += 1;
-        cred.last_ev = Some(ev.clone());
         // Known entries are updated in place; new ones (bounded) cost a key.
         if let Some(n) = cred.actions.get_mut(&u.api) {
             *n += 1;
@@ -1144,6 +1161,20 @@ impl Engine {
             }
         }
         cred.last = u;
+        // The latest use is kept as evidence only while a finding can still be built from it:
+        // one pending for the credential, or a pending MFA finding of the issuance it is linked
+        // to. Any other finding is raised by a later use, which becomes the latest one first.
+        // (Holding every credential's latest event would keep those documents alive.)
+        let keep = cred.pending != 0
+            || match &cred.lineage {
+                Lineage::Known { issuance, .. } => self
+                    .st
+                    .issuances
+                    .get(issuance)
+                    .is_some_and(|i| i.due.is_some() && !i.alerted),
+                _ => false,
+            };
+        cred.last_ev = if keep { Some(ev.clone()) } else { None };
     }
 
     // ---- findings ----

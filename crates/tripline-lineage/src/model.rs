@@ -241,11 +241,11 @@ impl Facts {
         let ct = root.child("aws").child("cloudtrail");
         let ui = ct.child("user_identity");
         let sc = ui.child("session_context");
+        let ip = r.s(source, "ip", "source.ip");
         let source_address = r
             .s(source, "address", "source.address")
-            .or_else(|| r.s(source, "ip", "source.ip"));
-        let source_ip = r
-            .s(source, "ip", "source.ip")
+            .or_else(|| ip.clone());
+        let source_ip = ip
             .and_then(|v| v.parse().ok())
             .or_else(|| source_address.as_deref().and_then(|a| a.parse().ok()));
         let account = r.s(cloud.child("account"), "id", "cloud.account.id");
