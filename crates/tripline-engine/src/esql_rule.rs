@@ -871,6 +871,22 @@ mod tests {
         let keys = |v: &[AlertDraft]| v.iter().map(|a| a.key.clone()).collect::<Vec<_>>();
         assert_eq!(whole.len(), 2);
         assert_eq!(keys(&out), keys(&whole));
+        // A version-1 state (whole events) still loads: its events are streamed again.
+        let mut v1 = first.save_state().unwrap();
+        let buf: Vec<Value> = events[..3]
+            .iter()
+            .map(|e| json!([e.timestamp, e.doc, e.timestamp, e.origin, e.seq]))
+            .collect();
+        v1["v"] = json!(1);
+        v1["buf"] = json!(buf);
+        let mut third = compile(&r, &CompileContext::default()).unwrap();
+        third.load_state(v1).unwrap();
+        let mut out1 = out[..1].to_vec();
+        for e in &events[3..] {
+            third.on_event(e, &mut out1);
+        }
+        third.finish(&mut out1);
+        assert_eq!(keys(&out1), keys(&whole));
         let other = rule("FROM logs-aws.cloudtrail-* | LIMIT 1", "now-10m", "5m");
         let mut det = compile(&other, &CompileContext::default()).unwrap();
         assert!(det.load_state(first.save_state().unwrap()).is_err());

@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 
 use tripline_doc::{Event, FieldTypes};
 
-use crate::ast::{Command, Expr, Metadata};
+use crate::ast::{BinOp, Command, Expr, Metadata};
 use crate::exec::{self, field_type, Frame, Row};
 use crate::index::{EventIndex, CONSTANT_FIELDS};
 use crate::value::{DataType, Value};
@@ -348,6 +348,53 @@ pub(crate) struct Quick {
     pub expr: Expr,
     pub cols: Vec<(String, Option<DataType>)>,
     pub index: HashMap<String, usize>,
+    /// A string comparison on one string column, checked without building values.
+    pub shape: Option<Shape>,
+}
+
+/// Conjunct shapes decided straight from the document's JSON strings.
+#[derive(Debug, Clone)]
+pub(crate) enum Shape {
+    /// `col == "a"` / `col IN ("a", …)`, or their negations (`!=`, `NOT IN`).
+    OneOf { lits: Vec<String>, negated: bool },
+    /// `col IS [NOT] NULL`.
+    Null { negated: bool },
+}
+
+fn str_lit(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Lit(Value::Str(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn shape_of(e: &Expr, col: &str) -> Option<Shape> {
+    let is_col = |x: &Expr| matches!(x, Expr::Col { name, .. } if name == col);
+    match e {
+        Expr::Bin { op, l, r } if matches!(op, BinOp::Eq | BinOp::Neq) => {
+            let lit = if is_col(l) {
+                str_lit(r)?
+            } else if is_col(r) {
+                str_lit(l)?
+            } else {
+                return None;
+            };
+            Some(Shape::OneOf {
+                lits: vec![lit],
+                negated: *op == BinOp::Neq,
+            })
+        }
+        Expr::In {
+            expr,
+            list,
+            negated,
+        } if is_col(expr) => Some(Shape::OneOf {
+            lits: list.iter().map(str_lit).collect::<Option<Vec<_>>>()?,
+            negated: *negated,
+        }),
+        Expr::IsNull { expr, negated } if is_col(expr) => Some(Shape::Null { negated: *negated }),
+        _ => None,
+    }
 }
 
 /// The quick conjuncts of a row-local prefix (see [`Quick`]).
@@ -383,7 +430,19 @@ pub(crate) fn quick_checks(
                         .enumerate()
                         .map(|(i, n)| (n.clone(), i))
                         .collect();
+                    // String columns only: their values are the JSON strings as they are.
+                    let shape = match cols.as_slice() {
+                        [c] if matches!(
+                            field_type(c, types),
+                            None | Some(DataType::Keyword) | Some(DataType::Text)
+                        ) =>
+                        {
+                            shape_of(&p, c)
+                        }
+                        _ => None,
+                    };
                     out.push(Quick {
+                        shape,
                         expr: p,
                         cols: cols
                             .into_iter()
@@ -402,12 +461,62 @@ pub(crate) fn quick_checks(
             },
         }
     }
+    // Cheap and selective checks first (all must hold, so the order is free).
+    out.sort_by_key(|q| match (&q.shape, q.cols.first().map(|c| c.0.as_str())) {
+        (Some(Shape::OneOf { negated: false, .. }), Some("event.provider" | "event.action")) => 0,
+        (Some(Shape::OneOf { .. }), _) => 1,
+        (Some(Shape::Null { .. }), _) => 2,
+        _ => 3,
+    });
     out
 }
 
 impl Quick {
     /// False when the conjunct is not true for the event.
     pub fn passes(&self, ev: &Event) -> bool {
+        if let (Some(shape), Some((col, _))) = (&self.shape, self.cols.first()) {
+            if let Some(b) = self.passes_shape(shape, col, ev) {
+                return b;
+            }
+        }
+        self.passes_eval(ev)
+    }
+
+    /// The shape's answer, `None` when the values are not plain strings (then [`eval`] decides).
+    fn passes_shape(&self, shape: &Shape, col: &str, ev: &Event) -> Option<bool> {
+        let vals = ev.doc.values(col);
+        let constant;
+        // What the column holds: no value, one string, or several values (a multi-value,
+        // which single-valued comparisons read as null).
+        let one: Option<&str> = match vals.as_slice() {
+            [] => {
+                constant = if CONSTANT_FIELDS.contains(&col) {
+                    EventIndex::of(&ev.doc).constant(col).map(str::to_string)
+                } else {
+                    None
+                };
+                constant.as_deref()
+            }
+            [serde_json::Value::String(s)] => Some(s.as_str()),
+            [_] => return None,
+            _ => {
+                // Several values: non-null; comparisons give null.
+                return Some(match shape {
+                    Shape::Null { negated } => *negated,
+                    Shape::OneOf { .. } => false,
+                });
+            }
+        };
+        Some(match (shape, one) {
+            (Shape::Null { negated }, v) => v.is_some() == *negated,
+            (Shape::OneOf { .. }, None) => false,
+            (Shape::OneOf { lits, negated }, Some(v)) => {
+                lits.iter().any(|l| l.as_str() == v) != *negated
+            }
+        })
+    }
+
+    fn passes_eval(&self, ev: &Event) -> bool {
         let mut ix: Option<EventIndex> = None;
         let row: Vec<Value> = self
             .cols
@@ -432,5 +541,130 @@ impl Quick {
             now: ev.timestamp,
         };
         matches!(exec::eval(&self.expr, &env), Value::Bool(true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use tripline_doc::{Document, Event, Origin, SharedEvent};
+
+    use crate::{ExecContext, Query};
+
+    fn ev(seq: u64, t: i64, doc: serde_json::Value) -> SharedEvent {
+        let mut d = Document(doc.as_object().cloned().unwrap_or_default());
+        d.set("@timestamp", json!(tripline_doc::time::format_millis(t)));
+        Arc::new(Event {
+            doc: d,
+            timestamp: t,
+            origin: Origin {
+                file: "f".into(),
+                record: seq + 1,
+                line: None,
+            },
+            seq,
+        })
+    }
+
+    fn events() -> Vec<SharedEvent> {
+        let base = 1_714_557_600_000; // 2024-05-01T10:00:00Z
+        let users = ["alice", "bob", "carol"];
+        let actions = ["GetObject", "PutObject", "ListBuckets", "CreateUser"];
+        (0..60u64)
+            .map(|i| {
+                let mut d = json!({
+                    "event": {"action": actions[(i % 4) as usize], "provider": "s3.amazonaws.com",
+                              "outcome": if i % 5 == 0 { "failure" } else { "success" }, "id": format!("id{i}")},
+                    "aws": {"cloudtrail": {"request_parameters": format!("{{bucketName=b{}, key=k{i}}}", i % 3)}},
+                });
+                // Some fields only on some events: windows then lack whole columns.
+                if i % 3 != 0 {
+                    d["user"] = json!({"name": users[(i % 3) as usize]});
+                }
+                if i % 7 == 0 {
+                    d["related"] = json!({"user": ["x", "y"]});
+                }
+                if i == 4 {
+                    d["data_stream"] = json!({"dataset": "other.logs"});
+                }
+                ev(i, base + i as i64 * 20_000, d)
+            })
+            .collect()
+    }
+
+    /// The streamed split gives the same table as executing the whole query on the events.
+    #[test]
+    fn streamed_rows_match_whole_query() {
+        let queries = [
+            "FROM logs-aws.cloudtrail-* METADATA _id | WHERE event.outcome == \"success\" AND @timestamp >= NOW() - 10 minutes | KEEP _id, user.name, event.action",
+            "FROM logs-aws.cloudtrail-* | WHERE event.action IN (\"GetObject\", \"PutObject\") | GROK aws.cloudtrail.request_parameters \"bucketName=%{NOTSPACE:bucket},\" | STATS c = COUNT(*), u = VALUES(user.name), a = COUNT_DISTINCT(event.action) BY bucket | SORT bucket",
+            "FROM logs-* METADATA _id, _index | EVAL x = CONCAT(event.action, \"!\") | WHERE user.name IS NOT NULL | MV_EXPAND related.user | STATS n = COUNT(*), ids = VALUES(_id) BY related.user, _index",
+            "FROM logs-aws.cloudtrail-* | WHERE data_stream.dataset == \"aws.cloudtrail\" | EVAL recent = @timestamp >= NOW() - 5 minutes | STATS r = SUM(CASE(recent, 1, 0)), m = MAX(@timestamp) BY user.name | WHERE m >= NOW() - 2 minutes",
+            "FROM logs-aws.cloudtrail-* | KEEP event.action, user.name | WHERE user.name == \"bob\" | LIMIT 3",
+            "FROM logs-aws.cloudtrail-* | DISSECT aws.cloudtrail.request_parameters \"{bucketName=%{b}, key=%{k}}\" | WHERE b == \"b1\" | STATS ks = VALUES(k) BY user.name",
+        ];
+        let evs = events();
+        for text in queries {
+            let q = Query::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert!(q.is_streamable(), "{text}");
+            let rows: Vec<_> = evs
+                .iter()
+                .map(|e| q.event_rows(e).unwrap_or_default())
+                .collect();
+            // Several windows, including ones where some columns are absent from every event.
+            for (lo, hi) in [(0, 60), (0, 1), (3, 9), (20, 50), (59, 60)] {
+                let now = evs[hi - 1].timestamp + 60_000;
+                let ctx = ExecContext::at(now);
+                let want = q.execute(&evs[lo..hi], &ctx).unwrap();
+                let selected: Vec<(usize, &[crate::Value])> = (lo..hi)
+                    .flat_map(|i| rows[i].iter().map(move |r| (i - lo, &r[..])))
+                    .collect();
+                let got = q.execute_rows(selected, &ctx).unwrap();
+                assert_eq!(got.to_ndjson(), want.to_ndjson(), "{text} [{lo}, {hi})");
+                assert_eq!(got.row_events, want.row_events, "{text} [{lo}, {hi})");
+            }
+        }
+    }
+
+    #[test]
+    fn quick_checks_reject_like_the_prefilter() {
+        let q = Query::parse(
+            "FROM logs-aws.cloudtrail-* | WHERE event.outcome == \"success\" AND user.name IS NOT NULL | EVAL y = 1 | WHERE y == 1 AND event.action LIKE \"Get*\" | KEEP event.action",
+        )
+        .unwrap();
+        // Three leading conjuncts; the one after EVAL reads an unwritten column too.
+        assert_eq!(q.quick.len(), 3);
+        for e in events() {
+            let expect = e.doc.str("event.outcome") == Some("success")
+                && e.doc.exists("user.name")
+                && e.doc.str("event.action") == Some("GetObject")
+                && e.doc.str("data_stream.dataset").is_none();
+            assert_eq!(q.prefilter(&e), expect, "{:?}", e.doc);
+            assert_eq!(
+                q.event_rows(&e).map(|r| !r.is_empty()),
+                Some(expect),
+                "{:?}",
+                e.doc
+            );
+        }
+    }
+
+    #[test]
+    fn queries_that_do_not_stream() {
+        for text in [
+            // Renaming before STATS depends on which columns a window has.
+            "FROM logs-* | RENAME user.name AS u | STATS c = COUNT(*) BY u",
+            // Open columns.
+            "FROM logs-* | WHERE event.action == \"x\"",
+            "FROM logs-* | KEEP event.*",
+            // KQL after the prefix reads the document.
+            "FROM logs-* | EVAL n = NOW() | WHERE KQL(\"event.action: x\") | KEEP event.action",
+        ] {
+            let q = Query::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert!(!q.is_streamable(), "{text}");
+            assert!(q.event_rows(&events()[0]).is_none());
+        }
     }
 }
