@@ -179,7 +179,17 @@ impl<'a> J<'a> {
     /// Parses JSON text into a pruned tree, keeping key order (serde_json's recursion limit
     /// guards against deep nesting).
     pub(crate) fn parse(text: &'a str) -> Result<J<'a>, serde_json::Error> {
-        serde_json::from_str(text)
+        let mut scratch = Scratch {
+            entries: Vec::with_capacity(64),
+            items: Vec::with_capacity(16),
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        let j = JSeed {
+            scratch: &mut scratch,
+        }
+        .deserialize(&mut de)?;
+        de.end()?;
+        Ok(j)
     }
 }
 
@@ -207,91 +217,121 @@ impl<'de> de::Deserialize<'de> for CowStr<'de> {
     }
 }
 
-struct JSeed;
+/// Entries of the objects and lists being parsed, as a stack shared by the nesting levels: each
+/// level pushes onto it and, once complete, moves its own part into a vector of exactly its
+/// size (one allocation per object or list, instead of a vector grown entry by entry).
+#[derive(Default)]
+struct Scratch<'de> {
+    entries: Vec<(Cow<'de, str>, J<'de>)>,
+    items: Vec<J<'de>>,
+}
 
-impl<'de> DeserializeSeed<'de> for JSeed {
+struct JSeed<'s, 'de> {
+    scratch: &'s mut Scratch<'de>,
+}
+
+impl<'de> DeserializeSeed<'de> for JSeed<'_, 'de> {
     type Value = J<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<J<'de>, D::Error> {
-        <J<'de> as de::Deserialize<'de>>::deserialize(d)
+        d.deserialize_any(JVisitor {
+            scratch: self.scratch,
+        })
     }
 }
 
 impl<'de> de::Deserialize<'de> for J<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = J<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<J<'de>, E> {
-                Ok(J::Bool(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<J<'de>, E> {
-                Ok(J::Num(Num::I(v)))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<J<'de>, E> {
-                Ok(J::Num(Num::U(v)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<J<'de>, E> {
-                Ok(J::Num(Num::F(v)))
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<J<'de>, E> {
-                Ok(J::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<J<'de>, E> {
-                Ok(J::Str(Cow::Owned(v.to_string())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<J<'de>, E> {
-                Ok(J::Str(Cow::Owned(v)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<J<'de>, E> {
-                Ok(J::Null)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<J<'de>, E> {
-                Ok(J::Null)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<J<'de>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(v) = seq.next_element_seed(JSeed)? {
-                    if !v.pruned() {
-                        out.push(v);
-                    }
-                }
-                Ok(J::Arr(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<J<'de>, A::Error> {
-                let mut entries: Vec<(Cow<'de, str>, J<'de>)> = Vec::new();
-                // Distinct keys seen, pruned or not (a repeated key keeps its first slot).
-                let mut seen: Vec<Cow<'de, str>> = Vec::new();
-                while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {
-                    let v = map.next_value_seed(JSeed)?;
-                    let dup = seen.contains(&k);
-                    if dup {
-                        // Last value wins, in the first key's position.
-                        let pos = entries.iter().position(|(ek, _)| *ek == k);
-                        match (pos, v.pruned()) {
-                            (Some(p), false) => entries[p].1 = v,
-                            (Some(p), true) => {
-                                entries.remove(p);
-                            }
-                            (None, false) => entries.push((k, v)),
-                            (None, true) => {}
-                        }
-                        continue;
-                    }
-                    seen.push(k.clone());
-                    if !v.pruned() {
-                        entries.push((k, v));
-                    }
-                }
-                Ok(J::Obj(Obj {
-                    entries,
-                    built_with: seen.len(),
-                }))
+        let mut scratch = Scratch::default();
+        JSeed {
+            scratch: &mut scratch,
+        }
+        .deserialize(d)
+    }
+}
+
+struct JVisitor<'s, 'de> {
+    scratch: &'s mut Scratch<'de>,
+}
+
+impl<'de> Visitor<'de> for JVisitor<'_, 'de> {
+    type Value = J<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<J<'de>, E> {
+        Ok(J::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<J<'de>, E> {
+        Ok(J::Num(Num::I(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<J<'de>, E> {
+        Ok(J::Num(Num::U(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<J<'de>, E> {
+        Ok(J::Num(Num::F(v)))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<J<'de>, E> {
+        Ok(J::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<J<'de>, E> {
+        Ok(J::Str(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<J<'de>, E> {
+        Ok(J::Str(Cow::Owned(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<J<'de>, E> {
+        Ok(J::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<J<'de>, E> {
+        Ok(J::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<J<'de>, A::Error> {
+        let base = self.scratch.items.len();
+        while let Some(v) = seq.next_element_seed(JSeed {
+            scratch: &mut *self.scratch,
+        })? {
+            if !v.pruned() {
+                self.scratch.items.push(v);
             }
         }
-        d.deserialize_any(V)
+        Ok(J::Arr(self.scratch.items.drain(base..).collect()))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<J<'de>, A::Error> {
+        let base = self.scratch.entries.len();
+        // Distinct keys seen, pruned or not (a repeated key keeps its first slot); the keys
+        // seen but not among the entries (pruned ones) are kept apart to recognize repeats.
+        let mut distinct = 0usize;
+        let mut gone: Vec<Cow<'de, str>> = Vec::new();
+        while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {
+            let v = map.next_value_seed(JSeed {
+                scratch: &mut *self.scratch,
+            })?;
+            let entries = &mut self.scratch.entries;
+            let pos = entries[base..].iter().position(|(ek, _)| *ek == k);
+            if pos.is_some() || gone.contains(&k) {
+                // Last value wins, in the first key's position.
+                match (pos, v.pruned()) {
+                    (Some(p), false) => entries[base + p].1 = v,
+                    (Some(p), true) => {
+                        entries.remove(base + p);
+                        gone.push(k);
+                    }
+                    (None, false) => entries.push((k, v)),
+                    (None, true) => {}
+                }
+                continue;
+            }
+            distinct += 1;
+            if v.pruned() {
+                gone.push(k);
+            } else {
+                entries.push((k, v));
+            }
+        }
+        Ok(J::Obj(Obj {
+            entries: self.scratch.entries.drain(base..).collect(),
+            built_with: distinct,
+        }))
     }
 }
 

@@ -56,18 +56,130 @@ fn remove(root: &mut Map<String, Value>, path: &[&str]) -> Option<Value> {
     cur.remove(*last)
 }
 
+/// A node of the output under construction: a value, or an object the pipeline's paths created.
+enum Node {
+    Leaf(Value),
+    Obj(Tree),
+}
+
+/// An output object under construction. The pipeline's field names are static, so building
+/// with them costs no key allocation and no hashing; each object becomes a `Map` of exactly
+/// its size once, at the end. Same semantics as the `Map` operations it replaces (`put`, `get`,
+/// `remove` below): insertion order, replacement in place, `swap_remove` on removal (what
+/// `Map::remove` does with `preserve_order`), and paths that run into a value which is an
+/// object walk on inside it.
+#[derive(Default)]
+struct Tree(Vec<(&'static str, Node)>);
+
+/// What [`Tree::get`] answers for an object the pipeline's paths created (no path the
+/// pipeline reads leads to one; a non-null stand-in keeps `is_some` exact should one do).
+fn empty_object() -> &'static Value {
+    static EMPTY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Value::Object(Map::new()))
+}
+
+impl Node {
+    fn into_value(self) -> Value {
+        match self {
+            Node::Leaf(v) => v,
+            Node::Obj(t) => Value::Object(t.into_map()),
+        }
+    }
+}
+
+impl Tree {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn slot(&mut self, key: &str) -> Option<&mut Node> {
+        self.0.iter_mut().find(|(k, _)| *k == key).map(|(_, n)| n)
+    }
+
+    fn put(&mut self, path: &[&'static str], v: Value) {
+        self.put_node(path, Node::Leaf(v));
+    }
+
+    fn put_node(&mut self, path: &[&'static str], node: Node) {
+        let Some((&first, rest)) = path.split_first() else {
+            return;
+        };
+        if rest.is_empty() {
+            match self.slot(first) {
+                Some(slot) => *slot = node,
+                None => self.0.push((first, node)),
+            }
+            return;
+        }
+        let i = match self.0.iter().position(|(k, _)| *k == first) {
+            Some(i) => {
+                let n = &mut self.0[i].1;
+                match n {
+                    Node::Obj(_) => {}
+                    Node::Leaf(Value::Object(m)) => {
+                        put(m, rest, node.into_value());
+                        return;
+                    }
+                    Node::Leaf(_) => *n = Node::Obj(Tree::default()),
+                }
+                i
+            }
+            None => {
+                self.0.push((first, Node::Obj(Tree::default())));
+                self.0.len() - 1
+            }
+        };
+        if let Node::Obj(t) = &mut self.0[i].1 {
+            t.put_node(rest, node);
+        }
+    }
+
+    fn get(&self, path: &[&str]) -> Option<&Value> {
+        let (&first, rest) = path.split_first()?;
+        let node = self.0.iter().find(|(k, _)| *k == first).map(|(_, n)| n)?;
+        match (node, rest.is_empty()) {
+            (Node::Leaf(v), true) => Some(v).filter(|v| !v.is_null()),
+            (Node::Obj(_), true) => Some(empty_object()),
+            (Node::Obj(t), false) => t.get(rest),
+            (Node::Leaf(Value::Object(m)), false) => get(m, rest),
+            (Node::Leaf(_), false) => None,
+        }
+    }
+
+    fn remove(&mut self, path: &[&str]) -> Option<Value> {
+        let (&first, rest) = path.split_first()?;
+        let i = self.0.iter().position(|(k, _)| *k == first)?;
+        if rest.is_empty() {
+            return Some(self.0.swap_remove(i).1.into_value());
+        }
+        match &mut self.0[i].1 {
+            Node::Obj(t) => t.remove(rest),
+            Node::Leaf(Value::Object(m)) => remove(m, rest),
+            Node::Leaf(_) => None,
+        }
+    }
+
+    fn into_map(self) -> Map<String, Value> {
+        let mut m = Map::with_capacity(self.0.len());
+        for (k, n) in self.0 {
+            m.insert(k.to_string(), n.into_value());
+        }
+        m
+    }
+}
+
 /// The output document under construction. Most fields live under `aws.cloudtrail` (and
 /// `aws.cloudtrail.user_identity`), so those subtrees are kept apart and attached at the end,
 /// which saves walking the same two or three levels for every field.
 #[derive(Default)]
 struct Out {
-    root: Map<String, Value>,
-    ct: Map<String, Value>,
-    ui: Map<String, Value>,
+    root: Tree,
+    ct: Tree,
+    ui: Tree,
 }
 
 impl Out {
-    fn split<'p, 'q>(path: &'p [&'q str]) -> (u8, &'p [&'q str]) {
+    fn split<'p>(path: &'p [&'static str]) -> (u8, &'p [&'static str]) {
         match path {
             ["aws", "cloudtrail", "user_identity", rest @ ..] if !rest.is_empty() => (2, rest),
             ["aws", "cloudtrail", rest @ ..] if !rest.is_empty() && rest[0] != "user_identity" => {
@@ -76,43 +188,38 @@ impl Out {
             _ => (0, path),
         }
     }
-    fn map(&mut self, which: u8) -> &mut Map<String, Value> {
+    fn tree(&mut self, which: u8) -> &mut Tree {
         match which {
             2 => &mut self.ui,
             1 => &mut self.ct,
             _ => &mut self.root,
         }
     }
-    fn put(&mut self, path: &[&str], v: Value) {
+    fn put(&mut self, path: &[&'static str], v: Value) {
         let (w, p) = Self::split(path);
-        put(self.map(w), p, v);
+        self.tree(w).put(p, v);
     }
-    fn get(&self, path: &[&str]) -> Option<&Value> {
+    fn get(&self, path: &[&'static str]) -> Option<&Value> {
         let (w, p) = Self::split(path);
-        let m = match w {
+        let t = match w {
             2 => &self.ui,
             1 => &self.ct,
             _ => &self.root,
         };
-        get(m, p)
+        t.get(p)
     }
-    fn remove(&mut self, path: &[&str]) -> Option<Value> {
+    fn remove(&mut self, path: &[&'static str]) -> Option<Value> {
         let (w, p) = Self::split(path);
-        remove(self.map(w), p)
+        self.tree(w).remove(p)
     }
     fn finish(mut self) -> Map<String, Value> {
         if !self.ui.is_empty() {
-            self.ct
-                .insert("user_identity".into(), Value::Object(self.ui));
+            self.ct.put_node(&["user_identity"], Node::Obj(self.ui));
         }
         if !self.ct.is_empty() {
-            put(
-                &mut self.root,
-                &["aws", "cloudtrail"],
-                Value::Object(self.ct),
-            );
+            self.root.put_node(&["aws", "cloudtrail"], Node::Obj(self.ct));
         }
-        self.root
+        self.root.into_map()
     }
 }
 
@@ -429,13 +536,8 @@ impl Normalizer {
                 out.get(&["aws", "cloudtrail", "user_identity", "arn"])
             {
                 if arn.contains(":sts:") && arn.contains('/') {
-                    match session_re().captures(arn) {
-                        Some(c) => {
-                            session_name = c
-                                .get(1)
-                                .map(|m| m.as_str().to_string())
-                                .filter(|s| !s.is_empty())
-                        }
+                    match sts_session_name(arn) {
+                        Some(c) => session_name = Some(c.to_string()).filter(|s| !s.is_empty()),
                         None => errors.push(failure(
                             "grok",
                             "extract_session_name_from_arn",
@@ -1193,9 +1295,24 @@ fn digest_date(
     }
 }
 
-fn session_re() -> &'static regex::Regex {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    RE.get_or_init(|| regex::Regex::new(r"^arn:[a-z0-9-]+:sts:.*/(.*)$").expect("session regex"))
+/// The capture of `^arn:[a-z0-9-]+:sts:.*/(.*)$` (the pipeline's grok; `.` stops at line
+/// feeds), without a regex engine: it is on every assumed-role record's path.
+fn sts_session_name(arn: &str) -> Option<&str> {
+    let rest = arn.strip_prefix("arn:")?;
+    let colon = rest.find(':')?;
+    let partition = &rest[..colon];
+    if partition.is_empty()
+        || !partition
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return None;
+    }
+    let tail = rest[colon + 1..].strip_prefix("sts:")?;
+    if tail.contains('\n') {
+        return None;
+    }
+    tail.rfind('/').map(|i| &tail[i + 1..])
 }
 
 /// `aws.cloudtrail.resources`: maps copied with `ARN`→`arn`, `accountId`→`account_id`,
@@ -1234,50 +1351,47 @@ fn dedup_resources(res: &J) -> Value {
     Value::Array(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
-fn write_entities(out: &mut Map<String, Value>, e: entities::Entities) {
+fn write_entities(out: &mut Tree, e: entities::Entities) {
     let list = |v: Vec<String>| Value::Array(v.into_iter().map(Value::from).collect());
     if !e.target.is_empty() {
-        put(out, &["target", "entity", "id"], list(e.target));
+        out.put(&["target", "entity", "id"], list(e.target));
     }
     if !e.user_target.is_empty() {
-        put(
-            out,
+        out.put(
             &["user", "target", "entity", "id"],
             list(e.user_target),
         );
     }
     if !e.host_target.is_empty() {
-        put(
-            out,
+        out.put(
             &["host", "target", "entity", "id"],
             list(e.host_target),
         );
     }
     if !e.host_target_id.is_empty() {
-        put(out, &["host", "target", "id"], list(e.host_target_id));
+        out.put(&["host", "target", "id"], list(e.host_target_id));
     }
     if !e.service_target.is_empty() {
-        put(
-            out,
+        out.put(
             &["service", "target", "entity", "id"],
             list(e.service_target),
         );
     }
     if !e.entity_target.is_empty() {
-        put(out, &["entity", "target", "id"], list(e.entity_target));
+        out.put(&["entity", "target", "id"], list(e.entity_target));
     }
     if let Some((legacy, kind, id)) = e.actor {
-        put(out, &["actor", "entity", "id"], Value::Array(vec![legacy]));
-        let path: &[&str] = match kind {
+        out.put(&["actor", "entity", "id"], Value::Array(vec![legacy]));
+        let path: &[&'static str] = match kind {
             "service" => &["service", "entity", "id"],
             "user" => &["user", "entity", "id"],
             "host" => &["host", "entity", "id"],
             _ => &["entity", "id"],
         };
-        put(out, path, Value::Array(vec![id]));
+        out.put(path, Value::Array(vec![id]));
     }
     if !e.related.is_empty() {
-        put(out, &["related", "entity"], list(e.related));
+        out.put(&["related", "entity"], list(e.related));
     }
 }
 
@@ -1293,6 +1407,33 @@ mod tests {
             ..Default::default()
         });
         serde_json::Value::Object(n.normalize_json(text).unwrap().0 .0)
+    }
+
+    #[test]
+    fn sts_session_name_is_the_grok_capture() {
+        let re = regex::Regex::new(r"^arn:[a-z0-9-]+:sts:.*/(.*)$").unwrap();
+        for arn in [
+            "arn:aws:sts::123456789012:assumed-role/Role/alice@example.com",
+            "arn:aws-us-gov:sts::1:assumed-role/R/",
+            "arn:aws:sts::1:federated-user/bob",
+            "arn:aws:sts::1:a/b/c/d",
+            "arn:aws:sts::1:noslash",
+            "arn:AWS:sts::1:assumed-role/R/s",
+            "arn::sts::1:assumed-role/R/s",
+            "arn:aws:iam::1:role/R",
+            "arn:aws:sts::1:assumed-role/R/s\nx",
+            "arn:aws:sts::1:assumed-role\n/R/s",
+            "arn:aws:sts::1:assumed-role/R/s\r",
+            "xarn:aws:sts::1:assumed-role/R/s",
+            "arn:aws:sts:/x",
+            "arn:aws:sts",
+            "arn:aws:ststs::1:x/y",
+            "arn:aws:x:sts::1:x/y",
+            "arn:aws:sts::1:r/\u{e9}t\u{e9}",
+        ] {
+            let want = re.captures(arn).and_then(|c| c.get(1)).map(|m| m.as_str());
+            assert_eq!(super::sts_session_name(arn), want, "{arn:?}");
+        }
     }
 
     #[test]

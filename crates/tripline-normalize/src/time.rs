@@ -225,6 +225,13 @@ pub(crate) fn parse_basic(s: &str) -> Option<i64> {
 }
 
 /// Epoch milliseconds → `2014-07-16T15:49:27.000Z`.
+/// `n` (non-negative, below 10^w) in `w` digits, zero-padded.
+fn digits_into(out: &mut String, n: i64, w: u32) {
+    for p in (0..w).rev() {
+        out.push(char::from(b'0' + (n / 10i64.pow(p) % 10) as u8));
+    }
+}
+
 pub(crate) fn format_millis(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
@@ -236,7 +243,23 @@ pub(crate) fn format_millis(ms: i64) -> String {
         rem % 1000,
     );
     if (0..=9999).contains(&y) {
-        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+        // Fixed width: written digit by digit (`format!` is a measurable share of a record).
+        let mut out = String::with_capacity(24);
+        digits_into(&mut out, y, 4);
+        out.push('-');
+        digits_into(&mut out, m as i64, 2);
+        out.push('-');
+        digits_into(&mut out, d as i64, 2);
+        out.push('T');
+        digits_into(&mut out, h, 2);
+        out.push(':');
+        digits_into(&mut out, mi, 2);
+        out.push(':');
+        digits_into(&mut out, s, 2);
+        out.push('.');
+        digits_into(&mut out, milli, 3);
+        out.push('Z');
+        out
     } else {
         format!("{y:+}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
     }
