@@ -362,6 +362,19 @@ mod tests {
     }
 
     #[test]
+    fn repeated_keys_pruned_in_between() {
+        // Pruned first, then set: a new slot at the end; set, then pruned: the slot goes, and
+        // a third value comes back at the end. Distinct keys count once.
+        let j = J::parse(r#"{"a":null,"b":{"x":[{"y":1},null]},"a":2,"c":3,"b":"","b":4}"#)
+            .unwrap();
+        let o = j.as_obj().unwrap();
+        let keys: Vec<&str> = o.entries.iter().map(|(k, _)| &**k).collect();
+        assert_eq!(keys, ["a", "c", "b"]);
+        assert_eq!(o.built_with, 3);
+        assert_eq!(o.entries[2].1, J::Num(Num::U(4)));
+    }
+
+    #[test]
     fn duplicate_key_keeps_first_position() {
         let j = J::parse(r#"{"a":1,"b":2,"a":3}"#).unwrap();
         let o = j.as_obj().unwrap();

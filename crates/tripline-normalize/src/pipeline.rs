@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::java::java_string;
 use crate::jtree::{Obj, J};
+use crate::plan::{FieldPlan, Steps};
 use crate::{entities, time, NormalizeError, Normalizer, Retain};
 
 const PIPELINE: &str = "logs-aws.cloudtrail";
@@ -159,6 +160,23 @@ impl Tree {
         }
     }
 
+    /// Drops what no wanted field reaches (`at`: this object's node in the plan). Values are
+    /// kept whole (their keys may be dotted; the projection reads them), as are objects a
+    /// wanted field ends at.
+    fn keep_wanted(&mut self, plan: &FieldPlan, at: usize) {
+        self.0.retain_mut(|(k, n)| match plan.child(at, k) {
+            None => false,
+            Some(c) => {
+                if let Node::Obj(t) = n {
+                    if !plan.whole(c) {
+                        t.keep_wanted(plan, c);
+                    }
+                }
+                true
+            }
+        });
+    }
+
     fn into_map(self) -> Map<String, Value> {
         let mut m = Map::with_capacity(self.0.len());
         for (k, n) in self.0 {
@@ -212,12 +230,15 @@ impl Out {
         let (w, p) = Self::split(path);
         self.tree(w).remove(p)
     }
-    fn finish(mut self) -> Map<String, Value> {
+    fn finish(mut self, plan: Option<&FieldPlan>) -> Map<String, Value> {
         if !self.ui.is_empty() {
             self.ct.put_node(&["user_identity"], Node::Obj(self.ui));
         }
         if !self.ct.is_empty() {
             self.root.put_node(&["aws", "cloudtrail"], Node::Obj(self.ct));
+        }
+        if let Some(p) = plan {
+            self.root.keep_wanted(p, 0);
         }
         self.root.into_map()
     }
@@ -294,17 +315,26 @@ const MINIMAL: &[(&str, &str)] = &[
     ),
 ];
 
-pub(crate) struct Input<'a> {
+pub(crate) struct Input<'a, 'p> {
     pub rec: Obj<'a>,
     pub original: Option<String>,
+    /// The optional steps to run (all of them for a full document).
+    pub steps: Steps,
+    /// Only the parts of the output these fields need become maps.
+    pub plan: Option<&'p FieldPlan>,
 }
 
 impl Normalizer {
     pub(crate) fn run(
         &self,
-        input: Input<'_>,
+        input: Input<'_, '_>,
     ) -> Result<(Map<String, Value>, i64), NormalizeError> {
-        let Input { mut rec, original } = input;
+        let Input {
+            mut rec,
+            original,
+            steps,
+            plan,
+        } = input;
         let o = &self.opts;
         let is_digest = rec.get("digestEndTime").is_some() || rec.get("digestStartTime").is_some();
 
@@ -348,7 +378,7 @@ impl Normalizer {
         }
 
         // Entities, before any rename.
-        if o.actor_target_mapping && rec.get("eventName").is_some() {
+        if o.actor_target_mapping && steps.entities && rec.get("eventName").is_some() {
             match entities::collect(&rec) {
                 Ok(e) => write_entities(&mut out.root, e),
                 Err(msg) => {
@@ -775,7 +805,7 @@ impl Normalizer {
         };
         if let Some(ip) = &source_ip {
             out.put(&["source", "ip"], ip.as_str().into());
-            if let Some(g) = &o.geoip {
+            if let Some(g) = o.geoip.as_ref().filter(|_| steps.geo || steps.asn) {
                 if let Ok(addr) = ip.parse::<IpAddr>() {
                     let (geo, asn) = g.lookup(addr);
                     if let Some(geo) = geo {
@@ -787,7 +817,7 @@ impl Normalizer {
                 }
             }
         }
-        if let Some(J::Str(ua)) = rec.get("userAgent") {
+        if let Some(J::Str(ua)) = rec.get("userAgent").filter(|_| steps.user_agent) {
             out.put(&["user_agent"], crate::useragent::parse_cached(ua));
         }
         mv!(&["errorCode"], &["aws", "cloudtrail", "error_code"]);
@@ -795,19 +825,27 @@ impl Normalizer {
 
         // Keyword (Java toString) and flattened copies.
         let keep_flattened = o.retain.keeps_flattened();
-        for (src, dst) in [
+        for ((src, dst), (keyword, flat)) in [
             ("requestParameters", "request_parameters"),
             ("responseElements", "response_elements"),
             ("additionalEventData", "additional_eventdata"),
             ("serviceEventDetails", "service_event_details"),
-        ] {
+        ]
+        .into_iter()
+        .zip(steps.keywords)
+        {
+            if !keyword && !flat {
+                continue;
+            }
             if let Some(v) = rec.get(src) {
                 let s = java_string(v);
                 let short = s.len() < 32766 || s.encode_utf16().count() < 32766;
-                if keep_flattened && short {
+                if keep_flattened && short && flat {
                     out.put(&["aws", "cloudtrail", "flattened", dst], v.to_value());
                 }
-                out.put(&["aws", "cloudtrail", dst], Value::String(s));
+                if keyword {
+                    out.put(&["aws", "cloudtrail", dst], Value::String(s));
+                }
             }
         }
         mv!(&["requestID"], &["aws", "cloudtrail", "request_id"]);
@@ -1249,7 +1287,7 @@ impl Normalizer {
         if !tags.is_empty() {
             out.put(&["tags"], tags.into_iter().map(Value::from).collect());
         }
-        let mut root = Value::Object(out.finish());
+        let mut root = Value::Object(out.finish(plan));
         if needs_prune(&root) {
             prune_output(&mut root);
         }

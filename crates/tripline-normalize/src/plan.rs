@@ -1,0 +1,149 @@
+//! Normalizing for a known set of output fields ([`FieldPlan`]): the pipeline skips the work
+//! whose only products are fields nobody reads (user-agent parsing, GeoIP/ASN lookups, the
+//! `{k=v}` keyword renderings and flattened copies, the entity fields, `event.original`), and
+//! only the wanted parts of the output become `serde_json` maps.
+//!
+//! Exactness: the result is the [`Document::project`] of the full document. Every skipped step
+//! writes only its own output fields and reads nothing another step writes, and pruning a
+//! subtree never changes what the final clean-up does to another one, so each wanted field
+//! has the same values either way (`tests` check this against full normalizations).
+
+use tripline_doc::projection::Projection;
+
+#[derive(Debug, Clone, Default)]
+struct PNode {
+    children: Vec<(String, usize)>,
+    /// A wanted field ends here: the whole value below is needed.
+    whole: bool,
+}
+
+/// The output fields a caller reads, prepared for [`crate::Normalizer::normalize_projected`].
+/// Build it once (per projection) and reuse it for every record.
+#[derive(Debug, Clone)]
+pub struct FieldPlan {
+    projection: Projection,
+    nodes: Vec<PNode>,
+}
+
+impl FieldPlan {
+    pub fn new(projection: &Projection) -> FieldPlan {
+        let mut nodes = vec![PNode::default()];
+        for f in projection.fields() {
+            let mut at = 0;
+            for seg in f.split('.') {
+                at = match nodes[at].children.iter().find(|(k, _)| k == seg) {
+                    Some(&(_, n)) => n,
+                    None => {
+                        nodes.push(PNode::default());
+                        let n = nodes.len() - 1;
+                        nodes[at].children.push((seg.to_string(), n));
+                        n
+                    }
+                };
+            }
+            nodes[at].whole = true;
+        }
+        FieldPlan {
+            projection: projection.clone(),
+            nodes,
+        }
+    }
+
+    pub fn projection(&self) -> &Projection {
+        &self.projection
+    }
+
+    pub(crate) fn child(&self, at: usize, key: &str) -> Option<usize> {
+        self.nodes[at]
+            .children
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|&(_, n)| n)
+    }
+
+    pub(crate) fn whole(&self, at: usize) -> bool {
+        self.nodes[at].whole
+    }
+
+    /// Whether anything at or below this output path (nested object keys) is wanted.
+    pub(crate) fn wants(&self, path: &[&str]) -> bool {
+        let mut at = 0;
+        for seg in path {
+            if self.nodes[at].whole {
+                return true;
+            }
+            match self.child(at, seg) {
+                Some(n) => at = n,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// Whether any of these output paths is wanted.
+    pub(crate) fn wants_any(&self, paths: &[&[&str]]) -> bool {
+        paths.iter().any(|p| self.wants(p))
+    }
+}
+
+/// Which optional steps of the pipeline run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Steps {
+    pub user_agent: bool,
+    pub geo: bool,
+    pub asn: bool,
+    pub entities: bool,
+    pub original: bool,
+    /// Per keyword source (`requestParameters`, `responseElements`, `additionalEventData`,
+    /// `serviceEventDetails`): (keyword string, flattened copy).
+    pub keywords: [(bool, bool); 4],
+}
+
+impl Steps {
+    pub(crate) const ALL: Steps = Steps {
+        user_agent: true,
+        geo: true,
+        asn: true,
+        entities: true,
+        original: true,
+        keywords: [(true, true); 4],
+    };
+
+    pub(crate) fn for_plan(p: &FieldPlan) -> Steps {
+        // Pipeline errors (which the entity script can raise) show in these fields.
+        let errors: &[&[&str]] = &[&["event", "kind"], &["error", "message"], &["tags"]];
+        let entity_fields: &[&[&str]] = &[
+            &["target", "entity", "id"],
+            &["user", "target", "entity", "id"],
+            &["host", "target", "entity", "id"],
+            &["host", "target", "id"],
+            &["service", "target", "entity", "id"],
+            &["entity", "target", "id"],
+            &["actor", "entity", "id"],
+            &["service", "entity", "id"],
+            &["user", "entity", "id"],
+            &["host", "entity", "id"],
+            &["entity", "id"],
+            &["related", "entity"],
+        ];
+        let kw = |dst: &str| {
+            (
+                p.wants(&["aws", "cloudtrail", dst]),
+                p.wants(&["aws", "cloudtrail", "flattened", dst]),
+            )
+        };
+        Steps {
+            user_agent: p.wants(&["user_agent"]),
+            geo: p.wants(&["source", "geo"]),
+            asn: p.wants(&["source", "as"]),
+            entities: p.wants_any(entity_fields) || p.wants_any(errors),
+            original: p.wants(&["event", "original"]),
+            keywords: [
+                kw("request_parameters"),
+                kw("response_elements"),
+                kw("additional_eventdata"),
+                kw("service_event_details"),
+            ],
+        }
+    }
+}
