@@ -269,7 +269,7 @@ fn normalize_raw(
         if let Ok((doc, ts)) = normalizer.normalize_json(text) {
             let doc = match projection {
                 // The full document is dropped here, on the worker.
-                Some(p) => doc.project(p, text.to_string()),
+                Some(p) => doc.into_projection(p, text.to_string()),
                 None => doc,
             };
             return Ok((doc, ts, origin));
