@@ -341,6 +341,24 @@ fn bump(c: &mut BTreeMap<String, u64>, k: &str) {
     }
 }
 
+/// Whether an event of this provider and action can issue a credential (see `issuance_of`).
+fn issues(f: &Facts) -> bool {
+    matches!(
+        (f.provider.as_str(), f.action.as_str()),
+        (
+            "sts.amazonaws.com",
+            "AssumeRole"
+                | "AssumeRoleWithSAML"
+                | "AssumeRoleWithWebIdentity"
+                | "GetSessionToken"
+                | "GetFederationToken"
+        ) | (
+            "signin.amazonaws.com",
+            "ConsoleLogin" | "GetSigninToken" | "SwitchRole"
+        ) | ("sso.amazonaws.com", "GetRoleCredentials" | "Federate")
+    )
+}
+
 /// What one event says about its source, computed once per event.
 struct Source {
     internal: bool,
@@ -436,7 +454,9 @@ impl Engine {
 
     /// Feeds one event (in event-time order); findings that became due are appended to `out`.
     pub fn push(&mut self, ev: &SharedEvent, out: &mut Vec<Finding>) {
-        let f = Facts::read(&ev.doc, ev.timestamp);
+        // Fields only new credentials, new addresses and issuances need are read when they do.
+        let mut f = Facts::read_core(&ev.doc, ev.timestamp);
+        let mut rest = false;
         self.st.now = self.st.now.max(f.time);
         bump(&mut self.st.counters, "events");
         if let (Some(acct), Some(region)) = (&f.trail_account, &f.region) {
@@ -458,12 +478,17 @@ impl Engine {
             addr: f.source_ip.map(|ip| (ip.to_string(), network_of(ip))),
         };
         let familiar = self.judge_source(&f, &src);
-        if f.success {
+        if f.success && issues(&f) {
+            f.read_rest(&ev.doc);
+            rest = true;
             if let Some(iss) = self.issuance_of(&f, ev, src.internal) {
                 self.add_issuance(iss);
             }
         }
         if f.is_session_use() {
+            if !rest && self.use_needs_rest(&f) {
+                f.read_rest(&ev.doc);
+            }
             self.on_use(&f, ev, familiar, &src);
         }
         self.learn_source(&f, src);
@@ -545,21 +570,7 @@ impl Engine {
 
     fn issuance_of(&self, f: &Facts, ev: &SharedEvent, internal: bool) -> Option<Issuance> {
         // Most events issue nothing: decide that before reading any other field.
-        let issues = matches!(
-            (f.provider.as_str(), f.action.as_str()),
-            (
-                "sts.amazonaws.com",
-                "AssumeRole"
-                    | "AssumeRoleWithSAML"
-                    | "AssumeRoleWithWebIdentity"
-                    | "GetSessionToken"
-                    | "GetFederationToken"
-            ) | (
-                "signin.amazonaws.com",
-                "ConsoleLogin" | "GetSigninToken" | "SwitchRole"
-            ) | ("sso.amazonaws.com", "GetRoleCredentials" | "Federate")
-        );
-        if !issues {
+        if !issues(f) {
             return None;
         }
         let doc = &ev.doc;
@@ -962,6 +973,24 @@ impl Engine {
         }
     }
 
+    /// Whether a use reads fields beyond [`Facts::read_core`]: that of a new credential,
+    /// or from an address the credential has room to record (see `on_use`).
+    fn use_needs_rest(&self, f: &Facts) -> bool {
+        let key: std::borrow::Cow<str> = match (&f.access_key, &f.arn) {
+            (Some(k), _) if !k.is_empty() => std::borrow::Cow::Borrowed(k.as_str()),
+            _ => match Self::cred_key(f) {
+                Some(k) => std::borrow::Cow::Owned(k),
+                None => return false,
+            },
+        };
+        match self.st.creds.get(key.as_ref()) {
+            None => true,
+            Some(c) => f.source_address.as_ref().is_some_and(|a| {
+                !c.addresses.contains_key(a) && c.addresses.len() < MAX_ADDRS
+            }),
+        }
+    }
+
     fn on_use(&mut self, f: &Facts, ev: &SharedEvent, familiar: Option<bool>, src: &Source) {
         // The access key itself is the usual key: borrowed, allocated only for a new credential.
         let key: std::borrow::Cow<str> = match (&f.access_key, &f.arn) {
@@ -1083,9 +1112,12 @@ impl Engine {
         if sensitive && cred.sensitive.len() < MAX_RES && !cred.sensitive.contains(&u.api) {
             cred.sensitive.insert(u.api.clone());
         }
-        for r in &f.resources {
-            if cred.resources.len() < MAX_RES && !cred.resources.contains(r) {
-                cred.resources.insert(r.clone());
+        // Resources are read only while the credential has room for more.
+        if cred.resources.len() < MAX_RES {
+            for r in crate::model::resources_of(&ev.doc) {
+                if cred.resources.len() < MAX_RES && !cred.resources.contains(&r) {
+                    cred.resources.insert(r);
+                }
             }
         }
         if let Some(addr) = &f.source_address {

@@ -147,6 +147,21 @@ fn leaf_in_items<'a>(items: &'a [Value], key: &str, out: &mut Vals<'a>) {
     }
 }
 
+/// `aws.cloudtrail.resources.arn`: the first 8 ARNs.
+pub(crate) fn resources_of(doc: &Document) -> Vec<String> {
+    let r = Reader::new(doc);
+    let mut resources = Vec::new();
+    let node = r.root.child("aws").child("cloudtrail").child("resources");
+    for v in r.vals(node, "arn", "aws.cloudtrail.resources.arn") {
+        if let Some(a) = v.as_str() {
+            if resources.len() < 8 {
+                resources.push(a.to_string());
+            }
+        }
+    }
+    resources
+}
+
 /// Reads a document's fields with exactly [`Document::values`]' semantics, resolving each
 /// shared parent object once: on a nested document every field is then one lookup of its
 /// last segment instead of one hash of every split of the whole path.
@@ -233,6 +248,38 @@ impl Facts {
     /// The facts the engine uses (all but `ec2_role_delivery` and `read_only`), reading only
     /// [`FIELDS`].
     pub(crate) fn read(doc: &Document, timestamp: i64) -> Facts {
+        let mut f = Facts::read_core(doc, timestamp);
+        f.read_rest(doc);
+        f.resources = resources_of(doc);
+        f
+    }
+
+    /// What only new credentials, new addresses and issuances need: `user_name`,
+    /// `user_agent`, `mfa_authenticated`, `as_org` (read after [`Facts::read_core`]).
+    pub(crate) fn read_rest(&mut self, doc: &Document) {
+        let r = Reader::new(doc);
+        let root = r.root;
+        let sc = root
+            .child("aws")
+            .child("cloudtrail")
+            .child("user_identity")
+            .child("session_context");
+        self.user_name = r.s(root.child("user"), "name", "user.name");
+        self.user_agent = r.s(root.child("user_agent"), "original", "user_agent.original");
+        self.mfa_authenticated = r.b(
+            sc,
+            "mfa_authenticated",
+            "aws.cloudtrail.user_identity.session_context.mfa_authenticated",
+        );
+        self.as_org = r.s(
+            root.child("source").child("as").child("organization"),
+            "name",
+            "source.as.organization.name",
+        );
+    }
+
+    /// The facts every event needs: all but those of [`Facts::read_rest`] and `resources`.
+    pub(crate) fn read_core(doc: &Document, timestamp: i64) -> Facts {
         let r = Reader::new(doc);
         let root = r.root;
         let event = root.child("event");
@@ -256,14 +303,6 @@ impl Facts {
                 "aws.cloudtrail.recipient_account_id",
             )
             .or_else(|| account.clone());
-        let mut resources = Vec::new();
-        for v in r.vals(ct.child("resources"), "arn", "aws.cloudtrail.resources.arn") {
-            if let Some(a) = v.as_str() {
-                if resources.len() < 8 {
-                    resources.push(a.to_string());
-                }
-            }
-        }
         let success = match r
             .vals(event, "outcome", "event.outcome")
             .into_iter()
@@ -292,17 +331,13 @@ impl Facts {
                 v.as_u64()
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             }),
-            as_org: r.s(
-                as_.child("organization"),
-                "name",
-                "source.as.organization.name",
-            ),
+            as_org: None,
             country: r.s(
                 source.child("geo"),
                 "country_iso_code",
                 "source.geo.country_iso_code",
             ),
-            user_agent: r.s(root.child("user_agent"), "original", "user_agent.original"),
+            user_agent: None,
             id_type: r.s(ui, "type", "aws.cloudtrail.user_identity.type"),
             arn: r.s(ui, "arn", "aws.cloudtrail.user_identity.arn"),
             access_key: r.s(
@@ -317,11 +352,7 @@ impl Facts {
                     "aws.cloudtrail.user_identity.session_context.creation_date",
                 )
                 .and_then(time::value_to_millis),
-            mfa_authenticated: r.b(
-                sc,
-                "mfa_authenticated",
-                "aws.cloudtrail.user_identity.session_context.mfa_authenticated",
-            ),
+            mfa_authenticated: None,
             issuer_arn: r.s(
                 sc.child("session_issuer"),
                 "arn",
@@ -336,11 +367,11 @@ impl Facts {
                 )
                 .unwrap_or(false),
             ec2_role_delivery: None,
-            user_name: r.s(root.child("user"), "name", "user.name"),
+            user_name: None,
             vpc_endpoint: !r
                 .vals(ct, "vpc_endpoint_id", "aws.cloudtrail.vpc_endpoint_id")
                 .is_empty(),
-            resources,
+            resources: Vec::new(),
             read_only: None,
         }
     }
