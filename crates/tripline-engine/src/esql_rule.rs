@@ -12,6 +12,13 @@
 //! so is a run whose window holds exactly the events of the previous run when the query does
 //! not use NOW() (it would produce the same rows).
 //!
+//! Streaming (issue 9): when the query streams (`tripline_esql::stream`), an event's rows
+//! after the query's leading row-local commands are computed once, when it arrives, and
+//! buffered instead of the event (which is kept, projected, only when alerts can name it);
+//! each run selects its window as an index range of the time-sorted buffer and runs only the
+//! rest of the query (plus any `NOW()` conditions taken out of the leading WHEREs) over those
+//! rows. Queries that do not stream buffer events and run whole, as before.
+//!
 //! Each output row becomes one alert whose `fields` are the row's columns (nulls omitted).
 //! Deduplication across overlapping windows:
 //! - non-aggregating queries: by the row's `_id` (the event's `event.id`, else `file#record`;
