@@ -92,6 +92,9 @@ struct Measure {
     hwm_kb: u64,
     alerts: u64,
     rules: usize,
+    /// Fields in the projection detectors saw (0: whole documents).
+    #[serde(default)]
+    projected_fields: usize,
 }
 
 fn cores() -> usize {
@@ -235,6 +238,7 @@ fn child(a: &BenchArgs, stage: &str) -> Result<Measure> {
         hwm_kb: 0,
         alerts: 0,
         rules: 0,
+        projected_fields: 0,
     };
     let opts = tripline_sources::ReadOptions::default();
     // Rules are loaded before the clock starts: their load time is its own stage.
@@ -351,6 +355,7 @@ fn child(a: &BenchArgs, stage: &str) -> Result<Measure> {
                 }
                 None => (None, None),
             };
+            m.projected_fields = projection.as_ref().map_or(0, |p| p.fields().len());
             let popts = PipelineOptions {
                 keep_original: false,
                 threads,
