@@ -190,13 +190,43 @@ impl Tree {
 /// `aws.cloudtrail.user_identity`), so those subtrees are kept apart and attached at the end,
 /// which saves walking the same two or three levels for every field.
 #[derive(Default)]
-struct Out {
+struct Out<'f> {
     root: Tree,
     ct: Tree,
     ui: Tree,
+    /// Set when only some fields are wanted: other fields are not stored, except the ones
+    /// the pipeline reads back ([`READ_BACK`]).
+    plan: Option<&'f FieldPlan>,
 }
 
-impl Out {
+/// Output fields the pipeline reads after writing them (to derive others).
+const READ_BACK: &[&[&str]] = &[
+    &["aws", "cloudtrail", "user_identity", "arn"],
+    &["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"],
+    &["aws", "cloudtrail", "recipient_account_id"],
+    &["aws", "cloudtrail", "shared_event_id"],
+    &["aws", "cloudtrail", "error_code"],
+    &["aws", "cloudtrail", "error_message"],
+    &["aws", "cloudtrail", "resources"],
+    &["user", "id"],
+    &["user", "name"],
+    &["user", "email"],
+    &["user", "changes", "name"],
+    &["source", "address"],
+    &["cloud", "account", "id"],
+    &["file", "path"],
+    &["tls", "client", "server_name"],
+];
+
+impl<'f> Out<'f> {
+    /// Whether a field at `path` is stored (always, unless a plan leaves it out).
+    fn keeps(&self, path: &[&str]) -> bool {
+        match self.plan {
+            None => true,
+            Some(p) => p.wants(path) || READ_BACK.contains(&path),
+        }
+    }
+
     fn split<'p>(path: &'p [&'static str]) -> (u8, &'p [&'static str]) {
         match path {
             ["aws", "cloudtrail", "user_identity", rest @ ..] if !rest.is_empty() => (2, rest),
@@ -214,6 +244,9 @@ impl Out {
         }
     }
     fn put(&mut self, path: &[&'static str], v: Value) {
+        if !self.keeps(path) {
+            return;
+        }
         let (w, p) = Self::split(path);
         self.tree(w).put(p, v);
     }
@@ -230,7 +263,8 @@ impl Out {
         let (w, p) = Self::split(path);
         self.tree(w).remove(p)
     }
-    fn finish(mut self, plan: Option<&FieldPlan>) -> Map<String, Value> {
+    fn finish(mut self) -> Map<String, Value> {
+        let plan = self.plan;
         if !self.ui.is_empty() {
             self.ct.put_node(&["user_identity"], Node::Obj(self.ui));
         }
@@ -357,7 +391,10 @@ impl Normalizer {
             }
         }
 
-        let mut out = Out::default();
+        let mut out = Out {
+            plan,
+            ..Out::default()
+        };
         let mut errors: Vec<String> = Vec::new();
         let mut tags: Vec<String> = Vec::new();
         if o.keep_original {
@@ -394,8 +431,12 @@ impl Normalizer {
 
         macro_rules! mv {
             ($src:expr, $dst:expr) => {
+                // The source is taken out even when the field is not stored: a rename
+                // leaves nothing behind for later readers of the record.
                 if let Some(v) = rec.take_path($src) {
-                    out.put($dst, v.to_value());
+                    if out.keeps($dst) {
+                        out.put($dst, v.to_value());
+                    }
                 }
             };
         }
@@ -818,7 +859,16 @@ impl Normalizer {
             }
         }
         if let Some(J::Str(ua)) = rec.get("userAgent").filter(|_| steps.user_agent) {
-            out.put(&["user_agent"], crate::useragent::parse_cached(ua));
+            let v = if steps.user_agent_parse {
+                crate::useragent::parse_cached(ua)
+            } else {
+                // Only `user_agent.original` is read: the parsed object's `original` is the
+                // string itself.
+                let mut m = Map::with_capacity(1);
+                m.insert("original".into(), Value::String(ua.to_string()));
+                Value::Object(m)
+            };
+            out.put(&["user_agent"], v);
         }
         mv!(&["errorCode"], &["aws", "cloudtrail", "error_code"]);
         mv!(&["errorMessage"], &["aws", "cloudtrail", "error_message"]);
@@ -1287,7 +1337,7 @@ impl Normalizer {
         if !tags.is_empty() {
             out.put(&["tags"], tags.into_iter().map(Value::from).collect());
         }
-        let mut root = Value::Object(out.finish(plan));
+        let mut root = Value::Object(out.finish());
         if needs_prune(&root) {
             prune_output(&mut root);
         }

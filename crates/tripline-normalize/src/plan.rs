@@ -80,6 +80,21 @@ impl FieldPlan {
         true
     }
 
+    /// Whether anything below `path` other than its child `except` is wanted.
+    pub(crate) fn wants_besides(&self, path: &[&str], except: &str) -> bool {
+        let mut at = 0;
+        for seg in path {
+            if self.nodes[at].whole {
+                return true;
+            }
+            match self.child(at, seg) {
+                Some(n) => at = n,
+                None => return false,
+            }
+        }
+        self.nodes[at].whole || self.nodes[at].children.iter().any(|(k, _)| k != except)
+    }
+
     /// Whether any of these output paths is wanted.
     pub(crate) fn wants_any(&self, paths: &[&[&str]]) -> bool {
         paths.iter().any(|p| self.wants(p))
@@ -89,7 +104,9 @@ impl FieldPlan {
 /// Which optional steps of the pipeline run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Steps {
+    /// `user_agent.original` alone needs no parsing.
     pub user_agent: bool,
+    pub user_agent_parse: bool,
     pub geo: bool,
     pub asn: bool,
     pub entities: bool,
@@ -102,6 +119,7 @@ pub(crate) struct Steps {
 impl Steps {
     pub(crate) const ALL: Steps = Steps {
         user_agent: true,
+        user_agent_parse: true,
         geo: true,
         asn: true,
         entities: true,
@@ -134,6 +152,7 @@ impl Steps {
         };
         Steps {
             user_agent: p.wants(&["user_agent"]),
+            user_agent_parse: p.wants_besides(&["user_agent"], "original"),
             geo: p.wants(&["source", "geo"]),
             asn: p.wants(&["source", "as"]),
             entities: p.wants_any(entity_fields) || p.wants_any(errors),

@@ -30,6 +30,8 @@ const PLANS: &[&[&str]] = &[
     &["event.action"],
     &["event.action", "user.name", "source.ip", "aws.cloudtrail.user_identity.arn"],
     &["user_agent.original", "user_agent.name", "source.geo.country_iso_code"],
+    &["user_agent.original", "event.outcome"],
+    &["user_agent.os.full"],
     &["source.as.organization.name", "source.geo.location"],
     &["event.kind", "error.message", "tags"],
     &["aws.cloudtrail.request_parameters", "aws.cloudtrail.flattened.request_parameters.bucketName"],
@@ -75,11 +77,46 @@ fn geoip() -> Option<Arc<GeoIp>> {
     GeoIp::open(&files).ok().map(Arc::new)
 }
 
+/// Every path (object keys joined by dots, down to non-objects) of a document.
+fn paths(prefix: &str, m: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<String>) {
+    for (k, v) in m {
+        let p = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if let serde_json::Value::Object(c) = v {
+            paths(&p, c, out);
+        }
+        out.push(p);
+    }
+}
+
 fn check(opts: NormalizeOptions) {
     let n = Normalizer::new(opts);
     let recs = records();
-    for fields in PLANS {
-        let p = Projection::new(fields.iter().copied()).unwrap();
+    // The fixed sets, and each single field any full document has (a field derived from
+    // another one must come out right when only it is wanted).
+    let mut plans: Vec<Vec<String>> = PLANS
+        .iter()
+        .map(|f| f.iter().map(|s| s.to_string()).collect())
+        .collect();
+    let mut singles = Vec::new();
+    for text in &recs {
+        if let Ok((d, _)) = n.normalize_json(text) {
+            paths("", &d.0, &mut singles);
+        }
+    }
+    singles.sort();
+    singles.dedup();
+    plans.extend(
+        singles
+            .into_iter()
+            .filter(|f| !f.split('.').any(str::is_empty) && !f.contains('*'))
+            .map(|f| vec![f]),
+    );
+    for fields in &plans {
+        let p = Projection::new(fields.iter()).unwrap();
         let plan = FieldPlan::new(&p);
         for text in &recs {
             // As JSON text: key order counts too (`Map` equality ignores it).
