@@ -176,6 +176,7 @@ impl Normalizer {
         let (m, ts) = self.run(pipeline::Input {
             rec,
             original,
+            source: None,
             steps: plan::Steps::ALL,
             plan: None,
         })?;
@@ -191,6 +192,7 @@ impl Normalizer {
         let (m, ts) = self.run(pipeline::Input {
             rec,
             original,
+            source: None,
             steps: plan::Steps::ALL,
             plan: None,
         })?;
@@ -214,9 +216,10 @@ impl Normalizer {
         let (m, ts) = self.run(pipeline::Input {
             rec,
             original,
+            source: Some(text.to_string()),
             steps,
             plan: Some(plan),
         })?;
-        Ok((Document(m).project(plan.projection(), text.to_string()), ts))
+        Ok((Document(m), ts))
     }
 }

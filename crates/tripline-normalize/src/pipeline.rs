@@ -160,21 +160,17 @@ impl Tree {
         }
     }
 
-    /// Drops what no wanted field reaches (`at`: this object's node in the plan). Values are
-    /// kept whole (their keys may be dotted; the projection reads them), as are objects a
-    /// wanted field ends at.
-    fn keep_wanted(&mut self, plan: &FieldPlan, at: usize) {
-        self.0.retain_mut(|(k, n)| match plan.child(at, k) {
-            None => false,
-            Some(c) => {
-                if let Node::Obj(t) = n {
-                    if !plan.whole(c) {
-                        t.keep_wanted(plan, c);
-                    }
-                }
-                true
-            }
-        });
+    /// A copy as a value (for a wanted object that also has wanted fields below it).
+    fn to_value(&self) -> Value {
+        let mut m = Map::with_capacity(self.0.len());
+        for (k, n) in &self.0 {
+            let v = match n {
+                Node::Leaf(v) => v.clone(),
+                Node::Obj(t) => t.to_value(),
+            };
+            m.insert(k.to_string(), v);
+        }
+        Value::Object(m)
     }
 
     fn into_map(self) -> Map<String, Value> {
@@ -263,18 +259,133 @@ impl<'f> Out<'f> {
         let (w, p) = Self::split(path);
         self.tree(w).remove(p)
     }
-    fn finish(mut self) -> Map<String, Value> {
-        let plan = self.plan;
+    /// The whole tree, assembled.
+    fn assemble(mut self) -> Tree {
         if !self.ui.is_empty() {
             self.ct.put_node(&["user_identity"], Node::Obj(self.ui));
         }
         if !self.ct.is_empty() {
             self.root.put_node(&["aws", "cloudtrail"], Node::Obj(self.ct));
         }
-        if let Some(p) = plan {
-            self.root.keep_wanted(p, 0);
+        self.root
+    }
+
+    /// The output document: the full one, pruned by the final clean-up, or with a plan its
+    /// projection (built straight from the tree: wanted values are moved, not copied).
+    fn finish(self, source: Option<String>) -> Map<String, Value> {
+        let plan = self.plan;
+        let root = self.assemble();
+        match plan {
+            None => {
+                let mut root = Value::Object(root.into_map());
+                if needs_prune(&root) {
+                    prune_output(&mut root);
+                }
+                match root {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                }
+            }
+            Some(p) => {
+                let mut acc: Vec<Vec<Value>> = vec![Vec::new(); p.projection().fields().len()];
+                project_tree(root, p, 0, &mut acc);
+                let present = acc.iter().filter(|a| !a.is_empty()).count();
+                let mut m = Map::with_capacity(present + 1);
+                m.insert(
+                    tripline_doc::projection::SOURCE_KEY.to_string(),
+                    Value::String(source.unwrap_or_default()),
+                );
+                for (name, mut vals) in p.projection().fields().iter().zip(acc) {
+                    match vals.len() {
+                        0 => {}
+                        1 => {
+                            m.insert(name.clone(), vals.pop().unwrap_or(Value::Null));
+                        }
+                        _ => {
+                            m.insert(name.clone(), Value::Array(vals));
+                        }
+                    }
+                }
+                m
+            }
         }
-        self.root.into_map()
+    }
+}
+
+// The projection of the output (`tripline_doc`'s `Document::project`, whose results the tests
+// compare with), over the tree: values cleaned as the final clean-up would, arrays
+// flattened, nulls skipped, objects whole; dotted keys inside values followed segment by
+// segment.
+
+fn take_leaf(mut v: Value, out: &mut Vec<Value>) {
+    if !prune_output(&mut v) {
+        flatten_into(v, out);
+    }
+}
+
+fn flatten_into(v: Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Null => {}
+        Value::Array(items) => items.into_iter().for_each(|it| flatten_into(it, out)),
+        other => out.push(other),
+    }
+}
+
+fn project_tree(t: Tree, p: &FieldPlan, at: usize, acc: &mut [Vec<Value>]) {
+    for (k, node) in t.0 {
+        let Some(n) = p.child(at, k) else { continue };
+        let below = p.has_children(n);
+        match node {
+            Node::Obj(t) => {
+                if let Some(f) = p.field(n) {
+                    if below {
+                        take_leaf(t.to_value(), &mut acc[f]);
+                    } else {
+                        take_leaf(Value::Object(t.into_map()), &mut acc[f]);
+                        continue;
+                    }
+                }
+                if below {
+                    project_tree(t, p, n, acc);
+                }
+            }
+            Node::Leaf(v) => project_value(v, p, n, acc),
+        }
+    }
+}
+
+/// `v` sits at plan node `n`.
+fn project_value(mut v: Value, p: &FieldPlan, n: usize, acc: &mut [Vec<Value>]) {
+    let below = p.has_children(n);
+    if let Some(f) = p.field(n) {
+        if !below {
+            take_leaf(v, &mut acc[f]);
+            return;
+        }
+        take_leaf(v.clone(), &mut acc[f]);
+    }
+    if below {
+        descend_value(&mut v, p, n, acc);
+    }
+}
+
+fn descend_value(v: &mut Value, p: &FieldPlan, at: usize, acc: &mut [Vec<Value>]) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                let mut n = Some(at);
+                for seg in k.split('.') {
+                    n = n.and_then(|n| p.child(n, seg));
+                }
+                if let Some(n) = n {
+                    project_value(std::mem::take(v), p, n, acc);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|it| descend_value(it, p, at, acc)),
+        _ => {}
     }
 }
 
@@ -352,6 +463,8 @@ const MINIMAL: &[(&str, &str)] = &[
 pub(crate) struct Input<'a, 'p> {
     pub rec: Obj<'a>,
     pub original: Option<String>,
+    /// With a plan: the record text, which the projected document carries.
+    pub source: Option<String>,
     /// The optional steps to run (all of them for a full document).
     pub steps: Steps,
     /// Only the parts of the output these fields need become maps.
@@ -366,6 +479,7 @@ impl Normalizer {
         let Input {
             mut rec,
             original,
+            source,
             steps,
             plan,
         } = input;
@@ -1337,13 +1451,7 @@ impl Normalizer {
         if !tags.is_empty() {
             out.put(&["tags"], tags.into_iter().map(Value::from).collect());
         }
-        let mut root = Value::Object(out.finish());
-        if needs_prune(&root) {
-            prune_output(&mut root);
-        }
-        let Value::Object(out) = root else {
-            unreachable!("object stays an object")
-        };
+        let out = out.finish(source);
         let ts = match ts {
             Some(t) => t,
             // A digest whose end time did not parse: fall back to the ingest time, as the

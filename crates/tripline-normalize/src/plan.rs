@@ -13,8 +13,9 @@ use tripline_doc::projection::Projection;
 #[derive(Debug, Clone, Default)]
 struct PNode {
     children: Vec<(String, usize)>,
-    /// A wanted field ends here: the whole value below is needed.
-    whole: bool,
+    /// A wanted field ends here (its index in the projection's fields): the whole value
+    /// below is needed.
+    field: Option<usize>,
 }
 
 /// The output fields a caller reads, prepared for [`crate::Normalizer::normalize_projected`].
@@ -28,7 +29,7 @@ pub struct FieldPlan {
 impl FieldPlan {
     pub fn new(projection: &Projection) -> FieldPlan {
         let mut nodes = vec![PNode::default()];
-        for f in projection.fields() {
+        for (i, f) in projection.fields().iter().enumerate() {
             let mut at = 0;
             for seg in f.split('.') {
                 at = match nodes[at].children.iter().find(|(k, _)| k == seg) {
@@ -41,7 +42,7 @@ impl FieldPlan {
                     }
                 };
             }
-            nodes[at].whole = true;
+            nodes[at].field = Some(i);
         }
         FieldPlan {
             projection: projection.clone(),
@@ -61,15 +62,19 @@ impl FieldPlan {
             .map(|&(_, n)| n)
     }
 
-    pub(crate) fn whole(&self, at: usize) -> bool {
-        self.nodes[at].whole
+    pub(crate) fn field(&self, at: usize) -> Option<usize> {
+        self.nodes[at].field
+    }
+
+    pub(crate) fn has_children(&self, at: usize) -> bool {
+        !self.nodes[at].children.is_empty()
     }
 
     /// Whether anything at or below this output path (nested object keys) is wanted.
     pub(crate) fn wants(&self, path: &[&str]) -> bool {
         let mut at = 0;
         for seg in path {
-            if self.nodes[at].whole {
+            if self.nodes[at].field.is_some() {
                 return true;
             }
             match self.child(at, seg) {
@@ -84,7 +89,7 @@ impl FieldPlan {
     pub(crate) fn wants_besides(&self, path: &[&str], except: &str) -> bool {
         let mut at = 0;
         for seg in path {
-            if self.nodes[at].whole {
+            if self.nodes[at].field.is_some() {
                 return true;
             }
             match self.child(at, seg) {
@@ -92,7 +97,7 @@ impl FieldPlan {
                 None => return false,
             }
         }
-        self.nodes[at].whole || self.nodes[at].children.iter().any(|(k, _)| k != except)
+        self.nodes[at].field.is_some() || self.nodes[at].children.iter().any(|(k, _)| k != except)
     }
 
     /// Whether any of these output paths is wanted.

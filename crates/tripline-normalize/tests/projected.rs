@@ -43,6 +43,41 @@ const PLANS: &[&[&str]] = &[
     &["event.original", "cloud.account.id", "aws.cloudtrail.flattened.digest.end_time"],
     &["tls.version", "tls.client.server_name", "related.hosts", "host.target.id"],
     &["no.such.field"],
+    // Wanted fields with wanted fields below them.
+    &[
+        "aws.cloudtrail.flattened",
+        "aws.cloudtrail.flattened.request_parameters.a.b.c",
+        "aws.cloudtrail.flattened.request_parameters.a",
+        "user",
+        "user.name",
+        "aws.cloudtrail.user_identity",
+        "aws.cloudtrail.user_identity.arn",
+        "aws.cloudtrail.resources",
+        "aws.cloudtrail.resources.arn",
+        "event.type",
+        "source",
+        "source.geo.location.lat",
+    ],
+    // What Elastic's AWS rules read, roughly.
+    &[
+        "aws.cloudtrail.user_identity.arn", "event.action", "user_agent.original", "source.ip",
+        "aws.cloudtrail.request_parameters", "event.outcome", "aws.cloudtrail.user_identity.type",
+        "aws.cloudtrail.user_identity.access_key_id", "cloud.account.id", "user.name",
+        "event.provider", "cloud.region", "event.ingested", "data_stream.dataset",
+        "aws.cloudtrail.response_elements", "source.as.organization.name",
+        "aws.cloudtrail.resources.arn", "source.geo", "source.address",
+        "aws.cloudtrail.user_identity.session_context.session_issuer.arn",
+        "aws.cloudtrail.resources.type", "source.as.number",
+        "aws.cloudtrail.user_identity.invoked_by", "event.type", "aws.cloudtrail.error_code",
+        "user.id", "aws.cloudtrail.flattened.request_parameters", "tls.client.server_name",
+        "event.dataset", "aws.cloudtrail.session_credential_from_console",
+        "data_stream.namespace", "user.target.name", "target.id",
+        "aws.cloudtrail.resources.account_id", "user_agent.name",
+        "aws.cloudtrail.recipient_account_id", "aws.cloudtrail.error_message",
+        "aws.cloudtrail.additional_eventdata",
+        "aws.cloudtrail.console_login.additional_eventdata.mfa_used",
+        "aws.cloudtrail.flattened.response_elements", "@timestamp", "event.category",
+    ],
 ];
 
 fn records() -> Vec<String> {
