@@ -211,7 +211,7 @@ impl Normalizer {
     ) -> Result<(Document, i64), NormalizeError> {
         let j = jtree::J::parse(text).map_err(|e| NormalizeError::InvalidJson(e.to_string()))?;
         let rec = record_object(j)?;
-        let steps = plan::Steps::for_plan(plan);
+        let steps = plan.steps();
         let original = (self.opts.keep_original && steps.original).then(|| text.to_string());
         let (m, ts) = self.run(pipeline::Input {
             rec,

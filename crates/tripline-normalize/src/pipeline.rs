@@ -191,35 +191,17 @@ struct Out<'f> {
     ct: Tree,
     ui: Tree,
     /// Set when only some fields are wanted: other fields are not stored, except the ones
-    /// the pipeline reads back ([`READ_BACK`]).
+    /// the pipeline reads back (`plan::READ_BACK`).
     plan: Option<&'f FieldPlan>,
 }
 
-/// Output fields the pipeline reads after writing them (to derive others).
-const READ_BACK: &[&[&str]] = &[
-    &["aws", "cloudtrail", "user_identity", "arn"],
-    &["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"],
-    &["aws", "cloudtrail", "recipient_account_id"],
-    &["aws", "cloudtrail", "shared_event_id"],
-    &["aws", "cloudtrail", "error_code"],
-    &["aws", "cloudtrail", "error_message"],
-    &["aws", "cloudtrail", "resources"],
-    &["user", "id"],
-    &["user", "name"],
-    &["user", "email"],
-    &["user", "changes", "name"],
-    &["source", "address"],
-    &["cloud", "account", "id"],
-    &["file", "path"],
-    &["tls", "client", "server_name"],
-];
 
 impl<'f> Out<'f> {
     /// Whether a field at `path` is stored (always, unless a plan leaves it out).
     fn keeps(&self, path: &[&str]) -> bool {
         match self.plan {
             None => true,
-            Some(p) => p.wants(path) || READ_BACK.contains(&path),
+            Some(p) => p.stores(path),
         }
     }
 

@@ -18,36 +18,116 @@ struct PNode {
     field: Option<usize>,
 }
 
+/// Output fields the pipeline reads after writing them (to derive others).
+pub(crate) const READ_BACK: &[&[&str]] = &[
+    &["aws", "cloudtrail", "user_identity", "arn"],
+    &["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"],
+    &["aws", "cloudtrail", "recipient_account_id"],
+    &["aws", "cloudtrail", "shared_event_id"],
+    &["aws", "cloudtrail", "error_code"],
+    &["aws", "cloudtrail", "error_message"],
+    &["aws", "cloudtrail", "resources"],
+    &["user", "id"],
+    &["user", "name"],
+    &["user", "email"],
+    &["user", "changes", "name"],
+    &["source", "address"],
+    &["cloud", "account", "id"],
+    &["file", "path"],
+    &["tls", "client", "server_name"],
+];
+
+/// A path trie: `field` set where a wanted field ends.
+#[derive(Debug, Clone, Default)]
+struct Trie {
+    nodes: Vec<PNode>,
+}
+
+impl Trie {
+    fn new() -> Trie {
+        Trie {
+            nodes: vec![PNode::default()],
+        }
+    }
+
+    fn insert<'s>(&mut self, segs: impl Iterator<Item = &'s str>, field: usize) {
+        let mut at = 0;
+        for seg in segs {
+            at = match self.child(at, seg) {
+                Some(n) => n,
+                None => {
+                    self.nodes.push(PNode::default());
+                    let n = self.nodes.len() - 1;
+                    self.nodes[at].children.push((seg.to_string(), n));
+                    n
+                }
+            };
+        }
+        self.nodes[at].field.get_or_insert(field);
+    }
+
+    fn child(&self, at: usize, key: &str) -> Option<usize> {
+        self.nodes[at]
+            .children
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|&(_, n)| n)
+    }
+
+    /// Whether anything at or below `path` ends a field (a field ending above it counts).
+    fn reaches(&self, path: &[&str]) -> bool {
+        let mut at = 0;
+        for seg in path {
+            if self.nodes[at].field.is_some() {
+                return true;
+            }
+            match self.child(at, seg) {
+                Some(n) => at = n,
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
 /// The output fields a caller reads, prepared for [`crate::Normalizer::normalize_projected`].
 /// Build it once (per projection) and reuse it for every record.
 #[derive(Debug, Clone)]
 pub struct FieldPlan {
     projection: Projection,
     nodes: Vec<PNode>,
+    /// The wanted fields and [`READ_BACK`]: what the pipeline stores.
+    stored: Trie,
+    steps: Steps,
 }
 
 impl FieldPlan {
     pub fn new(projection: &Projection) -> FieldPlan {
-        let mut nodes = vec![PNode::default()];
+        let mut wanted = Trie::new();
         for (i, f) in projection.fields().iter().enumerate() {
-            let mut at = 0;
-            for seg in f.split('.') {
-                at = match nodes[at].children.iter().find(|(k, _)| k == seg) {
-                    Some(&(_, n)) => n,
-                    None => {
-                        nodes.push(PNode::default());
-                        let n = nodes.len() - 1;
-                        nodes[at].children.push((seg.to_string(), n));
-                        n
-                    }
-                };
-            }
-            nodes[at].field = Some(i);
+            wanted.insert(f.split('.'), i);
         }
-        FieldPlan {
+        let mut stored = wanted.clone();
+        for p in READ_BACK {
+            stored.insert(p.iter().copied(), usize::MAX);
+        }
+        let mut plan = FieldPlan {
             projection: projection.clone(),
-            nodes,
-        }
+            nodes: wanted.nodes,
+            stored,
+            steps: Steps::ALL,
+        };
+        plan.steps = Steps::for_plan(&plan);
+        plan
+    }
+
+    pub(crate) fn steps(&self) -> Steps {
+        self.steps
+    }
+
+    /// Whether the pipeline stores a field at `path`: wanted, or read back.
+    pub(crate) fn stores(&self, path: &[&str]) -> bool {
+        self.stored.reaches(path)
     }
 
     pub fn projection(&self) -> &Projection {
@@ -55,6 +135,7 @@ impl FieldPlan {
     }
 
     pub(crate) fn child(&self, at: usize, key: &str) -> Option<usize> {
+        // (`Trie::child`, on the wanted fields' nodes.)
         self.nodes[at]
             .children
             .iter()
