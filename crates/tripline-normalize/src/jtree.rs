@@ -365,8 +365,8 @@ mod tests {
     fn repeated_keys_pruned_in_between() {
         // Pruned first, then set: a new slot at the end; set, then pruned: the slot goes, and
         // a third value comes back at the end. Distinct keys count once.
-        let j = J::parse(r#"{"a":null,"b":{"x":[{"y":1},null]},"a":2,"c":3,"b":"","b":4}"#)
-            .unwrap();
+        let j =
+            J::parse(r#"{"a":null,"b":{"x":[{"y":1},null]},"a":2,"c":3,"b":"","b":4}"#).unwrap();
         let o = j.as_obj().unwrap();
         let keys: Vec<&str> = o.entries.iter().map(|(k, _)| &**k).collect();
         assert_eq!(keys, ["a", "c", "b"]);

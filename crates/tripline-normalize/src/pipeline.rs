@@ -195,7 +195,6 @@ struct Out<'f> {
     plan: Option<&'f FieldPlan>,
 }
 
-
 impl<'f> Out<'f> {
     /// Whether a field at `path` is stored (always, unless a plan leaves it out).
     fn keeps(&self, path: &[&str]) -> bool {
@@ -221,10 +220,19 @@ impl<'f> Out<'f> {
             _ => &mut self.root,
         }
     }
-    fn put(&mut self, path: &[&'static str], v: Value) {
+    /// Stores a field computed only when it is stored.
+    fn put_with<V: Into<Value>>(&mut self, path: &[&'static str], f: impl FnOnce() -> V) {
+        if self.keeps(path) {
+            self.put(path, f());
+        }
+    }
+
+    /// Stores a field (the value converted only when it is stored).
+    fn put(&mut self, path: &[&'static str], v: impl Into<Value>) {
         if !self.keeps(path) {
             return;
         }
+        let v = v.into();
         let (w, p) = Self::split(path);
         self.tree(w).put(p, v);
     }
@@ -247,7 +255,8 @@ impl<'f> Out<'f> {
             self.ct.put_node(&["user_identity"], Node::Obj(self.ui));
         }
         if !self.ct.is_empty() {
-            self.root.put_node(&["aws", "cloudtrail"], Node::Obj(self.ct));
+            self.root
+                .put_node(&["aws", "cloudtrail"], Node::Obj(self.ct));
         }
         self.root
     }
@@ -505,9 +514,9 @@ impl Normalizer {
         if let Some(t) = &o.ingest_time {
             out.put(&["event", "created"], Value::String(t.clone()));
         }
-        out.put(&["ecs", "version"], "8.11.0".into());
+        out.put(&["ecs", "version"], "8.11.0");
         if let Some(t) = ts {
-            out.put(&["@timestamp"], time::format_millis(t).into());
+            out.put_with(&["@timestamp"], || time::format_millis(t));
         }
 
         // Entities, before any rename.
@@ -601,7 +610,7 @@ impl Normalizer {
             }
         }
         if let Some(s) = &service_name {
-            out.put(&["service", "name"], s.as_str().into());
+            out.put(&["service", "name"], s.as_str());
         }
         let human = service_name.is_none();
         if human {
@@ -644,7 +653,7 @@ impl Normalizer {
             match parsed {
                 Some(ms) => out.put(
                     &["aws", "cloudtrail", "user_identity", "session_context", "creation_date"],
-                    time::format_millis(ms).into(),
+                    time::format_millis(ms),
                 ),
                 None => errors.push(failure(
                     "date",
@@ -719,7 +728,7 @@ impl Normalizer {
             append(&mut related_user, sn.clone());
             if let Some(at) = sn.find('@') {
                 append(&mut related_user, sn[..at].to_string());
-                out.put(&["user", "email"], sn.as_str().into());
+                out.put(&["user", "email"], sn.as_str());
                 user_email_set = true;
             }
         }
@@ -918,20 +927,20 @@ impl Normalizer {
         if let Some(J::Str(src)) = rec.get("eventSource") {
             if let Some(name) = src.strip_suffix(".amazonaws.com") {
                 if !name.contains(".amazonaws.com") {
-                    out.put(&["cloud", "service", "name"], name.into());
+                    out.put(&["cloud", "service", "name"], name);
                 }
             }
         }
         mv!(&["eventSource"], &["event", "provider"]);
         let action: Option<String> = rec.get("eventName").map(render);
         if let Some(a) = &action {
-            out.put(&["event", "action"], a.as_str().into());
+            out.put(&["event", "action"], a.as_str());
         }
         mv!(&["eventCategory"], &["aws", "cloudtrail", "event_category"]);
         if action.as_deref() == Some("UserAuthentication") && out.get(&["user", "name"]).is_none() {
             mv!(&["additionalEventData", "UserName"], &["user", "name"]);
         }
-        out.put(&["cloud", "provider"], "aws".into());
+        out.put(&["cloud", "provider"], "aws");
         if let Some(r) = rec.get("awsRegion") {
             out.put(&["cloud", "region"], r.to_value());
         }
@@ -941,7 +950,7 @@ impl Normalizer {
             None => None,
         };
         if let Some(ip) = &source_ip {
-            out.put(&["source", "ip"], ip.as_str().into());
+            out.put(&["source", "ip"], ip.as_str());
             if let Some(g) = o.geoip.as_ref().filter(|_| steps.geo || steps.asn) {
                 if let Ok(addr) = ip.parse::<IpAddr>() {
                     let (geo, asn) = g.lookup(addr);
@@ -999,10 +1008,7 @@ impl Normalizer {
         mv!(&["eventType"], &["aws", "cloudtrail", "event_type"]);
         mv!(&["apiVersion"], &["aws", "cloudtrail", "api_version"]);
         if let Some(v) = rec.take_path(&["managementEvent"]) {
-            out.put(
-                &["aws", "cloudtrail", "management_event"],
-                render(&v).into(),
-            );
+            out.put(&["aws", "cloudtrail", "management_event"], render(&v));
         }
         mv!(&["readOnly"], &["aws", "cloudtrail", "read_only"]);
         if let Some(res) = rec.remove("resources") {
@@ -1089,18 +1095,18 @@ impl Normalizer {
         }
 
         // Categorization.
-        out.put(&["event", "kind"], "event".into());
+        out.put(&["event", "kind"], "event");
         let failed = out.get(&["aws", "cloudtrail", "error_code"]).is_some()
             || out.get(&["aws", "cloudtrail", "error_message"]).is_some();
         out.put(
             &["event", "outcome"],
-            if failed { "failure" } else { "success" }.into(),
+            if failed { "failure" } else { "success" },
         );
         let mut ev_type = Value::Array(vec!["info".into()]);
         if let Some(a) = &action {
             if a == "ConsoleLogin" {
                 match rec.path(&["responseElements", "ConsoleLogin"]) {
-                    Some(J::Str(s)) => out.put(&["event", "outcome"], s.to_lowercase().into()),
+                    Some(J::Str(s)) => out.put(&["event", "outcome"], s.to_lowercase()),
                     Some(_) => errors.push(failure(
                         "script",
                         "script_add_ecs_categorization",
@@ -1112,7 +1118,7 @@ impl Normalizer {
             if let Some((cat, typ)) = crate::categorize::lookup(a) {
                 out.put(
                     &["event", "category"],
-                    cat.iter().map(|s| Value::from(*s)).collect(),
+                    cat.iter().map(|s| Value::from(*s)).collect::<Value>(),
                 );
                 ev_type = typ.iter().map(|s| Value::from(*s)).collect();
             }
@@ -1161,7 +1167,7 @@ impl Normalizer {
         );
         if let Some(end) = end {
             ts = Some(end);
-            out.put(&["@timestamp"], time::format_millis(end).into());
+            out.put_with(&["@timestamp"], || time::format_millis(end));
         }
         if let Some(v) = rec.remove("digestS3Bucket") {
             digest.insert("s3_bucket".into(), v.to_value());
@@ -1200,10 +1206,12 @@ impl Normalizer {
             digest.insert("signature_algorithm".into(), v.to_value());
         }
         if !related_hash.is_empty() {
-            out.put(
-                &["related", "hash"],
-                related_hash.into_iter().map(Value::from).collect(),
-            );
+            out.put_with(&["related", "hash"], || {
+                related_hash
+                    .into_iter()
+                    .map(Value::from)
+                    .collect::<Vec<Value>>()
+            });
         }
 
         // IAM target helpers.
@@ -1248,8 +1256,8 @@ impl Normalizer {
         if let Some(v) = rec.take_path(&["tlsDetails", "tlsVersion"]) {
             match v.as_str().and_then(|s| s.split_once('v')) {
                 Some((proto, ver)) => {
-                    out.put(&["tls", "version_protocol"], proto.to_lowercase().into());
-                    out.put(&["tls", "version"], ver.into());
+                    out.put(&["tls", "version_protocol"], proto.to_lowercase());
+                    out.put(&["tls", "version"], ver);
                 }
                 None => out.put(&["tls", "version"], v.to_value()),
             }
@@ -1269,7 +1277,7 @@ impl Normalizer {
             if let Some(Value::String(n)) = out.get(&["user", "name"]) {
                 if n.find('@').is_some_and(|i| i > 0) {
                     let n = n.clone();
-                    out.put(&["user", "email"], n.into());
+                    out.put(&["user", "email"], n);
                 }
             }
         }
@@ -1291,10 +1299,12 @@ impl Normalizer {
             }
         }
         if !related_user.is_empty() {
-            out.put(
-                &["related", "user"],
-                related_user.into_iter().map(Value::from).collect(),
-            );
+            out.put_with(&["related", "user"], || {
+                related_user
+                    .into_iter()
+                    .map(Value::from)
+                    .collect::<Vec<Value>>()
+            });
         }
         let mut related_ip: Vec<String> = Vec::new();
         if let Some(ip) = &source_ip {
@@ -1307,10 +1317,12 @@ impl Normalizer {
             }
         }
         if !related_ip.is_empty() {
-            out.put(
-                &["related", "ip"],
-                related_ip.into_iter().map(Value::from).collect(),
-            );
+            out.put_with(&["related", "ip"], || {
+                related_ip
+                    .into_iter()
+                    .map(Value::from)
+                    .collect::<Vec<Value>>()
+            });
         }
 
         // related.hosts.
@@ -1379,10 +1391,9 @@ impl Normalizer {
             }
         }
         if !hosts.is_empty() {
-            out.put(
-                &["related", "hosts"],
-                hosts.into_iter().map(Value::from).collect(),
-            );
+            out.put_with(&["related", "hosts"], || {
+                hosts.into_iter().map(Value::from).collect::<Vec<Value>>()
+            });
         }
 
         // Retain setting.
@@ -1415,23 +1426,24 @@ impl Normalizer {
 
         // Fields Fleet's data stream adds (rules query them).
         if o.data_stream_fields {
-            out.put(&["data_stream", "type"], "logs".into());
-            out.put(&["data_stream", "dataset"], "aws.cloudtrail".into());
-            out.put(&["data_stream", "namespace"], o.namespace.as_str().into());
-            out.put(&["event", "dataset"], "aws.cloudtrail".into());
-            out.put(&["event", "module"], "aws".into());
+            out.put(&["data_stream", "type"], "logs");
+            out.put(&["data_stream", "dataset"], "aws.cloudtrail");
+            out.put(&["data_stream", "namespace"], o.namespace.as_str());
+            out.put(&["event", "dataset"], "aws.cloudtrail");
+            out.put(&["event", "module"], "aws");
         }
 
         if !errors.is_empty() {
-            out.put(&["event", "kind"], "pipeline_error".into());
-            out.put(
-                &["error", "message"],
-                errors.into_iter().map(Value::from).collect(),
-            );
+            out.put(&["event", "kind"], "pipeline_error");
+            out.put_with(&["error", "message"], || {
+                errors.into_iter().map(Value::from).collect::<Vec<Value>>()
+            });
             append(&mut tags, "preserve_original_event".into());
         }
         if !tags.is_empty() {
-            out.put(&["tags"], tags.into_iter().map(Value::from).collect());
+            out.put_with(&["tags"], || {
+                tags.into_iter().map(Value::from).collect::<Vec<Value>>()
+            });
         }
         let out = out.finish(source);
         let ts = match ts {
@@ -1535,16 +1547,10 @@ fn write_entities(out: &mut Tree, e: entities::Entities) {
         out.put(&["target", "entity", "id"], list(e.target));
     }
     if !e.user_target.is_empty() {
-        out.put(
-            &["user", "target", "entity", "id"],
-            list(e.user_target),
-        );
+        out.put(&["user", "target", "entity", "id"], list(e.user_target));
     }
     if !e.host_target.is_empty() {
-        out.put(
-            &["host", "target", "entity", "id"],
-            list(e.host_target),
-        );
+        out.put(&["host", "target", "entity", "id"], list(e.host_target));
     }
     if !e.host_target_id.is_empty() {
         out.put(&["host", "target", "id"], list(e.host_target_id));

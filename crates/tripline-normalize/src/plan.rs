@@ -21,7 +21,13 @@ struct PNode {
 /// Output fields the pipeline reads after writing them (to derive others).
 pub(crate) const READ_BACK: &[&[&str]] = &[
     &["aws", "cloudtrail", "user_identity", "arn"],
-    &["aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"],
+    &[
+        "aws",
+        "cloudtrail",
+        "user_identity",
+        "on_behalf_of",
+        "user_id",
+    ],
     &["aws", "cloudtrail", "recipient_account_id"],
     &["aws", "cloudtrail", "shared_event_id"],
     &["aws", "cloudtrail", "error_code"],

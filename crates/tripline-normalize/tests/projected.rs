@@ -28,20 +28,52 @@ const EDGE: &[&str] = &[
 
 const PLANS: &[&[&str]] = &[
     &["event.action"],
-    &["event.action", "user.name", "source.ip", "aws.cloudtrail.user_identity.arn"],
-    &["user_agent.original", "user_agent.name", "source.geo.country_iso_code"],
+    &[
+        "event.action",
+        "user.name",
+        "source.ip",
+        "aws.cloudtrail.user_identity.arn",
+    ],
+    &[
+        "user_agent.original",
+        "user_agent.name",
+        "source.geo.country_iso_code",
+    ],
     &["user_agent.original", "event.outcome"],
     &["user_agent.os.full"],
     &["source.as.organization.name", "source.geo.location"],
     &["event.kind", "error.message", "tags"],
-    &["aws.cloudtrail.request_parameters", "aws.cloudtrail.flattened.request_parameters.bucketName"],
-    &["aws.cloudtrail.flattened.request_parameters.a.b.c", "aws.cloudtrail.flattened.response_elements.y"],
-    &["aws.cloudtrail.flattened", "aws.cloudtrail.additional_eventdata"],
-    &["related.entity", "actor.entity.id", "user.entity.id", "target.entity.id"],
+    &[
+        "aws.cloudtrail.request_parameters",
+        "aws.cloudtrail.flattened.request_parameters.bucketName",
+    ],
+    &[
+        "aws.cloudtrail.flattened.request_parameters.a.b.c",
+        "aws.cloudtrail.flattened.response_elements.y",
+    ],
+    &[
+        "aws.cloudtrail.flattened",
+        "aws.cloudtrail.additional_eventdata",
+    ],
+    &[
+        "related.entity",
+        "actor.entity.id",
+        "user.entity.id",
+        "target.entity.id",
+    ],
     &["user", "related", "event"],
     &["aws", "@timestamp"],
-    &["event.original", "cloud.account.id", "aws.cloudtrail.flattened.digest.end_time"],
-    &["tls.version", "tls.client.server_name", "related.hosts", "host.target.id"],
+    &[
+        "event.original",
+        "cloud.account.id",
+        "aws.cloudtrail.flattened.digest.end_time",
+    ],
+    &[
+        "tls.version",
+        "tls.client.server_name",
+        "related.hosts",
+        "host.target.id",
+    ],
     &["no.such.field"],
     // Wanted fields with wanted fields below them.
     &[
@@ -60,23 +92,48 @@ const PLANS: &[&[&str]] = &[
     ],
     // What Elastic's AWS rules read, roughly.
     &[
-        "aws.cloudtrail.user_identity.arn", "event.action", "user_agent.original", "source.ip",
-        "aws.cloudtrail.request_parameters", "event.outcome", "aws.cloudtrail.user_identity.type",
-        "aws.cloudtrail.user_identity.access_key_id", "cloud.account.id", "user.name",
-        "event.provider", "cloud.region", "event.ingested", "data_stream.dataset",
-        "aws.cloudtrail.response_elements", "source.as.organization.name",
-        "aws.cloudtrail.resources.arn", "source.geo", "source.address",
+        "aws.cloudtrail.user_identity.arn",
+        "event.action",
+        "user_agent.original",
+        "source.ip",
+        "aws.cloudtrail.request_parameters",
+        "event.outcome",
+        "aws.cloudtrail.user_identity.type",
+        "aws.cloudtrail.user_identity.access_key_id",
+        "cloud.account.id",
+        "user.name",
+        "event.provider",
+        "cloud.region",
+        "event.ingested",
+        "data_stream.dataset",
+        "aws.cloudtrail.response_elements",
+        "source.as.organization.name",
+        "aws.cloudtrail.resources.arn",
+        "source.geo",
+        "source.address",
         "aws.cloudtrail.user_identity.session_context.session_issuer.arn",
-        "aws.cloudtrail.resources.type", "source.as.number",
-        "aws.cloudtrail.user_identity.invoked_by", "event.type", "aws.cloudtrail.error_code",
-        "user.id", "aws.cloudtrail.flattened.request_parameters", "tls.client.server_name",
-        "event.dataset", "aws.cloudtrail.session_credential_from_console",
-        "data_stream.namespace", "user.target.name", "target.id",
-        "aws.cloudtrail.resources.account_id", "user_agent.name",
-        "aws.cloudtrail.recipient_account_id", "aws.cloudtrail.error_message",
+        "aws.cloudtrail.resources.type",
+        "source.as.number",
+        "aws.cloudtrail.user_identity.invoked_by",
+        "event.type",
+        "aws.cloudtrail.error_code",
+        "user.id",
+        "aws.cloudtrail.flattened.request_parameters",
+        "tls.client.server_name",
+        "event.dataset",
+        "aws.cloudtrail.session_credential_from_console",
+        "data_stream.namespace",
+        "user.target.name",
+        "target.id",
+        "aws.cloudtrail.resources.account_id",
+        "user_agent.name",
+        "aws.cloudtrail.recipient_account_id",
+        "aws.cloudtrail.error_message",
         "aws.cloudtrail.additional_eventdata",
         "aws.cloudtrail.console_login.additional_eventdata.mfa_used",
-        "aws.cloudtrail.flattened.response_elements", "@timestamp", "event.category",
+        "aws.cloudtrail.flattened.response_elements",
+        "@timestamp",
+        "event.category",
     ],
 ];
 
@@ -100,8 +157,7 @@ fn records() -> Vec<String> {
 }
 
 fn geoip() -> Option<Arc<GeoIp>> {
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/maxmind-test-db");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/maxmind-test-db");
     let files = [
         dir.join("GeoLite2-City-Test.mmdb"),
         dir.join("GeoLite2-ASN-Test.mmdb"),
@@ -155,9 +211,12 @@ fn check(opts: NormalizeOptions) {
         let plan = FieldPlan::new(&p);
         for text in &recs {
             // As JSON text: key order counts too (`Map` equality ignores it).
-            let full = n
-                .normalize_json(text)
-                .map(|(d, ts)| (serde_json::to_string(&d.project(&p, text.clone())).unwrap(), ts));
+            let full = n.normalize_json(text).map(|(d, ts)| {
+                (
+                    serde_json::to_string(&d.project(&p, text.clone())).unwrap(),
+                    ts,
+                )
+            });
             let got = n
                 .normalize_projected(text, &plan)
                 .map(|(d, ts)| (serde_json::to_string(&d).unwrap(), ts));
