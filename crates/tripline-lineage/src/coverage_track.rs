@@ -45,7 +45,8 @@ impl CoverageTracker {
     pub fn observe(&mut self, account: &str, region: &str, t: i64, max_gap: i64) {
         // Every event lands here: allocate the account's name only the first time.
         if !self.accounts.contains_key(account) {
-            self.accounts.insert(account.to_string(), Default::default());
+            self.accounts
+                .insert(account.to_string(), Default::default());
         }
         let Some(regions) = self.accounts.get_mut(account) else {
             return;

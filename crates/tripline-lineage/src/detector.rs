@@ -151,7 +151,7 @@ impl LineageDetector {
                     && !gg.finished
                     && gg.loaded.is_none()
                     && gg.engine.cfg.raw == cfg.raw
-                    && !gg.members.iter().any(|m| *m == Some(kind))
+                    && !gg.members.contains(&Some(kind))
             };
             if ok {
                 found = Some(g);
@@ -283,12 +283,7 @@ impl Detector for LineageDetector {
     }
 
     fn fields(&self) -> Option<Vec<String>> {
-        Some(
-            crate::model::FIELDS
-                .iter()
-                .map(|f| f.to_string())
-                .collect(),
-        )
+        Some(crate::model::FIELDS.iter().map(|f| f.to_string()).collect())
     }
 
     fn on_event(&mut self, ev: &SharedEvent, out: &mut Vec<AlertDraft>) {
@@ -298,8 +293,8 @@ impl Detector for LineageDetector {
             Backend::Shared(m) => {
                 let mut g = lock(&m.group);
                 if !m.bound {
-                    let same_start = g.pushed == 1
-                        && g.last.as_ref().is_some_and(|l| Arc::ptr_eq(l, ev));
+                    let same_start =
+                        g.pushed == 1 && g.last.as_ref().is_some_and(|l| Arc::ptr_eq(l, ev));
                     let same_state = g.loaded.as_deref() == m.loaded.as_ref().map(|l| &*l.0);
                     if (g.pushed == 0 || same_start) && same_state && !g.finished {
                         m.bound = true;
@@ -330,8 +325,7 @@ impl Detector for LineageDetector {
                     g.member_seen[m.id] = n;
                     g.take(self.kind, &mut self.buf);
                     // Once every member has it, the event is not needed to recognize it.
-                    if g
-                        .members
+                    if g.members
                         .iter()
                         .zip(&g.member_seen)
                         .all(|(k, s)| k.is_none() || *s == n)

@@ -985,9 +985,10 @@ impl Engine {
         };
         match self.st.creds.get(key.as_ref()) {
             None => true,
-            Some(c) => f.source_address.as_ref().is_some_and(|a| {
-                !c.addresses.contains_key(a) && c.addresses.len() < MAX_ADDRS
-            }),
+            Some(c) => f
+                .source_address
+                .as_ref()
+                .is_some_and(|a| !c.addresses.contains_key(a) && c.addresses.len() < MAX_ADDRS),
         }
     }
 

@@ -317,9 +317,7 @@ impl Facts {
         Facts {
             time: timestamp,
             event_id: r.s(event, "id", "event.id"),
-            provider: r
-                .s(event, "provider", "event.provider")
-                .unwrap_or_default(),
+            provider: r.s(event, "provider", "event.provider").unwrap_or_default(),
             action: r.s(event, "action", "event.action").unwrap_or_default(),
             success,
             account,
