@@ -319,6 +319,8 @@ impl Detector for LineageDetector {
                         g.stash.clear();
                         g.engine.push(ev, &mut g.stash);
                         g.pushed += 1;
+                        // A cached state is stale now: do not keep a second copy alive.
+                        g.saved = None;
                         g.last = Some(ev.clone());
                     }
                     let n = g.pushed;
