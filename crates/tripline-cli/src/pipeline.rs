@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use tripline_doc::{Document, Event, Origin, Projection};
-use tripline_normalize::{GeoIp, NormalizeOptions, Normalizer};
+use tripline_normalize::{FieldPlan, GeoIp, NormalizeOptions, Normalizer};
 use tripline_sources::{Input, RawItem, RawRecord, RecordKind};
 
 use crate::cli::{InputArgs, InputMode};
@@ -108,6 +108,11 @@ pub fn run(
     }
     let inputs: Arc<Vec<Input>> = Arc::new(delivery_order(discovery.inputs));
     let nopts = normalize_options(args, opts.keep_original)?;
+    // What to normalize for the projection: only the steps its fields need.
+    let plan: Option<Arc<FieldPlan>> = opts
+        .projection
+        .as_deref()
+        .map(|p| Arc::new(FieldPlan::new(p)));
     let read_opts = tripline_sources::ReadOptions {
         input: source_mode(args.input),
         ..Default::default()
@@ -122,12 +127,12 @@ pub fn run(
     let mut seq = 0u64;
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..threads {
-            let (inputs, senders, next, read_opts, projection) = (
+            let (inputs, senders, next, read_opts, plan) = (
                 inputs.clone(),
                 senders.clone(),
                 next.clone(),
                 read_opts.clone(),
-                opts.projection.clone(),
+                plan.clone(),
             );
             // One normalizer per worker: it keeps caches of its own.
             let normalizer = Normalizer::new(nopts.clone());
@@ -146,7 +151,7 @@ pub fn run(
                         }
                         let ready = match item {
                             RawItem::Bytes { bytes, origin } => {
-                                normalize_raw(&normalizer, bytes, origin, projection.as_deref())
+                                normalize_raw(&normalizer, bytes, origin, plan.as_deref())
                             }
                             RawItem::Parsed(rec) => normalize_parsed(&normalizer, rec),
                             RawItem::Error(e) => Err(Msg::Skipped {
@@ -263,15 +268,15 @@ fn normalize_raw(
     normalizer: &Normalizer,
     bytes: &[u8],
     origin: Origin,
-    projection: Option<&Projection>,
+    plan: Option<&FieldPlan>,
 ) -> Result<Ready, Msg> {
     if let Ok(text) = std::str::from_utf8(bytes) {
-        if let Ok((doc, ts)) = normalizer.normalize_json(text) {
-            let doc = match projection {
-                // The full document is dropped here, on the worker.
-                Some(p) => doc.into_projection(p, text.to_string()),
-                None => doc,
-            };
+        let done = match plan {
+            // A projected document carrying the record text (see `crate::projection`).
+            Some(plan) => normalizer.normalize_projected(text, plan),
+            None => normalizer.normalize_json(text),
+        };
+        if let Ok((doc, ts)) = done {
             return Ok((doc, ts, origin));
         }
     }
