@@ -1666,3 +1666,26 @@ fn one_pass_reads_equal_path_lookups_on_odd_documents() {
         assert_eq!(got, want, "document {i}");
     }
 }
+
+#[test]
+fn exception_items_of_one_rule_keep_the_others_exact() {
+    let evs = mixed_trail();
+    let rules: Vec<Arc<Rule>> = names().iter().map(|n| rule(n, "")).collect();
+    // Drops one attacker call (not the first event: that alone would already keep the rule
+    // from binding to the shared engine) for the used-away rule only.
+    let set = tripline_engine::exceptions::parse_exceptions_value(
+        &json!({"exceptions": [
+            {"rule_id": format!("t-{}", crate::ANALYTIC_USED_AWAY), "name": "x",
+             "query": "event.action: GetCallerIdentity"}
+        ]}),
+        "test",
+        std::path::Path::new("."),
+        tripline_doc::FieldTypes::builtin(),
+    )
+    .unwrap();
+    let want = run_dets(&mut set.apply(standalone(&rules)), &evs);
+    let got = run_dets(&mut set.apply(compiled(&ctx(), &rules)), &evs);
+    assert_eq!(got, want);
+    // the exception changed what the used-away rule saw
+    assert_ne!(want, want_all(&rules, &evs));
+}
