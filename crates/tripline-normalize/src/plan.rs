@@ -258,3 +258,40 @@ impl Steps {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(fields: &[&str]) -> FieldPlan {
+        FieldPlan::new(&Projection::new(fields.iter().copied()).unwrap())
+    }
+
+    #[test]
+    fn wants_prefixes_and_parents() {
+        let p = plan(&["user_agent.original", "source"]);
+        assert!(p.wants(&["user_agent"]));
+        assert!(p.wants(&["user_agent", "original"]));
+        assert!(!p.wants(&["user_agent", "name"]));
+        // A wanted parent wants everything below it.
+        assert!(p.wants(&["source", "geo", "location"]));
+        assert!(!p.wants(&["event"]));
+        assert!(!p.wants_besides(&["user_agent"], "original"));
+        assert!(plan(&["user_agent"]).wants_besides(&["user_agent"], "original"));
+        assert!(plan(&["user_agent.os.name"]).wants_besides(&["user_agent"], "original"));
+    }
+
+    #[test]
+    fn steps_follow_the_fields() {
+        let s = plan(&["event.action"]).steps();
+        assert!(!s.user_agent && !s.geo && !s.asn && !s.entities && !s.original);
+        assert_eq!(s.keywords, [(false, false); 4]);
+        let s = plan(&["tags", "aws.cloudtrail.flattened.request_parameters.x"]).steps();
+        assert!(s.entities, "entity errors show in tags");
+        assert_eq!(s.keywords[0], (false, true));
+        // Read-back fields are stored even when not wanted; others are not.
+        let p = plan(&["event.action"]);
+        assert!(p.stores(&["source", "address"]));
+        assert!(!p.stores(&["source", "ip"]));
+    }
+}
