@@ -278,7 +278,7 @@ impl<'f> Out<'f> {
                 }
             }
             Some(p) => {
-                let mut acc: Vec<Vec<Value>> = vec![Vec::new(); p.projection().fields().len()];
+                let mut acc: Vec<Acc> = vec![Acc::new(); p.projection().fields().len()];
                 project_tree(root, p, 0, &mut acc);
                 let present = acc.iter().filter(|a| !a.is_empty()).count();
                 let mut m = Map::with_capacity(present + 1);
@@ -293,7 +293,7 @@ impl<'f> Out<'f> {
                             m.insert(name.clone(), vals.pop().unwrap_or(Value::Null));
                         }
                         _ => {
-                            m.insert(name.clone(), Value::Array(vals));
+                            m.insert(name.clone(), Value::Array(vals.into_vec()));
                         }
                     }
                 }
@@ -308,13 +308,16 @@ impl<'f> Out<'f> {
 // flattened, nulls skipped, objects whole; dotted keys inside values followed segment by
 // segment.
 
-fn take_leaf(mut v: Value, out: &mut Vec<Value>) {
+/// A wanted field's values (mostly one: no allocation for it).
+type Acc = smallvec::SmallVec<[Value; 1]>;
+
+fn take_leaf(mut v: Value, out: &mut Acc) {
     if !prune_output(&mut v) {
         flatten_into(v, out);
     }
 }
 
-fn flatten_into(v: Value, out: &mut Vec<Value>) {
+fn flatten_into(v: Value, out: &mut Acc) {
     match v {
         Value::Null => {}
         Value::Array(items) => items.into_iter().for_each(|it| flatten_into(it, out)),
@@ -322,7 +325,7 @@ fn flatten_into(v: Value, out: &mut Vec<Value>) {
     }
 }
 
-fn project_tree(t: Tree, p: &FieldPlan, at: usize, acc: &mut [Vec<Value>]) {
+fn project_tree(t: Tree, p: &FieldPlan, at: usize, acc: &mut [Acc]) {
     for (k, node) in t.0 {
         let Some(n) = p.child(at, k) else { continue };
         let below = p.has_children(n);
@@ -346,7 +349,7 @@ fn project_tree(t: Tree, p: &FieldPlan, at: usize, acc: &mut [Vec<Value>]) {
 }
 
 /// `v` sits at plan node `n`.
-fn project_value(mut v: Value, p: &FieldPlan, n: usize, acc: &mut [Vec<Value>]) {
+fn project_value(mut v: Value, p: &FieldPlan, n: usize, acc: &mut [Acc]) {
     let below = p.has_children(n);
     if let Some(f) = p.field(n) {
         if !below {
@@ -360,7 +363,7 @@ fn project_value(mut v: Value, p: &FieldPlan, n: usize, acc: &mut [Vec<Value>]) 
     }
 }
 
-fn descend_value(v: &mut Value, p: &FieldPlan, at: usize, acc: &mut [Vec<Value>]) {
+fn descend_value(v: &mut Value, p: &FieldPlan, at: usize, acc: &mut [Acc]) {
     match v {
         Value::Object(m) => {
             for (k, v) in m.iter_mut() {
