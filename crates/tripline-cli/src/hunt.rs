@@ -408,6 +408,19 @@ impl tripline_engine::Detector for CoverageFeed {
     fn rule(&self) -> &Arc<tripline_rules::Rule> {
         &self.rule
     }
+    fn fields(&self) -> Option<Vec<String>> {
+        // The lineage engine's fields and the coverage counters' (see `CoverageBuilder::push`).
+        let own = [
+            "aws.cloudtrail.recipient_account_id",
+            "cloud.account.id",
+            "cloud.region",
+            "event.provider",
+            "aws.cloudtrail.event_category",
+            "aws.cloudtrail.management_event",
+        ];
+        let lineage = tripline_lineage::model::FIELDS.iter();
+        Some(lineage.chain(own.iter()).map(|f| f.to_string()).collect())
+    }
     fn on_event(&mut self, ev: &tripline_doc::SharedEvent, _out: &mut Vec<AlertDraft>) {
         if let Ok(mut b) = self.builder.lock() {
             b.push(ev);
