@@ -121,12 +121,12 @@ impl Tree {
                         put(m, rest, node.into_value());
                         return;
                     }
-                    Node::Leaf(_) => *n = Node::Obj(Tree::default()),
+                    Node::Leaf(_) => *n = Node::Obj(Tree(Vec::with_capacity(4))),
                 }
                 i
             }
             None => {
-                self.0.push((first, Node::Obj(Tree::default())));
+                self.0.push((first, Node::Obj(Tree(Vec::with_capacity(4)))));
                 self.0.len() - 1
             }
         };
@@ -499,9 +499,12 @@ impl Normalizer {
             }
         }
 
+        // Sized for a typical record's output (a few regrowths saved per record).
         let mut out = Out {
+            root: Tree(Vec::with_capacity(16)),
+            ct: Tree(Vec::with_capacity(16)),
+            ui: Tree(Vec::with_capacity(8)),
             plan,
-            ..Out::default()
         };
         let mut errors: Vec<String> = Vec::new();
         let mut tags: Vec<String> = Vec::new();
