@@ -369,7 +369,10 @@ fn child(a: &BenchArgs, stage: &str) -> Result<Measure> {
                 let Some(h) = hydrator.as_ref() else { return };
                 let al = h.alert(d);
                 let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                std::hash::Hash::hash(&serde_json::to_string(&al.doc).unwrap_or_default(), &mut hasher);
+                std::hash::Hash::hash(
+                    &serde_json::to_string(&al.doc).unwrap_or_default(),
+                    &mut hasher,
+                );
                 let digest = std::hash::Hasher::finish(&hasher);
                 alerts.push(format!("{} {digest:016x} {}", al.uuid, al.rule_id));
             };

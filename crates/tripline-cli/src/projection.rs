@@ -44,9 +44,7 @@ const BASE: &[&str] = &[
 pub fn plan(runner: &Runner, types: &FieldTypes) -> Result<Projection, String> {
     let mut fields: Vec<String> = BASE.iter().map(|s| s.to_string()).collect();
     if let Some(name) = runner.unindexed_whole_document_detector() {
-        return Err(format!(
-            "rule {name:?} may read any field of any event"
-        ));
+        return Err(format!("rule {name:?} may read any field of any event"));
     }
     for d in runner.detectors() {
         // Detectors that cannot list their fields get whole documents from the runner.
@@ -129,10 +127,7 @@ impl Hydrator {
             if !e.doc.is_projected() {
                 continue;
             }
-            let full = done
-                .entry(e.seq)
-                .or_insert_with(|| self.event(e))
-                .clone();
+            let full = done.entry(e.seq).or_insert_with(|| self.event(e)).clone();
             *e = full;
         }
         if d.rule.rule_type == RuleType::Eql && d.events.len() > 1 && d.fields.is_some() {

@@ -89,9 +89,16 @@ impl Projection {
         Some(at)
     }
 
-    fn walk<'a>(&self, map: &'a Map<String, Value>, at: usize, acc: &mut [SmallVec<[&'a Value; 1]>]) {
+    fn walk<'a>(
+        &self,
+        map: &'a Map<String, Value>,
+        at: usize,
+        acc: &mut [SmallVec<[&'a Value; 1]>],
+    ) {
         for (k, v) in map {
-            let Some(n) = self.follow(at, k) else { continue };
+            let Some(n) = self.follow(at, k) else {
+                continue;
+            };
             let node = &self.nodes[n];
             if let Some(f) = node.field {
                 push_leaf(v, &mut acc[f]);
@@ -104,9 +111,16 @@ impl Projection {
 
     /// As [`Projection::walk`], taking the values out of `map` instead of borrowing them
     /// (cloning only where a wanted field also has wanted fields below it).
-    fn walk_owned(&self, map: &mut Map<String, Value>, at: usize, acc: &mut [SmallVec<[Value; 1]>]) {
+    fn walk_owned(
+        &self,
+        map: &mut Map<String, Value>,
+        at: usize,
+        acc: &mut [SmallVec<[Value; 1]>],
+    ) {
         for (k, v) in map.iter_mut() {
-            let Some(n) = self.follow(at, k) else { continue };
+            let Some(n) = self.follow(at, k) else {
+                continue;
+            };
             let node = &self.nodes[n];
             match (node.field, node.children.is_empty()) {
                 (Some(f), true) => push_owned(std::mem::take(v), &mut acc[f]),
@@ -194,7 +208,10 @@ impl Document {
                     m.insert(name.clone(), vals[0].clone());
                 }
                 _ => {
-                    m.insert(name.clone(), Value::Array(vals.into_iter().cloned().collect()));
+                    m.insert(
+                        name.clone(),
+                        Value::Array(vals.into_iter().cloned().collect()),
+                    );
                 }
             }
         }

@@ -45,8 +45,8 @@ use tripline_doc::{Event, FieldTypes, SharedEvent};
 pub use ast::{Command, Expr, Metadata, Source};
 pub use enrich::{EnrichPolicy, EnrichSource};
 pub use exec::event_doc_id;
-pub use stream::StreamRow;
 pub use index::{EventIndex, IndexPatterns, ALERTS_INDEX, CLOUDTRAIL_INDEX};
+pub use stream::StreamRow;
 pub use value::{DataType, Value};
 
 use ast::{NamePattern, Span};
@@ -576,8 +576,7 @@ impl Query {
                 "the query does not stream".into(),
             ));
         };
-        let mut f =
-            exec::Frame::with_columns(plan.live_names.clone(), plan.live_types.clone());
+        let mut f = exec::Frame::with_columns(plan.live_names.clone(), plan.live_types.clone());
         for (src, vals) in rows {
             let keep = plan.deferred.iter().all(|d| {
                 let env = exec::Env {

@@ -93,9 +93,9 @@ fn writes(c: &Command) -> Option<Vec<String>> {
 fn reads(c: &Command, out: &mut HashSet<String>) -> bool {
     let mut add = |e: &Expr| out.extend(e.columns());
     match c {
-        Command::Where(e)
-        | Command::Dissect { input: e, .. }
-        | Command::Grok { input: e, .. } => add(e),
+        Command::Where(e) | Command::Dissect { input: e, .. } | Command::Grok { input: e, .. } => {
+            add(e)
+        }
         Command::Eval(a) => a.iter().for_each(|(_, e)| add(e)),
         Command::Stats { aggs, outputs, by } => {
             for a in aggs {
@@ -129,9 +129,9 @@ fn uses_kql(c: &Command) -> bool {
     let mut found = false;
     let mut probe = |e: &Expr| found |= e.uses_kql();
     match c {
-        Command::Where(e)
-        | Command::Dissect { input: e, .. }
-        | Command::Grok { input: e, .. } => probe(e),
+        Command::Where(e) | Command::Dissect { input: e, .. } | Command::Grok { input: e, .. } => {
+            probe(e)
+        }
         Command::Eval(a) => a.iter().for_each(|(_, e)| probe(e)),
         Command::Stats { aggs, outputs, by } => {
             for a in aggs {
@@ -238,9 +238,7 @@ impl Plan {
             run.run(&mut f, c).ok()?;
         }
         // Columns the rest can read before its rows become groups.
-        let stats_at = rest
-            .iter()
-            .position(|c| matches!(c, Command::Stats { .. }));
+        let stats_at = rest.iter().position(|c| matches!(c, Command::Stats { .. }));
         let mut refs: HashSet<String> = deferred.iter().flat_map(|d| d.columns()).collect();
         let live: Vec<usize> = match stats_at {
             Some(s) if rest[..=s].iter().all(|c| reads(c, &mut refs)) => (0..f.names.len())
@@ -272,19 +270,11 @@ impl Plan {
     }
 
     /// Runs the prefix on one event (already known to be selected by the FROM).
-    pub fn event_rows(
-        &self,
-        ev: &Event,
-        metadata: &[Metadata],
-        src_text: &str,
-    ) -> Vec<StreamRow> {
+    pub fn event_rows(&self, ev: &Event, metadata: &[Metadata], src_text: &str) -> Vec<StreamRow> {
         let index = self.wants_index.then(|| EventIndex::of(&ev.doc));
         let n_fields = self.load_names.len() - metadata.len();
         let mut vals = Vec::with_capacity(self.load_names.len());
-        for (n, ty) in self.load_names[..n_fields]
-            .iter()
-            .zip(&self.load_types)
-        {
+        for (n, ty) in self.load_names[..n_fields].iter().zip(&self.load_types) {
             vals.push(exec::load_value(ev, n, *ty, index.as_ref()));
         }
         for m in metadata {
