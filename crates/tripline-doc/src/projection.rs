@@ -81,6 +81,26 @@ impl Projection {
         &self.fields
     }
 
+    /// The projected document from the values gathered per field (`acc[i]`: the values of
+    /// `fields()[i]`, arrays already flattened, no nulls) and the record text.
+    pub fn assemble(&self, acc: Vec<SmallVec<[Value; 1]>>, source: String) -> Document {
+        let present = acc.iter().filter(|a| !a.is_empty()).count();
+        let mut m = Map::with_capacity(present + 1);
+        m.insert(SOURCE_KEY.to_string(), Value::String(source));
+        for (name, mut vals) in self.fields.iter().zip(acc) {
+            match vals.len() {
+                0 => {}
+                1 => {
+                    m.insert(name.clone(), vals.pop().unwrap_or(Value::Null));
+                }
+                _ => {
+                    m.insert(name.clone(), Value::Array(vals.into_vec()));
+                }
+            }
+        }
+        Document(m)
+    }
+
     /// Follows the segments of a (possibly dotted) document key from node `at`.
     fn follow(&self, mut at: usize, key: &str) -> Option<usize> {
         for seg in key.split('.') {
@@ -176,21 +196,7 @@ impl Document {
     pub fn into_projection(mut self, p: &Projection, source: String) -> Document {
         let mut acc: Vec<SmallVec<[Value; 1]>> = vec![SmallVec::new(); p.fields.len()];
         p.walk_owned(&mut self.0, 0, &mut acc);
-        let present = acc.iter().filter(|a| !a.is_empty()).count();
-        let mut m = Map::with_capacity(present + 1);
-        m.insert(SOURCE_KEY.to_string(), Value::String(source));
-        for (name, mut vals) in p.fields.iter().zip(acc) {
-            match vals.len() {
-                0 => {}
-                1 => {
-                    m.insert(name.clone(), vals.pop().unwrap_or(Value::Null));
-                }
-                _ => {
-                    m.insert(name.clone(), Value::Array(vals.into_vec()));
-                }
-            }
-        }
-        Document(m)
+        p.assemble(acc, source)
     }
 
     /// The flat projection of this document onto `p`, carrying `source` (the record text the

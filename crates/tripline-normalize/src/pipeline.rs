@@ -280,24 +280,7 @@ impl<'f> Out<'f> {
             Some(p) => {
                 let mut acc: Vec<Acc> = vec![Acc::new(); p.projection().fields().len()];
                 project_tree(root, p, 0, &mut acc);
-                let present = acc.iter().filter(|a| !a.is_empty()).count();
-                let mut m = Map::with_capacity(present + 1);
-                m.insert(
-                    tripline_doc::projection::SOURCE_KEY.to_string(),
-                    Value::String(source.unwrap_or_default()),
-                );
-                for (name, mut vals) in p.projection().fields().iter().zip(acc) {
-                    match vals.len() {
-                        0 => {}
-                        1 => {
-                            m.insert(name.clone(), vals.pop().unwrap_or(Value::Null));
-                        }
-                        _ => {
-                            m.insert(name.clone(), Value::Array(vals.into_vec()));
-                        }
-                    }
-                }
-                m
+                p.projection().assemble(acc, source.unwrap_or_default()).0
             }
         }
     }

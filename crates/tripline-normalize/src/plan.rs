@@ -101,7 +101,8 @@ impl Trie {
 #[derive(Debug, Clone)]
 pub struct FieldPlan {
     projection: Projection,
-    nodes: Vec<PNode>,
+    /// The wanted fields.
+    wanted: Trie,
     /// The wanted fields and [`READ_BACK`]: what the pipeline stores.
     stored: Trie,
     steps: Steps,
@@ -119,7 +120,7 @@ impl FieldPlan {
         }
         let mut plan = FieldPlan {
             projection: projection.clone(),
-            nodes: wanted.nodes,
+            wanted,
             stored,
             steps: Steps::ALL,
         };
@@ -140,43 +141,29 @@ impl FieldPlan {
         &self.projection
     }
 
+    /// Node of the wanted-fields trie below node `at` by `key`.
     pub(crate) fn child(&self, at: usize, key: &str) -> Option<usize> {
-        // (`Trie::child`, on the wanted fields' nodes.)
-        self.nodes[at]
-            .children
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|&(_, n)| n)
+        self.wanted.child(at, key)
     }
 
     pub(crate) fn field(&self, at: usize) -> Option<usize> {
-        self.nodes[at].field
+        self.wanted.nodes[at].field
     }
 
     pub(crate) fn has_children(&self, at: usize) -> bool {
-        !self.nodes[at].children.is_empty()
+        !self.wanted.nodes[at].children.is_empty()
     }
 
     /// Whether anything at or below this output path (nested object keys) is wanted.
     pub(crate) fn wants(&self, path: &[&str]) -> bool {
-        let mut at = 0;
-        for seg in path {
-            if self.nodes[at].field.is_some() {
-                return true;
-            }
-            match self.child(at, seg) {
-                Some(n) => at = n,
-                None => return false,
-            }
-        }
-        true
+        self.wanted.reaches(path)
     }
 
     /// Whether anything below `path` other than its child `except` is wanted.
     pub(crate) fn wants_besides(&self, path: &[&str], except: &str) -> bool {
         let mut at = 0;
         for seg in path {
-            if self.nodes[at].field.is_some() {
+            if self.field(at).is_some() {
                 return true;
             }
             match self.child(at, seg) {
@@ -184,7 +171,8 @@ impl FieldPlan {
                 None => return false,
             }
         }
-        self.nodes[at].field.is_some() || self.nodes[at].children.iter().any(|(k, _)| k != except)
+        let node = &self.wanted.nodes[at];
+        node.field.is_some() || node.children.iter().any(|(k, _)| k != except)
     }
 
     /// Whether any of these output paths is wanted.
