@@ -43,12 +43,38 @@ const BASE: &[&str] = &[
 /// The projection for the runner's detectors, or why whole documents are needed.
 pub fn plan(runner: &Runner, types: &FieldTypes) -> Result<Projection, String> {
     let mut fields: Vec<String> = BASE.iter().map(|s| s.to_string()).collect();
-    if let Some(name) = runner.unindexed_whole_document_detector() {
+    // Only CloudTrail records are projected: the question is whether such a detector would
+    // take every CloudTrail event (rules over other datasets never see one).
+    let mut probe = tripline_doc::Document::new();
+    for (k, v) in [
+        ("event.dataset", "aws.cloudtrail"),
+        ("event.module", "aws"),
+        ("data_stream.dataset", "aws.cloudtrail"),
+        ("data_stream.namespace", "default"),
+        ("data_stream.type", "logs"),
+    ] {
+        probe.set(k, serde_json::Value::String(v.into()));
+    }
+    let probe = Arc::new(Event {
+        doc: probe,
+        timestamp: 0,
+        origin: tripline_doc::Origin {
+            file: "probe".into(),
+            record: 0,
+            line: None,
+        },
+        seq: 0,
+    });
+    if let Some(name) = runner.unindexed_whole_document_detector(&probe) {
         return Err(format!("rule {name:?} may read any field of any event"));
     }
     for d in runner.detectors() {
         // Detectors that cannot list their fields get whole documents from the runner.
-        fields.extend(d.fields().unwrap_or_default());
+        // So do those reading fields by wildcard (the runner treats them alike).
+        let own = d.fields().unwrap_or_default();
+        if !own.iter().any(|f| f.contains('*')) {
+            fields.extend(own);
+        }
         fields.extend(d.rule().timestamp_override.clone());
     }
     // Evaluators read a multi-field (`x.text`, `x.keyword`) from its source field.
@@ -57,7 +83,7 @@ pub fn plan(runner: &Runner, types: &FieldTypes) -> Result<Projection, String> {
         .map(|f| types.source_path(f).to_string())
         .collect();
     fields.extend(sources);
-    Projection::new(fields).ok_or_else(|| "a rule reads fields by wildcard".to_string())
+    Projection::new(fields).ok_or_else(|| "a field name cannot be projected".to_string())
 }
 
 /// Plans the projection (when `enabled`) and installs the alert-document builder for rules

@@ -68,6 +68,13 @@ pub trait Detector: Send {
         None
     }
 
+    /// Whether the detector could be interested in this event at all, judged only from the
+    /// fields every event keeps under projection (`event.dataset`, `data_stream.*`). The
+    /// runner asks detectors that need whole documents before rebuilding one for them.
+    fn may_select(&self, _ev: &SharedEvent) -> bool {
+        true
+    }
+
     fn on_event(&mut self, ev: &SharedEvent, out: &mut Vec<AlertDraft>);
 
     /// Whether the detector also reads Tripline's own alerts (e.g. an ES|QL rule over

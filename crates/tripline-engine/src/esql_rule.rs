@@ -484,6 +484,10 @@ impl Detector for EsqlDetector {
         self.query.required_values(field)
     }
 
+    fn may_select(&self, ev: &SharedEvent) -> bool {
+        self.query.selects_event(ev)
+    }
+
     fn reads_alerts(&self) -> bool {
         self.query.reads_alerts()
     }

@@ -593,6 +593,10 @@ impl Detector for WithExceptions {
         self.inner.reads_alerts()
     }
 
+    fn may_select(&self, ev: &SharedEvent) -> bool {
+        self.inner.may_select(ev)
+    }
+
     fn fields(&self) -> Option<Vec<String>> {
         let mut f = self.inner.fields()?;
         for i in &self.items {

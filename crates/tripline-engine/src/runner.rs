@@ -67,6 +67,26 @@ struct Slot {
     /// The detector cannot say which fields it reads ([`Detector::fields`] is `None`): it is
     /// given whole documents when the input is projected (see [`Runner::set_hydrator`]).
     whole: bool,
+    /// Cached [`Detector::required`] for the [`DATASET_FIELDS`] that the detector constrains.
+    datasets: Vec<(&'static str, HashSet<String>)>,
+}
+
+/// Fields naming an event's dataset, which every projected event keeps.
+const DATASET_FIELDS: [&str; 2] = ["event.dataset", "data_stream.dataset"];
+
+impl Slot {
+    /// Whether a detector needing whole documents could take this (projected) event: its
+    /// required datasets and [`Detector::may_select`], both judged on fields every projected
+    /// event keeps.
+    fn may_take(&self, ev: &SharedEvent) -> bool {
+        let dataset_ok = self.datasets.iter().all(|(field, set)| {
+            ev.doc
+                .values(field)
+                .iter()
+                .any(|v| v.as_str().is_some_and(|d| set.contains(d)))
+        });
+        dataset_ok && self.det.may_select(ev)
+    }
 }
 
 /// Builds the Elastic-shaped alert document of a draft; set by the caller because the alert
@@ -174,13 +194,21 @@ impl Runner {
                 .into_iter()
                 .map(|det| {
                     let reads_alerts = det.reads_alerts();
-                    let whole = det.fields().is_none();
+                    // Fields by wildcard cannot be projected either.
+                    let whole = det
+                        .fields()
+                        .is_none_or(|f| f.iter().any(|f| f.contains('*')));
+                    let datasets = DATASET_FIELDS
+                        .iter()
+                        .filter_map(|&f| Some((f, det.required(f)?.into_iter().collect())))
+                        .collect();
                     Slot {
                         det,
                         emitted: 0,
                         reads_alerts,
                         actions: actions.next().flatten(),
                         whole,
+                        datasets,
                     }
                 })
                 .collect(),
@@ -212,12 +240,18 @@ impl Runner {
         self.hydrate = Some(hydrate);
     }
 
-    /// The name of a detector that needs whole documents and sees every event (no
-    /// `event.provider` / `event.action` constraint), if any.
-    pub fn unindexed_whole_document_detector(&self) -> Option<&str> {
+    /// The name of a detector that needs whole documents and would see every event like
+    /// `probe` (no `event.provider` / `event.action` constraint, and it may take `probe`:
+    /// its required `event.dataset` values and [`Detector::may_select`]), if any.
+    pub fn unindexed_whole_document_detector(&self, probe: &SharedEvent) -> Option<&str> {
         self.slots
             .iter()
-            .find(|s| s.whole && s.actions.is_none() && s.det.required("event.provider").is_none())
+            .find(|s| {
+                s.whole
+                    && s.actions.is_none()
+                    && s.det.required("event.provider").is_none()
+                    && s.may_take(probe)
+            })
             .map(|s| s.det.rule().name.as_str())
     }
 
@@ -406,6 +440,9 @@ impl Runner {
         for &i in &targets {
             let e = match &self.hydrate {
                 Some(h) if self.slots[i].whole && ev.doc.is_projected() => {
+                    if !self.slots[i].may_take(ev) {
+                        continue;
+                    }
                     &*whole.get_or_insert_with(|| h(ev))
                 }
                 _ => ev,
@@ -460,5 +497,131 @@ impl Runner {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tripline_doc::{Event, Projection};
+    use tripline_rules::Rule;
+
+    /// Needs whole documents (`fields()` is `None`); optionally requires a dataset.
+    struct Whole {
+        rule: Arc<Rule>,
+        dataset: Option<&'static str>,
+        seen: Arc<AtomicUsize>,
+        saw_whole: Arc<AtomicUsize>,
+    }
+
+    impl Detector for Whole {
+        fn rule(&self) -> &Arc<Rule> {
+            &self.rule
+        }
+        fn required(&self, field: &str) -> Option<Vec<String>> {
+            match (field, self.dataset) {
+                ("data_stream.dataset", Some(d)) => Some(vec![d.to_string()]),
+                _ => None,
+            }
+        }
+        fn on_event(&mut self, ev: &SharedEvent, _out: &mut Vec<AlertDraft>) {
+            self.seen.fetch_add(1, Ordering::SeqCst);
+            if !ev.doc.is_projected() {
+                self.saw_whole.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn whole(
+        dataset: Option<&'static str>,
+    ) -> (Box<dyn Detector>, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let rule = Rule::parse(
+            "t",
+            "[rule]\nrule_id='w'\nname='whole'\ntype='query'\nquery='*'\nlanguage='kuery'\n",
+        )
+        .unwrap();
+        let (seen, saw_whole) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let d = Whole {
+            rule: Arc::new(rule),
+            dataset,
+            seen: seen.clone(),
+            saw_whole: saw_whole.clone(),
+        };
+        (Box::new(d), seen, saw_whole)
+    }
+
+    fn projected_cloudtrail_event() -> SharedEvent {
+        let mut full = Document::new();
+        full.set("data_stream.dataset", "aws.cloudtrail".into());
+        full.set("event.dataset", "aws.cloudtrail".into());
+        full.set("event.action", "CreateUser".into());
+        let p = Projection::new(["data_stream.dataset", "event.dataset"]).unwrap();
+        Arc::new(Event {
+            doc: full.project(&p, "{}".into()),
+            timestamp: 1,
+            origin: Origin {
+                file: "f".into(),
+                record: 1,
+                line: None,
+            },
+            seq: 0,
+        })
+    }
+
+    #[test]
+    fn whole_document_detectors_get_one_rebuilt_document_and_only_for_their_datasets() {
+        let (a, a_seen, a_whole) = whole(None);
+        let (b, b_seen, b_whole) = whole(None);
+        let (c, c_seen, _) = whole(Some("azure.auditlogs"));
+        let mut runner = Runner::new(vec![a, b, c], RunnerConfig::default());
+        let probe = projected_cloudtrail_event();
+        assert_eq!(
+            runner.unindexed_whole_document_detector(&probe),
+            Some("whole")
+        );
+        let rebuilt = Arc::new(AtomicUsize::new(0));
+        let r = rebuilt.clone();
+        runner.set_hydrator(Box::new(move |e: &SharedEvent| {
+            r.fetch_add(1, Ordering::SeqCst);
+            let mut doc = Document::new();
+            doc.set("event.action", "CreateUser".into());
+            Arc::new(Event {
+                doc,
+                timestamp: e.timestamp,
+                origin: e.origin.clone(),
+                seq: e.seq,
+            })
+        }));
+        let mut out = Vec::new();
+        runner.push(projected_cloudtrail_event(), &mut out);
+        runner.finish(&mut out);
+        // Rebuilt once for both detectors that may take it, never for the Azure one.
+        assert_eq!(rebuilt.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            (
+                a_seen.load(Ordering::SeqCst),
+                a_whole.load(Ordering::SeqCst)
+            ),
+            (1, 1)
+        );
+        assert_eq!(
+            (
+                b_seen.load(Ordering::SeqCst),
+                b_whole.load(Ordering::SeqCst)
+            ),
+            (1, 1)
+        );
+        assert_eq!(c_seen.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn detectors_over_other_datasets_do_not_block_projection() {
+        let (c, _, _) = whole(Some("azure.auditlogs"));
+        let runner = Runner::new(vec![c], RunnerConfig::default());
+        assert_eq!(
+            runner.unindexed_whole_document_detector(&projected_cloudtrail_event()),
+            None
+        );
     }
 }

@@ -252,6 +252,10 @@ impl Detector for Suppressed {
         self.inner.reads_alerts()
     }
 
+    fn may_select(&self, ev: &SharedEvent) -> bool {
+        self.inner.may_select(ev)
+    }
+
     fn fields(&self) -> Option<Vec<String>> {
         let mut f = self.inner.fields()?;
         f.extend(self.cfg.group_by.iter().cloned());
