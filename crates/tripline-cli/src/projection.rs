@@ -171,25 +171,21 @@ impl Hydrator {
             let n = self.normalizer.lock().ok()?;
             n.normalize_json(text).ok()
         });
-        match full {
-            Some((doc, _)) => Arc::new(Event {
-                doc,
-                timestamp: e.timestamp,
-                origin: e.origin.clone(),
-                seq: e.seq,
-            }),
+        let doc = match full {
+            Some((doc, _)) => doc,
             // The text normalized once already; if it somehow no longer does, the alert
             // still carries every field the rules read (without the record text).
             None => {
                 let mut doc = e.doc.clone();
                 doc.0.shift_remove(tripline_doc::SOURCE_KEY);
-                Arc::new(Event {
-                    doc,
-                    timestamp: e.timestamp,
-                    origin: e.origin.clone(),
-                    seq: e.seq,
-                })
+                doc
             }
-        }
+        };
+        Arc::new(Event {
+            doc,
+            timestamp: e.timestamp,
+            origin: e.origin.clone(),
+            seq: e.seq,
+        })
     }
 }

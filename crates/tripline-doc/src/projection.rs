@@ -129,41 +129,6 @@ impl Projection {
         }
     }
 
-    /// As [`Projection::walk`], taking the values out of `map` instead of borrowing them
-    /// (cloning only where a wanted field also has wanted fields below it).
-    fn walk_owned(
-        &self,
-        map: &mut Map<String, Value>,
-        at: usize,
-        acc: &mut [SmallVec<[Value; 1]>],
-    ) {
-        for (k, v) in map.iter_mut() {
-            let Some(n) = self.follow(at, k) else {
-                continue;
-            };
-            let node = &self.nodes[n];
-            match (node.field, node.children.is_empty()) {
-                (Some(f), true) => push_owned(std::mem::take(v), &mut acc[f]),
-                (Some(f), false) => {
-                    push_owned(v.clone(), &mut acc[f]);
-                    self.descend_owned(v, n, acc);
-                }
-                (None, false) => self.descend_owned(v, n, acc),
-                (None, true) => {}
-            }
-        }
-    }
-
-    fn descend_owned(&self, v: &mut Value, at: usize, acc: &mut [SmallVec<[Value; 1]>]) {
-        match v {
-            Value::Object(m) => self.walk_owned(m, at, acc),
-            Value::Array(items) => items
-                .iter_mut()
-                .for_each(|it| self.descend_owned(it, at, acc)),
-            _ => {}
-        }
-    }
-
     fn descend<'a>(&self, v: &'a Value, at: usize, acc: &mut [SmallVec<[&'a Value; 1]>]) {
         match v {
             Value::Object(m) => self.walk(m, at, acc),
@@ -182,46 +147,17 @@ fn push_leaf<'a>(v: &'a Value, out: &mut SmallVec<[&'a Value; 1]>) {
     }
 }
 
-fn push_owned(v: Value, out: &mut SmallVec<[Value; 1]>) {
-    match v {
-        Value::Null => {}
-        Value::Array(items) => items.into_iter().for_each(|it| push_owned(it, out)),
-        other => out.push(other),
-    }
-}
-
 impl Document {
-    /// As [`Document::project`], consuming the document: values are moved, not copied (the
-    /// cheap way when the full document is not needed any more).
-    pub fn into_projection(mut self, p: &Projection, source: String) -> Document {
-        let mut acc: Vec<SmallVec<[Value; 1]>> = vec![SmallVec::new(); p.fields.len()];
-        p.walk_owned(&mut self.0, 0, &mut acc);
-        p.assemble(acc, source)
-    }
-
     /// The flat projection of this document onto `p`, carrying `source` (the record text the
     /// document was normalized from) for rebuilding the full document later.
     pub fn project(&self, p: &Projection, source: String) -> Document {
         let mut acc: Vec<SmallVec<[&Value; 1]>> = vec![SmallVec::new(); p.fields.len()];
         p.walk(&self.0, 0, &mut acc);
-        let present = acc.iter().filter(|a| !a.is_empty()).count();
-        let mut m = Map::with_capacity(present + 1);
-        m.insert(SOURCE_KEY.to_string(), Value::String(source));
-        for (name, vals) in p.fields.iter().zip(acc) {
-            match vals.len() {
-                0 => {}
-                1 => {
-                    m.insert(name.clone(), vals[0].clone());
-                }
-                _ => {
-                    m.insert(
-                        name.clone(),
-                        Value::Array(vals.into_iter().cloned().collect()),
-                    );
-                }
-            }
-        }
-        Document(m)
+        let owned = acc
+            .into_iter()
+            .map(|vals| vals.into_iter().cloned().collect())
+            .collect();
+        p.assemble(owned, source)
     }
 
     /// Whether this is a projected document (see [`Document::project`]).
@@ -256,8 +192,6 @@ mod tests {
         let proj = full.project(&p, "{}".into());
         assert!(proj.is_projected());
         assert_eq!(proj.source(), Some("{}"));
-        let owned = full.clone().into_projection(&p, "{}".into());
-        assert_eq!(owned, proj);
         for f in fields {
             assert_eq!(proj.values(f), full.values(f), "field {f}");
         }

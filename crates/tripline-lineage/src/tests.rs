@@ -201,6 +201,27 @@ impl Trail {
                     "attributes": {"creationDate": ts(T0, created), "mfaAuthenticated": "false"}}}
         }))
     }
+    /// Legitimate sessions of role Admin for user ops from the office network, one per
+    /// minute in `at` (keys `ASIALEGIT00000000<i>`), each used once for ListUsers a minute later:
+    /// the role's baseline.
+    fn office_sessions(&mut self, at: &[i64]) -> &mut Trail {
+        for (i, &m) in at.iter().enumerate() {
+            let key = format!("ASIALEGIT00000000{i:03}");
+            let (ops, office) = (user("ops", "AKIAOPS0000000000001"), "198.51.100.40");
+            self.assume_role(m, ops, "Admin", "ops", &key, office);
+            self.role_use(
+                m + 1,
+                "Admin",
+                "ops",
+                &key,
+                m,
+                office,
+                "iam.amazonaws.com",
+                "ListUsers",
+            );
+        }
+        self
+    }
     fn events(&self) -> Vec<SharedEvent> {
         let mut v: Vec<(Document, i64)> = self.recs.iter().map(ecs).collect();
         v.sort_by_key(|x| x.1);
@@ -284,27 +305,7 @@ fn forged_session_without_issuance_alerts_once_with_evidence() {
     let mut t = Trail::new();
     t.background(0, 240, "us-east-1");
     // Baseline for the role: several legitimate sessions from the office network.
-    for (i, m) in [10, 20, 30, 40, 50, 60].iter().enumerate() {
-        let key = format!("ASIALEGIT00000000{i:03}");
-        t.assume_role(
-            *m,
-            user("ops", "AKIAOPS0000000000001"),
-            "Admin",
-            "ops",
-            &key,
-            "198.51.100.40",
-        );
-        t.role_use(
-            m + 1,
-            "Admin",
-            "ops",
-            &key,
-            *m,
-            "198.51.100.40",
-            "iam.amazonaws.com",
-            "ListUsers",
-        );
-    }
+    t.office_sessions(&[10, 20, 30, 40, 50, 60]);
     // A session nobody issued, used from elsewhere for sensitive calls.
     t.role_use(
         120,
@@ -909,27 +910,7 @@ fn view_html_escapes_log_strings() {
 fn state_round_trip_continues_a_run() {
     let mut t = Trail::new();
     t.background(0, 240, "us-east-1");
-    for (i, m) in [10, 20, 30, 40, 50, 60].iter().enumerate() {
-        let key = format!("ASIALEGIT00000000{i:03}");
-        t.assume_role(
-            *m,
-            user("ops", "AKIAOPS0000000000001"),
-            "Admin",
-            "ops",
-            &key,
-            "198.51.100.40",
-        );
-        t.role_use(
-            m + 1,
-            "Admin",
-            "ops",
-            &key,
-            *m,
-            "198.51.100.40",
-            "iam.amazonaws.com",
-            "ListUsers",
-        );
-    }
+    t.office_sessions(&[10, 20, 30, 40, 50, 60]);
     t.role_use(
         200,
         "Admin",
@@ -1152,27 +1133,7 @@ fn mixed_trail() -> Vec<SharedEvent> {
         "ListRoles",
         "No",
     );
-    for (i, m) in [100, 110, 120, 130, 140, 150].iter().enumerate() {
-        let key = format!("ASIALEGIT00000000{i:03}");
-        t.assume_role(
-            *m,
-            user("ops", "AKIAOPS0000000000001"),
-            "Admin",
-            "ops",
-            &key,
-            "198.51.100.40",
-        );
-        t.role_use(
-            m + 1,
-            "Admin",
-            "ops",
-            &key,
-            *m,
-            "198.51.100.40",
-            "iam.amazonaws.com",
-            "ListUsers",
-        );
-    }
+    t.office_sessions(&[100, 110, 120, 130, 140, 150]);
     t.role_use(
         205,
         "Admin",

@@ -186,17 +186,7 @@ impl Normalizer {
     /// Normalizes a record given as JSON text (one CloudTrail event object). Exact key order,
     /// and the text itself becomes `event.original`.
     pub fn normalize_json(&self, text: &str) -> Result<(Document, i64), NormalizeError> {
-        let j = jtree::J::parse(text).map_err(|e| NormalizeError::InvalidJson(e.to_string()))?;
-        let rec = record_object(j)?;
-        let original = self.opts.keep_original.then(|| text.to_string());
-        let (m, ts) = self.run(pipeline::Input {
-            rec,
-            original,
-            source: None,
-            steps: plan::Steps::ALL,
-            plan: None,
-        })?;
-        Ok((Document(m), ts))
+        self.normalize_text(text, None)
     }
 
     /// [`Normalizer::normalize_json`] for a caller that reads only the fields of `plan`: the
@@ -209,16 +199,25 @@ impl Normalizer {
         text: &str,
         plan: &FieldPlan,
     ) -> Result<(Document, i64), NormalizeError> {
+        self.normalize_text(text, Some(plan))
+    }
+
+    /// JSON text → document: whole (`plan` = `None`) or projected onto `plan`.
+    fn normalize_text(
+        &self,
+        text: &str,
+        plan: Option<&FieldPlan>,
+    ) -> Result<(Document, i64), NormalizeError> {
         let j = jtree::J::parse(text).map_err(|e| NormalizeError::InvalidJson(e.to_string()))?;
         let rec = record_object(j)?;
-        let steps = plan.steps();
+        let steps = plan.map_or(plan::Steps::ALL, FieldPlan::steps);
         let original = (self.opts.keep_original && steps.original).then(|| text.to_string());
         let (m, ts) = self.run(pipeline::Input {
             rec,
             original,
-            source: Some(text.to_string()),
+            source: plan.map(|_| text.to_string()),
             steps,
-            plan: Some(plan),
+            plan,
         })?;
         Ok((Document(m), ts))
     }
