@@ -167,8 +167,10 @@ pub struct HuntArgs {
     #[arg(long, value_name = "DURATION", default_value = "20m")]
     pub reorder_window: String,
     /// Give detectors whole ECS documents instead of only the fields they read. Slower and
-    /// bigger; the alerts are the same (projection is also off by itself when a rule's fields
-    /// cannot be known in advance, e.g. an ES|QL query without a fixed column list).
+    /// bigger; the alerts are the same. Rules whose fields cannot be known in advance (an
+    /// ES|QL `KEEP aws.*`, a KQL field wildcard) get whole documents anyway, for the events
+    /// they can match; if such a rule could match every CloudTrail event, projection is off
+    /// for the whole hunt and the hunt says so.
     #[arg(long)]
     pub no_projection: bool,
 }
